@@ -1,0 +1,254 @@
+"""One adapter per framework behind one small interface, chosen by the type of the model returned.
+
+Frameworks are imported only when a student's code has imported them (or returned one of their
+models), so a PyTorch submission never pays for TensorFlow, and a machine without TensorFlow can
+still grade PyTorch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import random
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from grader.errors import GraderError
+from grader.records import EarlyStoppingSpec, EpochRecord, LayerInfo, TrainingPlan
+
+# Module prefixes that identify a framework's model classes, checked in this order: a Keras 3 model on
+# the torch backend is also a torch.nn.Module, and it must be trained as the Keras model it is.
+FRAMEWORKS: dict[str, tuple[str, str]] = {
+    "keras": ("keras", "grader.adapters.keras_adapter"),
+    "torch": ("torch.nn", "grader.adapters.torch_adapter"),
+}
+EVAL_BATCH = 4096
+
+
+class ModelError(GraderError):
+    """The model cannot be trained as returned (wrong type, wrong input or output size, diverged)."""
+
+    def __init__(self, kind: str, message: str, hint: str = "") -> None:
+        super().__init__(message, hint)
+        self.kind = kind
+
+
+@dataclass
+class TrainingData:
+    """What a training loop sees, and what a student's own ``train(model, data, hparams)`` is given.
+
+    There are no test labels here, and no test inputs either: the student's loop sees only what it
+    may learn from.
+    """
+
+    problem: str
+    n_classes: int
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    device: str = "cpu"
+    seed: int = 0
+
+    def reshaped(self, sample_shape: Sequence[int]) -> TrainingData:
+        """The same data with each sample in ``sample_shape`` (e.g. MNIST as 784-vectors)."""
+        shape = (-1, *sample_shape)
+        return TrainingData(
+            self.problem,
+            self.n_classes,
+            self.x_train.reshape(shape),
+            self.y_train,
+            self.x_val.reshape(shape),
+            self.y_val,
+            self.device,
+            self.seed,
+        )
+
+
+@dataclass
+class FitResult:
+    history: list[EpochRecord]
+    stop_reason: str  # "completed" | "early_stopping" | "time_budget"
+    best_epoch: int | None = None
+    warnings: list[str] = field(default_factory=list)
+    plan: TrainingPlan | None = None  # the plan as trained, where the framework changed it (a compiled model)
+
+
+EpochCallback = Callable[[EpochRecord], None]
+
+
+class Adapter(Protocol):
+    """What the grader needs from a framework; each verb does one thing, like an estimator's."""
+
+    framework: str
+
+    def seed(self, seed: int) -> None: ...
+
+    def select_device(self, requested: str) -> str: ...
+
+    def prepare(self, model: Any, device: str) -> Any:
+        """Put the model where it trains; returns the model to use from here on."""
+
+    def forward_probe(self, model: Any, x: np.ndarray) -> np.ndarray:
+        """Outputs for a few samples in inference mode, raising what the model raises."""
+
+    def fit(
+        self,
+        model: Any,
+        data: TrainingData,
+        plan: TrainingPlan,
+        *,
+        output: str,
+        callbacks: Sequence[Any],
+        on_epoch: EpochCallback,
+    ) -> FitResult: ...
+
+    def predict(self, model: Any, x: np.ndarray) -> np.ndarray:
+        """Class indices, computed in inference mode (dropout off, batch norm frozen)."""
+
+    def describe(self, model: Any) -> tuple[int, list[LayerInfo]]:
+        """Parameter count and the layer list."""
+
+    def callback_early_stopping(self, callbacks: Sequence[Any]) -> EarlyStoppingSpec | None: ...
+
+
+def framework_of(model: Any) -> str | None:
+    """``"keras"`` or ``"torch"`` from the model's class hierarchy, without importing either."""
+    modules = [cls.__module__ for cls in type(model).__mro__]
+    for framework, (prefix, _) in FRAMEWORKS.items():
+        if any(m == prefix or m.startswith(prefix + ".") for m in modules):
+            return framework
+    return None
+
+
+def adapter_for(model: Any) -> Adapter:
+    framework = framework_of(model)
+    if framework is None:
+        described = type(model).__name__ if model is not None else "None"
+        raise ModelError(
+            "not_a_model",
+            f"returned {described}, not a model",
+            "return an untrained torch.nn.Module or keras.Model (for example nn.Sequential(...) or "
+            "keras.Sequential([...])), not a list, a layer class or a trained result",
+        )
+    return importlib.import_module(FRAMEWORKS[framework][1]).ADAPTER
+
+
+def loaded_adapters() -> list[Adapter]:
+    """Adapters of the frameworks the student's code has already imported."""
+    loaded = []
+    for prefix, module in FRAMEWORKS.values():
+        if prefix.split(".")[0] in sys.modules:
+            loaded.append(importlib.import_module(module).ADAPTER)
+    return loaded
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and every framework the submission imported, before a model is built."""
+    random.seed(seed)
+    np.random.seed(seed)
+    for adapter in loaded_adapters():
+        adapter.seed(seed)
+
+
+def output_kind(outputs: np.ndarray) -> str:
+    """Whether a model ends in logits, a softmax or a log-softmax, read off its outputs."""
+    outputs = np.asarray(outputs, dtype=np.float64)
+    if np.all(outputs >= 0) and np.allclose(outputs.sum(axis=1), 1.0, atol=1e-3):
+        return "probabilities"
+    if np.all(outputs <= 0) and np.allclose(np.exp(outputs).sum(axis=1), 1.0, atol=1e-3):
+        return "log_probabilities"
+    return "logits"
+
+
+def probe_input_shape(adapter: Adapter, model: Any, x: np.ndarray, n_classes: int) -> tuple[list[int], str]:
+    """Find the per-sample input shape the model accepts and what its outputs are.
+
+    MNIST is offered as 28x28 images first and as 784-vectors second, so both ``Flatten()`` and
+    ``Linear(784, ...)`` first layers work without the student reshaping anything.
+    """
+    candidates = [list(x.shape[1:])]
+    if x.ndim > 2:
+        candidates.append([math.prod(x.shape[1:])])
+    sample = x[:4]
+    problems = []
+    for shape in candidates:
+        try:
+            outputs = np.asarray(adapter.forward_probe(model, sample.reshape(-1, *shape)))
+        except Exception as error:  # the student's forward() may raise anything
+            problems.append(f"input {tuple(['N', *shape])}: {type(error).__name__}: {_first_line(error)}")
+            continue
+        if outputs.ndim != 2 or outputs.shape[1] != n_classes:
+            raise ModelError(
+                "bad_output",
+                f"the model outputs shape {tuple(outputs.shape)} for {len(sample)} samples; "
+                f"it must output ({len(sample)}, {n_classes}): one score per class",
+                f"make the last layer have {n_classes} units",
+            )
+        if not np.all(np.isfinite(outputs)):
+            raise ModelError(
+                "bad_output",
+                "the untrained model already outputs NaN or infinity",
+                "check the layers' initialisation and any custom forward()",
+            )
+        return shape, output_kind(outputs)
+    offered = " or ".join(str(tuple(["N", *shape])) for shape in candidates)
+    raise ModelError(
+        "bad_input",
+        f"the model does not accept inputs of shape {offered}: " + "; ".join(problems),
+        f"make the first layer take {candidates[-1][0]} features"
+        + (" (or start with a Flatten layer)" if len(candidates) > 1 else ""),
+    )
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else ""
+
+
+class EarlyStopper:
+    """Early stopping with Keras' semantics, for training loops the grader writes itself."""
+
+    def __init__(self, spec: EarlyStoppingSpec) -> None:
+        self.spec = spec
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self.waited = 0
+        self.sign = 1.0 if spec.monitor.endswith("loss") else -1.0  # minimise losses, maximise accuracies
+
+    def update(self, record: EpochRecord) -> tuple[bool, bool]:
+        """(improved, should_stop) after this epoch."""
+        value = getattr(record, self.spec.monitor)
+        if value is None or not math.isfinite(value):
+            return False, False
+        value *= self.sign
+        if self.best is None or value < self.best - self.spec.min_delta:
+            self.best, self.best_epoch, self.waited = value, record.epoch, 0
+            return True, False
+        self.waited += 1
+        return False, self.waited >= self.spec.patience
+
+
+class Deadline:
+    """The rubric's wall-time budget for one model's training, checked between batches."""
+
+    def __init__(self, seconds: float) -> None:
+        self.end = time.monotonic() + seconds
+
+    def passed(self) -> bool:
+        return time.monotonic() >= self.end
+
+
+def check_finite(record: EpochRecord) -> None:
+    if record.loss is not None and not math.isfinite(record.loss):
+        raise ModelError(
+            "nan_loss",
+            f"the training loss became {record.loss} in epoch {record.epoch}",
+            "lower the learning rate, and check that the loss matches the model's output "
+            "(logits vs softmax probabilities)",
+        )

@@ -1,0 +1,318 @@
+"""Keras 3: train with ``fit`` the way a Keras user would, on whichever backend Keras runs.
+
+A model the student compiled keeps its optimizer and loss; callbacks the student supplies are used.
+Only the grader's own bookkeeping (accuracy metric, time budget, NaN guard, progress) is added.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
+
+from grader.adapters import (
+    EVAL_BATCH,
+    Deadline,
+    EarlyStopper,
+    EpochCallback,
+    FitResult,
+    ModelError,
+    TrainingData,
+    check_finite,
+)
+from grader.records import EarlyStoppingSpec, EpochRecord, LayerInfo, TrainingPlan
+
+LAYER_KINDS: tuple[tuple[tuple[type, ...], str], ...] = (
+    ((keras.layers.Dense, keras.layers.EinsumDense), "dense"),
+    (
+        (
+            keras.layers.Dropout,
+            keras.layers.SpatialDropout1D,
+            keras.layers.SpatialDropout2D,
+            keras.layers.GaussianDropout,
+            keras.layers.AlphaDropout,
+        ),
+        "dropout",
+    ),
+    ((keras.layers.BatchNormalization,), "batchnorm"),
+    ((keras.layers.LayerNormalization, keras.layers.GroupNormalization), "layernorm"),
+    ((keras.layers.Flatten, keras.layers.Reshape, keras.layers.InputLayer), "flatten"),
+    ((keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D), "conv"),
+    ((keras.layers.SimpleRNN, keras.layers.LSTM, keras.layers.GRU, keras.layers.RNN), "recurrent"),
+    (
+        (
+            keras.layers.Activation,
+            keras.layers.ReLU,
+            keras.layers.Softmax,
+            keras.layers.LeakyReLU,
+            keras.layers.ELU,
+            keras.layers.PReLU,
+        ),
+        "activation",
+    ),
+)
+
+
+class KerasAdapter:
+    framework = "keras"
+
+    def seed(self, seed: int) -> None:
+        keras.utils.set_random_seed(seed)
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            tf.config.experimental.enable_op_determinism()
+
+    def select_device(self, requested: str) -> str:
+        """Keras places work on a GPU by itself when its backend sees one; the grader hides the GPU
+        (CUDA_VISIBLE_DEVICES) from the worker for ``--device cpu``."""
+        has_gpu = _backend_sees_gpu()
+        if requested == "cuda" and not has_gpu:
+            raise ModelError(
+                "device",
+                f"--device cuda was asked for, but Keras ({keras.backend.backend()}) sees no GPU",
+                "use --device auto or cpu, or install a GPU build of the backend",
+            )
+        return "cuda" if has_gpu and requested != "cpu" else "cpu"
+
+    def prepare(self, model: keras.Model, device: str) -> keras.Model:
+        return model
+
+    def forward_probe(self, model: keras.Model, x: np.ndarray) -> np.ndarray:
+        return keras.ops.convert_to_numpy(model(x, training=False))
+
+    def fit(
+        self,
+        model: keras.Model,
+        data: TrainingData,
+        plan: TrainingPlan,
+        *,
+        output: str,
+        callbacks: Sequence[Any],
+        on_epoch: EpochCallback,
+    ) -> FitResult:
+        plan, warnings = _compile(model, plan, output)
+        one_hot = not _loss_is_sparse(model.loss)
+        y, y_val = (_encode(data.y_train, data.n_classes, one_hot), _encode(data.y_val, data.n_classes, one_hot))
+        budget = _Budget(plan.max_seconds, on_epoch)
+        extra = [budget]
+        if plan.early_stopping and plan.early_stopping.source == "hyperparams":
+            spec = plan.early_stopping
+            extra.append(
+                keras.callbacks.EarlyStopping(
+                    monitor=spec.monitor,
+                    patience=spec.patience,
+                    min_delta=spec.min_delta,
+                    restore_best_weights=spec.restore_best_weights,
+                )
+            )
+        model.fit(
+            data.x_train,
+            y,
+            validation_data=(data.x_val, y_val),
+            epochs=plan.epochs,
+            batch_size=plan.batch_size,
+            shuffle=True,
+            verbose=0,
+            callbacks=[*callbacks, *extra],
+        )
+        if budget.out_of_time:
+            stop_reason = "time_budget"
+        elif len(budget.history) < plan.epochs:
+            stop_reason = "early_stopping"
+        else:
+            stop_reason = "completed"
+        return FitResult(budget.history, stop_reason, _best_epoch(budget.history, plan.early_stopping), warnings, plan)
+
+    def predict(self, model: keras.Model, x: np.ndarray) -> np.ndarray:
+        return np.asarray(model.predict(x, batch_size=EVAL_BATCH, verbose=0)).argmax(axis=1)
+
+    def describe(self, model: keras.Model) -> tuple[int, list[LayerInfo]]:
+        return int(model.count_params()), [_describe_layer(layer) for layer in _leaf_layers(model)]
+
+    def callback_early_stopping(self, callbacks: Sequence[Any]) -> EarlyStoppingSpec | None:
+        for callback in callbacks:
+            if isinstance(callback, keras.callbacks.EarlyStopping):
+                return EarlyStoppingSpec(
+                    monitor=callback.monitor,
+                    patience=int(callback.patience),
+                    min_delta=float(abs(callback.min_delta)),
+                    restore_best_weights=bool(callback.restore_best_weights),
+                    source="callback",
+                )
+        return None
+
+
+class _Budget(keras.callbacks.Callback):
+    """Records each epoch, reports it, stops at the rubric's time budget and on a NaN loss."""
+
+    def __init__(self, seconds: float, on_epoch: EpochCallback) -> None:
+        super().__init__()
+        self.seconds, self.on_epoch = seconds, on_epoch
+        self.history: list[EpochRecord] = []
+        self.out_of_time = False
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.deadline = Deadline(self.seconds)
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.started = time.perf_counter()
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self.deadline.passed():
+            self.out_of_time = True
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        record = EpochRecord(
+            epoch + 1,
+            _metric(logs, "loss"),
+            _metric(logs, "accuracy"),
+            _metric(logs, "val_loss"),
+            _metric(logs, "val_accuracy"),
+            time.perf_counter() - self.started,
+        )
+        self.history.append(record)
+        self.on_epoch(record)
+        check_finite(record)
+
+
+def _compile(model: keras.Model, plan: TrainingPlan, output: str) -> tuple[TrainingPlan, list[str]]:
+    """Compile with the plan, or keep the student's optimizer and loss and add the accuracy metric.
+
+    Returns the plan as actually trained: for a model the student compiled, its optimizer's settings.
+    """
+    if getattr(model, "compiled", False) and model.optimizer is not None and model.loss is not None:
+        optimizer = model.optimizer
+        plan = dataclasses.replace(
+            plan,
+            compiled_by_student=True,
+            optimizer=str(getattr(optimizer, "name", type(optimizer).__name__)).lower(),
+            learning_rate=float(keras.ops.convert_to_numpy(optimizer.learning_rate)),
+            weight_decay=float(getattr(optimizer, "weight_decay", None) or 0.0),
+        )
+        model.compile(optimizer=optimizer, loss=model.loss, metrics=[_accuracy_metric(model.loss)])
+        ignored = [key for key in ("optimizer", "learning_rate", "weight_decay") if key in plan.chosen_by_student]
+        if not ignored:
+            return plan, []
+        return plan, [
+            f"the model is compiled in the submission, so its own optimizer is used and HYPERPARAMS' "
+            f"{', '.join(ignored)} is not"
+        ]
+    optimizers = {
+        "adam": keras.optimizers.Adam,
+        "adamw": keras.optimizers.AdamW,
+        "sgd": keras.optimizers.SGD,
+        "rmsprop": keras.optimizers.RMSprop,
+        "adagrad": keras.optimizers.Adagrad,
+    }
+    optimizer = optimizers[plan.optimizer](learning_rate=plan.learning_rate, weight_decay=plan.weight_decay or None)
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=output == "logits")
+    if output == "log_probabilities":
+        raise ModelError(
+            "bad_output",
+            "the model ends in a log-softmax, which Keras' losses do not take",
+            'end with Dense(n) (logits) or Dense(n, activation="softmax")',
+        )
+    model.compile(optimizer=optimizer, loss=loss, metrics=[_accuracy_metric(loss)])
+    return plan, []
+
+
+def _loss_name(loss: Any) -> str:
+    if isinstance(loss, str):
+        return loss
+    return str(getattr(loss, "name", None) or getattr(loss, "__name__", None) or type(loss).__name__)
+
+
+def _loss_is_sparse(loss: Any) -> bool:
+    """Sparse losses take class indices; every other loss (categorical cross-entropy, MSE) one-hot rows."""
+    return "sparse" in _loss_name(loss).lower()
+
+
+def _accuracy_metric(loss: Any) -> keras.metrics.Metric:
+    if _loss_is_sparse(loss):
+        return keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+    return keras.metrics.CategoricalAccuracy(name="accuracy")
+
+
+def _encode(y: np.ndarray, n_classes: int, one_hot: bool) -> np.ndarray:
+    return np.eye(n_classes, dtype=np.float32)[y] if one_hot else y
+
+
+def _metric(logs: dict, name: str) -> float | None:
+    value = logs.get(name)
+    return None if value is None else float(value)
+
+
+def _best_epoch(history: list[EpochRecord], spec: EarlyStoppingSpec | None) -> int | None:
+    if spec is None:
+        return None
+    stopper = EarlyStopper(spec)
+    for record in history:
+        stopper.update(record)
+    return stopper.best_epoch
+
+
+def _leaf_layers(model: keras.Model) -> list[Any]:
+    """Layers in order, with nested models (a Sequential inside a Model) opened up."""
+    leaves = []
+    for layer in model.layers:
+        if getattr(layer, "layers", None):
+            leaves.extend(_leaf_layers(layer))
+        else:
+            leaves.append(layer)
+    return leaves
+
+
+def _describe_layer(layer: Any) -> LayerInfo:
+    name = type(layer).__name__
+    kind = next((k for types, k in LAYER_KINDS if isinstance(layer, types)), "other")
+    activation = getattr(layer, "activation", None)
+    activation_name = getattr(activation, "__name__", None) if activation is not None else None
+    if isinstance(layer, keras.layers.Activation | keras.layers.ReLU | keras.layers.Softmax):
+        activation_name = activation_name or name.lower()
+    regularizers: dict[str, float] = {}
+    for attribute in ("kernel_regularizer", "bias_regularizer", "activity_regularizer"):
+        regularizer = getattr(layer, attribute, None)
+        if regularizer is not None:
+            config = regularizer.get_config()
+            prefix = attribute.removesuffix("_regularizer")
+            regularizers.update({f"{prefix}_{k}": float(v) for k, v in config.items() if isinstance(v, int | float)})
+    return LayerInfo(
+        kind,
+        name,
+        units=getattr(layer, "units", None),
+        activation=activation_name,
+        rate=_rate(layer),
+        regularizers=regularizers,
+    )
+
+
+def _rate(layer: Any) -> float | None:
+    rate = getattr(layer, "rate", None)
+    return float(rate) if isinstance(rate, int | float) else None
+
+
+def _backend_sees_gpu() -> bool:
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return bool(tf.config.list_physical_devices("GPU"))
+    if backend == "torch":
+        import torch
+
+        return torch.cuda.is_available()
+    if backend == "jax":
+        import jax
+
+        return any(d.platform == "gpu" for d in jax.devices())
+    return False
+
+
+ADAPTER = KerasAdapter()

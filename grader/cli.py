@@ -1,0 +1,282 @@
+"""The ``grade`` command.
+
+``grade SUBMISSION`` grades one submission (the command ``submission``, named or not);
+``grade baselines`` regenerates the reference baselines; ``grade rubric`` shows the rubric in force.
+
+Exit codes: 0 graded and at or above the pass mark; 1 graded, below it; 2 usage error;
+3 the submission could not be graded at all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from grader import __version__
+from grader.baselines import REPOSITORY_BASELINES, load_baselines
+from grader.data import PROBLEMS
+from grader.errors import BaselineError, DataError, GraderError, RubricError
+from grader.pipeline import GradeOptions, grade
+from grader.render.progress import ProgressPrinter
+from grader.render.terminal import render_terminal
+from grader.report import EXIT_UNGRADABLE, EXIT_USAGE
+from grader.rubric import DEFAULT_RUBRIC, load_rubric
+
+FORMATS = ("terminal", "json")
+EXTENSIONS = {"terminal": "txt", "json": "json"}
+DEFAULT_COMMAND = "submission"
+
+
+class DefaultCommandGroup(click.Group):
+    """``grade PATH`` means ``grade submission PATH``: the common case needs no sub-command."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
+            args = [DEFAULT_COMMAND, *args]
+        return super().parse_args(ctx, args)
+
+
+def training_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by every command that trains."""
+    options = [
+        click.option(
+            "--quick",
+            is_flag=True,
+            help="A fifth of MNIST and at most 3 epochs per MNIST model: a fast, rougher grade. Reports say so.",
+        ),
+        click.option(
+            "--device",
+            type=click.Choice(["auto", "cpu", "cuda"]),
+            default="auto",
+            show_default=True,
+            help="auto: a CUDA GPU, then Apple MPS (PyTorch), else the CPU.",
+        ),
+        click.option(
+            "--data-dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=None,
+            help="Where the MNIST IDX files are (else $GRADER_DATA_DIR, else the user cache, "
+            "else they are downloaded).",
+        ),
+        click.option(
+            "--problem",
+            "problems",
+            type=click.Choice(PROBLEMS),
+            multiple=True,
+            help="Grade only this problem (repeatable). Default: both.",
+        ),
+        click.option("--threads", type=click.IntRange(min=0), default=0, help="CPU threads for training (0: all)."),
+        click.option(
+            "--rubric",
+            "rubric_path",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            help="A TOML file overriding parts of the default rubric.",
+        ),
+    ]
+    return functools.reduce(lambda f, option: option(f), reversed(options), command)
+
+
+def _fail(error: GraderError, code: int) -> None:
+    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {error.message}")
+    if error.hint:
+        Console(stderr=True, highlight=False).print(f"  hint: {error.hint}")
+    sys.exit(code)
+
+
+@click.group(cls=DefaultCommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="nn-grader")
+def main() -> None:
+    """Retrain and grade a neural-network submission (Iris + MNIST, PyTorch or Keras).
+
+    \b
+    grade submission.py            grade one submission (a .py file or a folder with submission.py)
+    grade baselines                regenerate reference/baselines.json
+    grade rubric                   print the rubric in force
+    """
+
+
+@main.command(DEFAULT_COMMAND)
+@click.argument("path", type=click.Path(path_type=Path))
+@training_options
+@click.option("--seed", type=int, default=None, help="Training seed (default: the rubric's).")
+@click.option(
+    "--format",
+    "formats",
+    type=click.Choice(FORMATS),
+    multiple=True,
+    help="Report format(s); several need --out. Default: terminal.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write each format to DIR/report.<ext> (the terminal summary is still shown).",
+)
+@click.option(
+    "--baselines",
+    "baselines_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Reference baselines JSON (default: the grader's own).",
+)
+@click.option("--fail-under", type=float, default=None, help="Points needed to pass (overrides the rubric).")
+@click.option("--keep-workdir", is_flag=True, help="Keep the worker's scratch directory, for debugging.")
+@click.option("--no-progress", is_flag=True, help="No progress output on stderr.")
+def submission_command(
+    path: Path,
+    quick: bool,
+    device: str,
+    data_dir: Path | None,
+    problems: tuple[str, ...],
+    threads: int,
+    rubric_path: Path | None,
+    seed: int | None,
+    formats: tuple[str, ...],
+    out: Path | None,
+    baselines_path: Path | None,
+    fail_under: float | None,
+    keep_workdir: bool,
+    no_progress: bool,
+) -> None:
+    """Grade the submission at PATH."""
+    formats = formats or ("terminal",)
+    if len(formats) > 1 and out is None:
+        raise click.UsageError("several --format values need --out DIR to write them to")
+    try:
+        rubric = load_rubric(rubric_path)
+        if fail_under is not None:
+            rubric = dataclasses.replace(rubric, pass_mark=fail_under)
+        baselines = load_baselines(baselines_path)
+    except (RubricError, BaselineError) as error:
+        _fail(error, EXIT_USAGE)
+    stderr = Console(stderr=True, highlight=False)
+    with ProgressPrinter(stderr, enabled=not no_progress) as progress:
+        options = GradeOptions(
+            quick=quick,
+            device=device,
+            data_dir=data_dir,
+            problems=problems or PROBLEMS,
+            seed=seed,
+            threads=threads,
+            keep_workdir=keep_workdir,
+            progress=not no_progress,
+            on_event=progress,
+        )
+        try:
+            report = grade(path, options, rubric, baselines)
+        except DataError as error:
+            _fail(error, EXIT_UNGRADABLE)
+        except GraderError as error:
+            _fail(error, EXIT_USAGE)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        for name in formats:
+            target = out / f"report.{EXTENSIONS[name]}"
+            if name == "json":
+                target.write_text(report.to_json() + "\n")
+            else:
+                with target.open("w") as handle:
+                    render_terminal(report, Console(file=handle, width=100, no_color=True, highlight=False))
+        render_terminal(report, Console(highlight=False))
+    elif formats == ("json",):
+        click.echo(report.to_json())
+    else:
+        render_terminal(report, Console(highlight=False))
+    sys.exit(report.exit_code)
+
+
+@main.command("baselines")
+@click.argument("solutions", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@training_options
+@click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated training seeds.")
+@click.option("--modes", default="full,quick", show_default=True, help="Comma-separated: full, quick.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=REPOSITORY_BASELINES,
+    show_default=True,
+    help="Where to write the baselines JSON.",
+)
+def baselines_command(
+    solutions: tuple[Path, ...],
+    quick: bool,
+    device: str,
+    data_dir: Path | None,
+    problems: tuple[str, ...],
+    threads: int,
+    rubric_path: Path | None,
+    seeds: str,
+    modes: str,
+    out: Path,
+) -> None:
+    """Grade the reference SOLUTIONS over several seeds and write their baselines.
+
+    Default SOLUTIONS: the PyTorch and Keras solutions in reference/.
+    """
+    from grader.reference_runs import REFERENCE_SOLUTIONS, measure_baselines
+
+    try:
+        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError:
+        raise click.BadParameter(
+            f"{seeds!r} is not a comma-separated list of whole numbers", param_hint="--seeds"
+        ) from None
+    mode_list = ["quick"] if quick else [m.strip() for m in modes.split(",") if m.strip()]
+    if not seed_list or any(m not in ("full", "quick") for m in mode_list):
+        raise click.UsageError("--seeds needs at least one seed and --modes only full and/or quick")
+    stderr = Console(stderr=True, highlight=False)
+    try:
+        rubric = load_rubric(rubric_path)
+        with ProgressPrinter(stderr) as progress:
+            baselines = measure_baselines(
+                list(solutions) or REFERENCE_SOLUTIONS,
+                seed_list,
+                mode_list,
+                rubric,
+                GradeOptions(
+                    device=device,
+                    data_dir=data_dir,
+                    problems=problems or PROBLEMS,
+                    threads=threads,
+                    progress=True,
+                    on_event=progress,
+                ),
+                log=stderr.print,
+            )
+    except RubricError as error:
+        _fail(error, EXIT_USAGE)
+    except GraderError as error:
+        _fail(error, EXIT_UNGRADABLE)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    baselines.save(out)
+    stderr.print(f"wrote {out}")
+
+
+@main.command("rubric")
+@click.option(
+    "--rubric",
+    "rubric_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Show the default rubric with this file laid over it (and check the file).",
+)
+def rubric_command(rubric_path: Path | None) -> None:
+    """Print the rubric in force, as TOML (the default, commented) or as merged JSON with --rubric."""
+    if rubric_path is None:
+        click.echo(DEFAULT_RUBRIC.read_text(), nl=False)
+        return
+    try:
+        rubric = load_rubric(rubric_path)
+    except RubricError as error:
+        _fail(error, EXIT_USAGE)
+    import json
+
+    click.echo(json.dumps(dataclasses.asdict(rubric), indent=2))

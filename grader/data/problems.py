@@ -1,0 +1,178 @@
+"""The two problems' data, split the same way for every submission so their scores are comparable."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from grader.data import iris, mnist
+
+PROBLEMS = ("iris", "mnist")
+SPLIT_SEED = 20240513  # fixes the data splits, independent of the training seed
+
+_IRIS_HOLDOUT = 30  # each of validation and test: a 60/20/20 split of 150 flowers
+_MNIST_VALIDATION_SHARE = 6  # validation = 1/6 of the training file: 10,000 of 60,000
+_QUICK_SHARE = 5  # quick mode keeps 1/5 of each split
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What a report records about the data a problem used (JSON-serialisable via dataclasses.asdict)."""
+
+    problem: str
+    source: str  # e.g. "scikit-learn 1.9.1 load_iris()" or "MNIST IDX files in /path/dir"
+    n_train: int
+    n_val: int
+    n_test: int
+    n_classes: int
+    input_shape: list[int]  # per sample: [4] for iris, [28, 28] for mnist
+    quick: bool
+    subset: str  # "" for the full data; in quick mode one sentence saying what was kept
+    fingerprint: str  # 16 hex chars over the data, the split seed, the split sizes and the mode
+    files: dict[str, str]  # file name -> sha256 of the file as read ({} for iris)
+
+
+@dataclass(frozen=True)
+class ProblemData:
+    """The splits: iris features float32 standardised, mnist images uint8 (N, 28, 28) unscaled (maybe
+    read-only memory maps); labels int64."""
+
+    info: DataInfo
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+def load_problem(
+    problem: str, *, quick: bool = False, data_dir: Path | None = None, progress: bool = False
+) -> ProblemData:
+    """Load a problem's train/validation/test split (see DataInfo for what is recorded about it)."""
+    if problem == "iris":
+        return _load_iris(quick)
+    if problem == "mnist":
+        return _load_mnist(quick, data_dir, progress)
+    raise ValueError(f"unknown problem {problem!r}; expected one of {', '.join(PROBLEMS)}")
+
+
+def _load_iris(quick: bool) -> ProblemData:
+    """Stratified 90/30/30, standardised with the training split's statistics only (no leak from val/test)."""
+    x, y = iris.load_iris_arrays()
+    rest, test = _split(np.arange(len(y)), y, _IRIS_HOLDOUT)
+    train, val = _split(rest, y, _IRIS_HOLDOUT)
+    mean, std = x[train].mean(axis=0), x[train].std(axis=0)
+
+    def standardised(part: np.ndarray) -> np.ndarray:
+        return ((x[part] - mean) / std).astype(np.float32)
+
+    info = _info(
+        "iris",
+        source=iris.IRIS_SOURCE,
+        content=[hashlib.sha256(x.tobytes() + y.tobytes()).hexdigest()],
+        sizes=(len(train), len(val), len(test)),
+        quick=quick,
+        subset=f"quick mode: all {len(y)} Iris flowers (the data set is already small)" if quick else "",
+        files={},
+        input_shape=list(x.shape[1:]),
+    )
+    return ProblemData(info, standardised(train), y[train], standardised(val), y[val], standardised(test), y[test])
+
+
+def _load_mnist(quick: bool, data_dir: Path | None, progress: bool) -> ProblemData:
+    """Train/validation from the training file; the official test file is the hidden test set."""
+    paths = mnist.mnist_files(data_dir, progress=progress)
+    arrays = mnist.read_mnist(paths)
+    y_file = arrays.train_labels.astype(np.int64)
+    y_official_test = arrays.test_labels.astype(np.int64)
+    train, val = _split(np.arange(len(y_file)), y_file, len(y_file) // _MNIST_VALIDATION_SHARE)
+    test = np.arange(len(y_official_test))
+    subset = ""
+    if quick:
+        full = (len(train), len(val), len(test))
+        train, val, test = (
+            _quick_subset(part, labels) for part, labels in ((train, y_file), (val, y_file), (test, y_official_test))
+        )
+        subset = (
+            f"quick mode: {len(train):,} of {full[0]:,} training, {len(val):,} of {full[1]:,} validation "
+            f"and {len(test):,} of {full[2]:,} test digits (stratified, fixed seed)"
+        )
+    info = _info(
+        "mnist",
+        source=f"MNIST IDX files in {paths[mnist.TRAIN_IMAGES].parent}",
+        content=[f"{name}:{digest}" for name, digest in sorted(arrays.sha256.items())],
+        sizes=(len(train), len(val), len(test)),
+        quick=quick,
+        subset=subset,
+        files=dict(arrays.sha256),
+        input_shape=list(mnist.IMAGE_SHAPE),
+    )
+    return ProblemData(
+        info,
+        arrays.train_images[train],
+        y_file[train],
+        arrays.train_images[val],
+        y_file[val],
+        arrays.test_images[test],
+        y_official_test[test],
+    )
+
+
+def _split(indices: np.ndarray, labels: np.ndarray, n_holdout: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split ``indices`` into (rest, holdout of ``n_holdout``), stratified by label wherever the counts allow.
+
+    Tiny fixture sets may not allow it (a class with one sample, fewer holdout places than classes);
+    they get a plain seeded split instead of an error.
+    """
+    part_labels = labels[indices]
+    _, counts = np.unique(part_labels, return_counts=True)
+    stratifiable = counts.min() >= 2 and len(counts) <= n_holdout <= len(indices) - len(counts)
+    rest, holdout = train_test_split(
+        indices,
+        test_size=n_holdout,
+        stratify=part_labels if stratifiable else None,
+        random_state=SPLIT_SEED,
+    )
+    return rest, holdout
+
+
+def _quick_subset(indices: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    return _split(indices, labels, len(indices) // _QUICK_SHARE)[1]
+
+
+def _info(
+    problem: str,
+    *,
+    source: str,
+    content: list[str],
+    sizes: tuple[int, int, int],
+    quick: bool,
+    subset: str,
+    files: dict[str, str],
+    input_shape: list[int],
+) -> DataInfo:
+    """Describe the data, with a fingerprint over everything that decides which samples land where."""
+    payload = json.dumps(
+        {"problem": problem, "content": content, "split_seed": SPLIT_SEED, "sizes": sizes, "quick": quick},
+        sort_keys=True,
+    )
+    n_classes = iris.N_CLASSES if problem == "iris" else mnist.N_CLASSES
+    return DataInfo(
+        problem=problem,
+        source=source,
+        n_train=sizes[0],
+        n_val=sizes[1],
+        n_test=sizes[2],
+        n_classes=n_classes,
+        input_shape=input_shape,
+        quick=quick,
+        subset=subset,
+        fingerprint=hashlib.sha256(payload.encode()).hexdigest()[:16],
+        files=files,
+    )

@@ -1,0 +1,112 @@
+"""The whole pipeline, one direction: load -> (sandboxed worker) train -> measure -> score.
+
+Rendering is left to the caller, which holds the one report object this returns.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from grader import __version__
+from grader.baselines import Baselines
+from grader.data import PROBLEMS, load_problem
+from grader.load import load_submission
+from grader.measure import Environment, Measurements, Settings, SubmissionInfo, measure
+from grader.records import MODEL_KEYS
+from grader.report import Report
+from grader.rubric import Rubric
+from grader.sandbox import Limits
+from grader.score import score
+from grader.train import new_workdir, train_submission
+from grader.worker.job import Task
+
+
+@dataclass
+class GradeOptions:
+    quick: bool = False
+    device: str = "auto"
+    data_dir: Path | None = None
+    problems: tuple[str, ...] = PROBLEMS
+    seed: int | None = None  # None: the rubric's
+    threads: int = 0  # 0: all cores
+    keep_workdir: bool = False
+    progress: bool = False  # show download progress bars
+    on_event: Callable[[dict[str, Any]], None] = field(default=lambda event: None)
+
+    @property
+    def mode(self) -> str:
+        return "quick" if self.quick else "full"
+
+
+def grade(path: Path, options: GradeOptions, rubric: Rubric, baselines: Baselines | None) -> Report:
+    return score(measure_submission(path, options, rubric), baselines, rubric)
+
+
+def tasks_for(rubric: Rubric, options: GradeOptions) -> list[Task]:
+    tasks = []
+    for problem, variant in MODEL_KEYS:
+        if problem in options.problems:
+            rules = rubric.problems[problem]
+            tasks.append(
+                Task(
+                    problem,
+                    variant,
+                    dict(vars(rules.defaults)),
+                    rules.epoch_budget(options.quick),
+                    rules.seconds_per_model,
+                    options.quick,
+                )
+            )
+    return tasks
+
+
+def measure_submission(path: Path, options: GradeOptions, rubric: Rubric) -> Measurements:
+    """Load, train in the sandbox and measure: everything but the scoring."""
+    started = time.perf_counter()
+    submission = load_submission(path)
+    data = {
+        problem: load_problem(problem, quick=options.quick, data_dir=options.data_dir, progress=options.progress)
+        for problem in options.problems
+    }
+    seed = rubric.seed if options.seed is None else options.seed
+    limits = Limits(
+        rubric.limits.import_seconds, rubric.limits.build_seconds, rubric.limits.grace_seconds, options.threads
+    )
+    workdir = new_workdir()
+    try:
+        outcome = train_submission(
+            submission,
+            data,
+            tasks_for(rubric, options),
+            seed=seed,
+            device=options.device,
+            limits=limits,
+            workdir=workdir,
+            on_event=options.on_event,
+        )
+        models = measure(outcome.models, outcome.predictions, data)
+    finally:
+        if not options.keep_workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+    environment = Environment(
+        python=str(outcome.environment.get("python", "")),
+        platform=str(outcome.environment.get("platform", "")),
+        libraries={str(k): str(v) for k, v in dict(outcome.environment.get("libraries", {})).items()},
+        network_isolated=outcome.network_isolated,
+    )
+    return Measurements(
+        grader_version=__version__,
+        submission=SubmissionInfo(submission.path, submission.entry, submission.files, submission.content_hash),
+        settings=Settings(options.mode, seed, options.device, list(options.problems)),
+        data={problem: problem_data.info for problem, problem_data in data.items()},
+        models=[models[task.key] for task in tasks_for(rubric, options) if task.key in models],
+        failure=outcome.submission_failure,
+        environment=environment,
+        log=outcome.log,
+        seconds=round(time.perf_counter() - started, 3),
+    )

@@ -1,0 +1,184 @@
+"""Plain records of what grading observed.
+
+The worker writes them as JSON, the parent reads them back with ``from_json`` (never pickle), adds
+what only it can compute (accuracies against labels the worker never saw), and scoring reads them.
+Every field is JSON-native so a report, a cache entry or a gradebook row is just ``asdict``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import dacite
+
+T = TypeVar("T")
+
+MODEL_KEYS: tuple[tuple[str, str], ...] = (
+    ("iris", "single"),
+    ("iris", "multi"),
+    ("mnist", "single"),
+    ("mnist", "multi"),
+)
+
+
+def model_key(problem: str, variant: str) -> str:
+    """The name a model goes by everywhere: ``"mnist/multi"``."""
+    return f"{problem}/{variant}"
+
+
+@dataclass
+class SourceLocation:
+    """Where in the student's code something happened, as the student knows the file."""
+
+    file: str
+    line: int | None = None
+    code: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.file}, line {self.line}" if self.line else self.file
+        return f"{where}: {self.code}" if self.code else where
+
+
+@dataclass
+class Failure:
+    """Why a model (or the whole submission) could not be graded, and what to do about it."""
+
+    kind: str
+    message: str
+    hint: str = ""
+    location: SourceLocation | None = None
+    traceback: str = ""
+
+
+@dataclass
+class EpochRecord:
+    """One epoch, measured the way Keras reports it: train metrics averaged over the epoch's batches
+    (in training mode), validation metrics evaluated at the epoch's end (in inference mode)."""
+
+    epoch: int
+    loss: float | None
+    accuracy: float | None
+    val_loss: float | None
+    val_accuracy: float | None
+    seconds: float
+
+
+@dataclass
+class LayerInfo:
+    """One layer, described the same way whichever framework built it."""
+
+    kind: str  # dense | activation | dropout | batchnorm | layernorm | flatten | conv | recurrent | other
+    name: str  # the framework's class name, e.g. "Linear" or "Dense"
+    units: int | None = None
+    activation: str | None = None
+    rate: float | None = None
+    regularizers: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class ModelDescription:
+    framework: str  # "torch" | "keras"
+    parameters: int
+    layers: list[LayerInfo]
+    output: str  # "logits" | "probabilities" | "log_probabilities"
+    input_shape: list[int]  # the per-sample shape the model was fed
+
+
+@dataclass
+class EarlyStoppingSpec:
+    monitor: str = "val_loss"
+    patience: int = 5
+    min_delta: float = 0.0
+    restore_best_weights: bool = True
+    source: str = "hyperparams"  # "hyperparams" | "callback"
+
+
+@dataclass
+class TrainingPlan:
+    """The hyperparameters training actually used, after defaults and the rubric's budget."""
+
+    epochs: int
+    batch_size: int
+    optimizer: str
+    learning_rate: float
+    weight_decay: float
+    early_stopping: EarlyStoppingSpec | None
+    max_seconds: float
+    custom_loop: bool = False
+    compiled_by_student: bool = False
+    chosen_by_student: list[str] = field(default_factory=list)  # keys HYPERPARAMS set; the rest are defaults
+
+
+@dataclass
+class TrainingRun:
+    device: str
+    plan: TrainingPlan
+    history: list[EpochRecord]
+    epochs_run: int
+    stop_reason: str  # "completed" | "early_stopping" | "time_budget" | "custom_loop"
+    seconds: float
+    best_epoch: int | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Accuracy:
+    """Computed by the parent from the worker's predictions and labels the worker never saw."""
+
+    train: float
+    val: float
+    test: float
+
+    @property
+    def gap(self) -> float:
+        """Train minus validation accuracy: how much the model overfits."""
+        return self.train - self.val
+
+
+@dataclass
+class ModelMeasurement:
+    """Everything measured about one of the four models."""
+
+    problem: str
+    variant: str
+    description: ModelDescription | None = None
+    run: TrainingRun | None = None
+    failure: Failure | None = None
+    accuracy: Accuracy | None = None
+
+    @property
+    def key(self) -> str:
+        return model_key(self.problem, self.variant)
+
+
+@dataclass
+class CapturedOutput:
+    """What the student's code printed, bounded: the head and the tail are kept."""
+
+    text: str = ""
+    total_bytes: int = 0
+    truncated: bool = False
+
+
+def to_json(record: Any) -> str:
+    return json.dumps(dataclasses.asdict(record), indent=1, sort_keys=True, allow_nan=True)
+
+
+def _int_to_float(value: Any) -> Any:
+    """JSON and TOML write 3.0 as 3; accept that, and nothing else, where a float is expected."""
+    return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+_STRICT = dacite.Config(strict=True, type_hooks={float: _int_to_float})
+
+
+def from_dict(cls: type[T], data: Any) -> T:
+    """Build a record from parsed JSON or TOML, refusing unknown keys and wrong types."""
+    return dacite.from_dict(cls, data, config=_STRICT)
+
+
+def from_json(cls: type[T], text: str) -> T:
+    return from_dict(cls, json.loads(text))

@@ -1,0 +1,144 @@
+"""The report for a person at a terminal: one table of the models, what cost points, what to do next.
+
+Plain enough to read without colour and within 80 columns.
+"""
+
+from __future__ import annotations
+
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from grader.records import ModelMeasurement
+from grader.report import ModelScore, Report
+
+LOG_LINES_SHOWN = 15
+
+
+def render_terminal(report: Report, console: Console) -> None:
+    console.print(_heading(report))
+    if report.measurements.failure is not None:
+        console.print(_submission_failure(report))
+    else:
+        console.print(_models_table(report))
+        for line in _deductions(report):
+            console.print(line)
+    console.print(_total(report))
+    if report.next_steps:
+        console.print(Text("Next steps", style="bold"))
+        for number, step in enumerate(report.next_steps, 1):
+            console.print(Text(f"  {number}. {step}"))
+    for warning in [*report.warnings, *_run_warnings(report)]:
+        console.print(Text(f"warning: {warning}", style="yellow"))
+    if _needs_log(report):
+        console.print(_log_tail(report))
+
+
+def _heading(report: Report) -> RenderableType:
+    m = report.measurements
+    mode = "QUICK mode (a subset of the data)" if m.settings.mode == "quick" else "full mode"
+    line = Text()
+    line.append(f"nn-grader {m.grader_version}", style="bold")
+    line.append(f" · {m.submission.path} · {mode} · seed {m.settings.seed} · {m.seconds:.0f} s")
+    return line
+
+
+def _models_table(report: Report) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False)
+    for header, justify in (
+        ("Model", "left"),
+        ("Test", "right"),
+        ("Reference", "right"),
+        ("Train/Val", "right"),
+        ("Epochs", "right"),
+        ("Time", "right"),
+        ("Points", "right"),
+    ):
+        table.add_column(header, justify=justify, no_wrap=True)
+    for score in report.scores:
+        model = report.measurements.model(score.key) or ModelMeasurement(*score.key.split("/"))
+        table.add_row(*_model_row(model, score))
+    return table
+
+
+def _model_row(model: ModelMeasurement, score: ModelScore) -> list[str]:
+    reference = (
+        f"{_pct(score.reference.test_accuracy)} ±{100 * score.reference.test_spread:.1f}" if score.reference else "-"
+    )
+    points = f"{score.points:g}/{score.max_points:g}" if score.max_points else "unscored"
+    if model.accuracy is None or model.run is None:
+        return [model.key, "failed", reference, "-", "-", "-", points]
+    accuracy, run = model.accuracy, model.run
+    epochs = f"{run.epochs_run}" + ("*" if run.stop_reason in ("early_stopping", "time_budget") else "")
+    return [
+        model.key,
+        _pct(accuracy.test),
+        reference,
+        f"{100 * accuracy.train:.1f}/{100 * accuracy.val:.1f}",
+        epochs,
+        f"{run.seconds:.1f} s",
+        points,
+    ]
+
+
+def _deductions(report: Report) -> list[RenderableType]:
+    lines: list[RenderableType] = []
+    for score in report.scores:
+        for check in score.checks:
+            if check.lost <= 0:
+                continue
+            style = "red" if check.status == "fail" else "yellow"
+            lines.append(Text(f"{score.key} · {check.title}: {check.points:g}/{check.max_points:g}", style=style))
+            lines.append(Text(f"    {check.message}"))
+            if check.hint:
+                lines.append(Text(f"    → {check.hint}", style="cyan"))
+        model = report.measurements.model(score.key)
+        if not score.checks and model is not None and model.failure is not None:
+            lines.append(Text(f"{score.key}: not trained: {model.failure.message}", style="red"))
+            if model.failure.hint:
+                lines.append(Text(f"    → {model.failure.hint}", style="cyan"))
+    return [Text("What cost points", style="bold"), *lines] if lines else []
+
+
+def _total(report: Report) -> RenderableType:
+    if report.status != "graded":
+        return Text("Not graded: the submission could not be run (exit code 3)", style="bold red")
+    verdict, style = ("PASS", "bold green") if report.passed else ("BELOW THE PASS MARK", "bold red")
+    return Text(
+        f"Total {report.points:g} / {report.max_points:g} · {verdict} (pass mark {report.pass_mark:g})", style=style
+    )
+
+
+def _submission_failure(report: Report) -> RenderableType:
+    failure = report.measurements.failure
+    assert failure is not None
+    parts: list[RenderableType] = [Text(f"The submission could not be graded: {failure.message}", style="bold red")]
+    if failure.location:
+        parts.append(Text(f"  at {failure.location}"))
+    if failure.traceback:
+        parts.append(Text(failure.traceback, style="dim"))
+    return Group(*parts)
+
+
+def _run_warnings(report: Report) -> list[str]:
+    warnings = [f"{m.key}: {w}" for m in report.measurements.models if m.run for w in m.run.warnings]
+    if not report.measurements.environment.network_isolated:
+        warnings.append("network isolation is off on this machine: the submission's code could reach the network")
+    return warnings
+
+
+def _needs_log(report: Report) -> bool:
+    failed = report.measurements.failure is not None or any(m.failure for m in report.measurements.models)
+    return failed and bool(report.measurements.log.text.strip())
+
+
+def _log_tail(report: Report) -> RenderableType:
+    lines = report.measurements.log.text.rstrip().splitlines()[-LOG_LINES_SHOWN:]
+    return Group(
+        Text(f"Last {len(lines)} lines the submission printed:", style="bold"), Text("\n".join(lines), style="dim")
+    )
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.1f}%"

@@ -1,0 +1,95 @@
+"""The report: one object holding the measurements and their scores, rendered many ways.
+
+``measurements`` is kept whole so that a changed rubric re-scores a stored report without retraining.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from grader.measure import Measurements
+from grader.records import from_dict
+
+SCHEMA_VERSION = 1
+EXIT_PASSED, EXIT_BELOW_PASS_MARK, EXIT_USAGE, EXIT_UNGRADABLE = 0, 1, 2, 3
+
+
+@dataclass
+class Check:
+    """One thing that earns points, with what was measured and what to do about it."""
+
+    id: str
+    title: str
+    points: float
+    max_points: float
+    status: str  # "pass" | "partial" | "fail" | "skipped"
+    message: str
+    hint: str = ""
+
+    @property
+    def lost(self) -> float:
+        return self.max_points - self.points
+
+
+@dataclass
+class Reference:
+    """The reference numbers a model was scored against."""
+
+    framework: str
+    mode: str
+    test_accuracy: float
+    test_spread: float
+    gap: float
+    full_marks_from: float
+
+
+@dataclass
+class ModelScore:
+    key: str
+    checks: list[Check]
+    reference: Reference | None = None
+
+    @property
+    def points(self) -> float:
+        return round(sum(check.points for check in self.checks), 2)
+
+    @property
+    def max_points(self) -> float:
+        return round(sum(check.max_points for check in self.checks), 2)
+
+
+@dataclass
+class Report:
+    schema_version: int
+    created: str
+    status: str  # "graded" | "ungradable"
+    measurements: Measurements
+    scores: list[ModelScore]
+    points: float
+    max_points: float
+    pass_mark: float
+    passed: bool
+    rubric: dict[str, str]  # name, digest
+    next_steps: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        if self.status != "graded":
+            return EXIT_UNGRADABLE
+        return EXIT_PASSED if self.passed else EXIT_BELOW_PASS_MARK
+
+    def score(self, key: str) -> ModelScore | None:
+        return next((s for s in self.scores if s.key == key), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Report:
+        return from_dict(cls, data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)

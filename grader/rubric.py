@@ -1,0 +1,168 @@
+"""The rubric: budgets, seeds and scoring rules, from a TOML file an instructor can override in part.
+
+The shipped ``default_rubric.toml`` is the schema: an override may only use keys it has, with values
+of the same type, so a typo is an error that names the key rather than a silent no-op.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import dacite
+
+from grader.errors import RubricError
+from grader.records import from_dict
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+DEFAULT_RUBRIC = Path(__file__).with_name("default_rubric.toml")
+
+
+@dataclass(frozen=True)
+class Limits:
+    import_seconds: float
+    build_seconds: float
+    grace_seconds: float
+
+
+@dataclass(frozen=True)
+class Defaults:
+    epochs: int
+    batch_size: int
+    optimizer: str
+    learning_rate: float
+    weight_decay: float
+    early_stopping: bool
+
+
+@dataclass(frozen=True)
+class ProblemRules:
+    max_epochs: int
+    quick_max_epochs: int
+    seconds_per_model: float
+    defaults: Defaults
+
+    def epoch_budget(self, quick: bool) -> int:
+        return self.quick_max_epochs if quick else self.max_epochs
+
+
+@dataclass(frozen=True)
+class AccuracyBand:
+    min_tolerance: float
+    zero_below: float
+
+
+@dataclass(frozen=True)
+class AccuracyRule:
+    points: float
+    tolerance_sigmas: float
+    bands: dict[str, AccuracyBand]
+
+
+@dataclass(frozen=True)
+class GapBand:
+    min_tolerance: float
+    zero_above: float
+
+
+@dataclass(frozen=True)
+class GapRule:
+    points: float
+    tolerance_sigmas: float
+    variants: list[str]
+    bands: dict[str, GapBand]
+
+
+@dataclass(frozen=True)
+class Rubric:
+    name: str
+    pass_mark: float
+    seed: int
+    limits: Limits
+    problems: dict[str, ProblemRules]
+    accuracy: AccuracyRule
+    gap: GapRule
+
+    @property
+    def digest(self) -> str:
+        """Identifies the rubric's content: a changed rubric is a different digest."""
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def load_rubric(path: Path | None = None) -> Rubric:
+    """The default rubric, with the file at ``path`` (if any) laid over it."""
+    settings = _read_toml(DEFAULT_RUBRIC)
+    if path is not None:
+        override = _read_toml(path)
+        _check_keys(override, settings, path, prefix="")
+        settings = _merge(settings, override)
+    try:
+        return from_dict(Rubric, settings)
+    except dacite.DaciteError as error:  # the schema check above should catch this first
+        raise RubricError(f"{path or DEFAULT_RUBRIC}: {error}") from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RubricError(f"{path}: no such rubric file", "check the path given to --rubric") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise RubricError(f"{path}: not valid TOML: {error}", "see https://toml.io for the syntax") from None
+
+
+def _check_keys(override: dict[str, Any], schema: dict[str, Any], path: Path, prefix: str) -> None:
+    """Every key in an override must exist in the default rubric, with a value of the same kind."""
+    for key, value in override.items():
+        name = f"{prefix}{key}"
+        if key not in schema:
+            close = difflib.get_close_matches(key, list(schema), n=1)
+            suggestion = f" (did you mean {prefix}{close[0]!r}?)" if close else ""
+            raise RubricError(
+                f"{path}: unknown key {name!r}{suggestion}",
+                "the keys are those of the default rubric: grade rubric --show",
+            )
+        expected = schema[key]
+        if isinstance(expected, dict):
+            if not isinstance(value, dict):
+                raise RubricError(f"{path}: {name!r} must be a table ([{name}]), got {value!r}")
+            _check_keys(value, expected, path, prefix=f"{name}.")
+        elif not _same_kind(value, expected):
+            raise RubricError(
+                f"{path}: {name!r} must be {_kind(expected)}, got {value!r}",
+                f"the default is {name} = {json.dumps(expected)}",
+            )
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list):
+        return "a list"
+    return "a string"
+
+
+def _same_kind(value: Any, expected: Any) -> bool:
+    if isinstance(expected, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(expected, bool)
+    if isinstance(expected, float):
+        return isinstance(value, int | float)
+    return isinstance(value, type(expected))
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = _merge(base[key], value) if isinstance(value, dict) else value
+    return merged

@@ -1,0 +1,192 @@
+"""The student contract, read from an imported submission: ``build_model`` and the optional extras.
+
+Every way the contract can be broken becomes a ``Failure`` that names the file and line and says
+what to write instead.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType, TracebackType
+from typing import Any
+
+from grader.records import Failure, SourceLocation
+
+TRACEBACK_LINES = 40
+
+
+class ContractError(Exception):
+    """Carries a ready-made Failure up to whoever records it."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
+@dataclass
+class StudentCode:
+    build_model: Callable[[str, str], Any]
+    hyperparams: Any
+    callbacks: Callable[[str, str], Any] | None
+    train: Callable[[Any, Any, dict], Any] | None
+
+
+def import_submission(submission_dir: Path, entry: str) -> StudentCode:
+    """Import the student's module as ``submission`` (so ``if __name__ == "__main__":`` blocks stay off)."""
+    path = submission_dir / entry
+    sys.path.insert(0, str(submission_dir))  # helper modules next to the submission import normally
+    spec = importlib.util.spec_from_file_location("submission", path)
+    if spec is None or spec.loader is None:
+        raise ContractError(Failure("import_error", f"{entry} cannot be imported as a Python module"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["submission"] = module
+    try:
+        spec.loader.exec_module(module)
+    except SystemExit as error:
+        raise ContractError(
+            failure_from(
+                error,
+                submission_dir,
+                "import_error",
+                f"{entry} called sys.exit({error.code!r}) while being imported",
+                'put the code that runs things under  if __name__ == "__main__":',
+            )
+        ) from None
+    except BaseException as error:  # anything the student's top level raises
+        raise ContractError(
+            failure_from(
+                error,
+                submission_dir,
+                "import_error",
+                f"importing {entry} failed: {describe(error)}",
+                import_hint(error),
+            )
+        ) from None
+    return read_contract(module, entry)
+
+
+def read_contract(module: ModuleType, entry: str) -> StudentCode:
+    build_model = getattr(module, "build_model", None)
+    if build_model is None:
+        raise ContractError(
+            Failure(
+                "contract",
+                f"{entry} defines no build_model function",
+                "define  def build_model(problem, variant):  returning an untrained model; "
+                "problem is 'iris' or 'mnist', variant is 'single' or 'multi'",
+                SourceLocation(entry),
+            )
+        )
+    _check_signature(build_model, "build_model", ("iris", "single"), "def build_model(problem, variant):", entry)
+    callbacks = getattr(module, "callbacks", None)
+    if callbacks is not None:
+        _check_signature(callbacks, "callbacks", ("iris", "single"), "def callbacks(problem, variant):", entry)
+    train = getattr(module, "train", None)
+    if train is not None:
+        _check_signature(train, "train", (None, None, None), "def train(model, data, hparams):", entry)
+    return StudentCode(build_model, getattr(module, "HYPERPARAMS", None), callbacks, train)
+
+
+def _check_signature(function: Any, name: str, arguments: tuple, expected: str, entry: str) -> None:
+    if not callable(function):
+        raise ContractError(
+            Failure(
+                "contract",
+                f"{name} in {entry} is a {type(function).__name__}, not a function",
+                f"write  {expected}",
+                SourceLocation(entry),
+            )
+        )
+    try:
+        inspect.signature(function).bind(*arguments)
+    except TypeError:
+        raise ContractError(
+            Failure(
+                "contract",
+                f"{name}{_signature(function)} cannot be called as {name}{_arguments(expected)}",
+                f"write  {expected}",
+                location_of(function, entry),
+            )
+        ) from None
+    except ValueError:  # no signature to inspect (a builtin): let the call itself tell
+        return
+
+
+def _signature(function: Any) -> str:
+    try:
+        return str(inspect.signature(function))
+    except (TypeError, ValueError):
+        return "(...)"
+
+
+def _arguments(expected: str) -> str:
+    return expected[expected.index("(") :].rstrip(":")
+
+
+def location_of(function: Any, entry: str) -> SourceLocation:
+    code = getattr(function, "__code__", None)
+    if code is None:
+        return SourceLocation(entry)
+    try:
+        line = inspect.getsourcelines(function)[0][0].strip()
+    except (OSError, TypeError):
+        line = ""
+    return SourceLocation(Path(code.co_filename).name, code.co_firstlineno, line)
+
+
+def describe(error: BaseException) -> str:
+    text = str(error).strip()
+    first = text.splitlines()[0] if text else ""
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
+
+
+def import_hint(error: BaseException) -> str:
+    if isinstance(error, ModuleNotFoundError):
+        return (
+            f"the grader does not have the package {error.name!r}; use only the standard library, NumPy, "
+            "PyTorch or Keras/TensorFlow, or ask your instructor to add it"
+        )
+    if isinstance(error, SyntaxError):
+        return "fix the syntax on that line"
+    return "the module's top level should only import things and define functions and constants"
+
+
+def failure_from(error: BaseException, submission_dir: Path, kind: str, message: str, hint: str = "") -> Failure:
+    """A Failure pointing at the deepest line of the student's own code that the error passed through."""
+    return Failure(kind, message, hint, error_location(error, submission_dir), format_traceback(error))
+
+
+def error_location(error: BaseException, submission_dir: Path) -> SourceLocation | None:
+    root = submission_dir.resolve()
+    if isinstance(error, SyntaxError) and error.filename:
+        path = Path(error.filename)
+        if _inside(path, root):
+            return SourceLocation(str(path.resolve().relative_to(root)), error.lineno, (error.text or "").strip())
+    for frame in reversed(_frames(error.__traceback__)):
+        path = Path(frame.filename)
+        if _inside(path, root):
+            return SourceLocation(str(path.resolve().relative_to(root)), frame.lineno, (frame.line or "").strip())
+    return None
+
+
+def _frames(tb: TracebackType | None) -> list[traceback.FrameSummary]:
+    return list(traceback.extract_tb(tb)) if tb else []
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root)
+    except (ValueError, OSError):
+        return False
+    return True
+
+
+def format_traceback(error: BaseException) -> str:
+    lines = "".join(traceback.format_exception(error)).splitlines()
+    return "\n".join(lines[-TRACEBACK_LINES:])

@@ -1,0 +1,263 @@
+"""The worker: a fresh child process that imports one submission and builds, trains and predicts with
+each of its models. It runs untrusted code, so it holds nothing the student may not see, and it
+hands back only plain data: JSON measurements and NumPy predictions, one model at a time, so a
+crash in one model loses nothing already done.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from grader.adapters import (
+    ModelError,
+    TrainingData,
+    adapter_for,
+    probe_input_shape,
+    seed_everything,
+)
+from grader.errors import GraderError
+from grader.hparams import resolve_plan, top_level_warnings
+from grader.records import (
+    EpochRecord,
+    Failure,
+    ModelDescription,
+    ModelMeasurement,
+    TrainingRun,
+    from_json,
+    to_json,
+)
+from grader.worker.contract import (
+    ContractError,
+    StudentCode,
+    describe,
+    failure_from,
+    import_submission,
+)
+from grader.worker.job import ENVIRONMENT_RESULT, SUBMISSION_RESULT, Job, Task, result_paths
+
+LIBRARIES = ("torch", "keras", "tensorflow", "jax", "numpy")
+
+
+class Events:
+    """Progress for the parent, one JSON object per line on an inherited pipe."""
+
+    def __init__(self, fd: int) -> None:
+        self.stream = os.fdopen(fd, "w", buffering=1) if fd >= 0 else None
+
+    def send(self, event: str, **fields: Any) -> None:
+        if self.stream is None:
+            return
+        try:
+            self.stream.write(json.dumps({"event": event, **fields}) + "\n")
+        except (OSError, ValueError):  # the student's code closed our pipe: progress is best-effort
+            self.stream = None
+
+    def phase(self, task: Task | None, phase: str) -> None:
+        self.send("phase", task=task.key if task else None, phase=phase)
+
+
+def main(argv: list[str]) -> int:
+    job = from_json(Job, Path(argv[0]).read_text())
+    events = Events(job.events_fd)
+    out_dir = Path(job.out_dir)
+    events.phase(None, "import")
+    try:
+        student = import_submission(Path(job.submission_dir), job.entry)
+    except ContractError as error:
+        _write_atomically(out_dir / SUBMISSION_RESULT, to_json(error.failure))
+        events.send("finished")
+        return 0
+    notes = top_level_warnings(student.hyperparams)
+    for task in job.tasks:
+        measurement, predictions = run_task(task, student, job, events)
+        if measurement.run is not None:
+            measurement.run.warnings[:0] = notes
+            notes = []
+        write_result(out_dir, measurement, predictions)
+        events.send("result", task=task.key)
+    _write_atomically(out_dir / ENVIRONMENT_RESULT, json.dumps(environment()))
+    events.send("finished")
+    return 0
+
+
+def run_task(
+    task: Task, student: StudentCode, job: Job, events: Events
+) -> tuple[ModelMeasurement, dict[str, np.ndarray] | None]:
+    """Build, train and predict with one model; every failure becomes a Failure on the measurement."""
+    measurement = ModelMeasurement(task.problem, task.variant)
+    submission_dir = Path(job.submission_dir)
+    call = f"build_model({task.problem!r}, {task.variant!r})"
+    stage = "build"
+    try:
+        plan, warnings = resolve_plan(
+            student.hyperparams,
+            task.problem,
+            task.variant,
+            defaults=task.defaults,
+            max_epochs=task.max_epochs,
+            max_seconds=task.max_seconds,
+            quick=task.quick,
+        )
+        events.phase(task, "build")
+        seed_everything(job.seed)
+        model = student.build_model(task.problem, task.variant)
+        adapter = adapter_for(model)
+        adapter.seed(job.seed)  # the framework may have been imported inside build_model
+        device = adapter.select_device(job.device)
+        model = adapter.prepare(model, device)
+        data, x_test = load_data(Path(job.data_dir), task.problem, job.n_classes[task.problem], device, job.seed)
+        shape, output = probe_input_shape(adapter, model, data.x_train, data.n_classes)
+        data, x_test = data.reshaped(shape), x_test.reshape(-1, *shape)
+        parameters, layers = adapter.describe(model)
+        measurement.description = ModelDescription(adapter.framework, parameters, layers, output, shape)
+        student_callbacks = list(student.callbacks(task.problem, task.variant) or []) if student.callbacks else []
+        plan.early_stopping = plan.early_stopping or adapter.callback_early_stopping(student_callbacks)
+        events.phase(task, "train")
+        stage, started = "train", time.perf_counter()
+
+        def on_epoch(record: EpochRecord) -> None:
+            events.send("epoch", task=task.key, epochs=plan.epochs, **dataclasses.asdict(record))
+
+        if student.train is not None:
+            plan.custom_loop = True
+            history = history_from(student.train(model, data, _hparams_for_student(plan, device)))
+            stop_reason, best_epoch = "custom_loop", None
+        else:
+            fit = adapter.fit(model, data, plan, output=output, callbacks=student_callbacks, on_epoch=on_epoch)
+            history, stop_reason, best_epoch = fit.history, fit.stop_reason, fit.best_epoch
+            plan = fit.plan or plan
+            warnings += fit.warnings
+        seconds = time.perf_counter() - started
+        events.phase(task, "predict")
+        stage = "predict"
+        predictions = {
+            "train": adapter.predict(model, data.x_train),
+            "val": adapter.predict(model, data.x_val),
+            "test": adapter.predict(model, x_test),
+        }
+    except ContractError as error:
+        measurement.failure = error.failure
+        return measurement, None
+    except ModelError as error:
+        about_model = error.kind in ("not_a_model", "bad_output", "bad_input")
+        measurement.failure = Failure(
+            error.kind, f"{call}: {error.message}" if about_model else error.message, error.hint
+        )
+        return measurement, None
+    except GraderError as error:  # hyperparameters
+        measurement.failure = Failure("hyperparams", error.message, error.hint)
+        return measurement, None
+    except BaseException as error:  # the student's code raised (or called sys.exit) somewhere inside
+        measurement.failure = _student_failure(error, stage, call, submission_dir)
+        return measurement, None
+    measurement.run = TrainingRun(
+        device, plan, history, len(history) if history else plan.epochs, stop_reason, seconds, best_epoch, warnings
+    )
+    return measurement, predictions
+
+
+def _student_failure(error: BaseException, stage: str, call: str, submission_dir: Path) -> Failure:
+    where = {"build": call, "train": "training", "predict": "prediction"}[stage]
+    if isinstance(error, SystemExit):
+        return failure_from(
+            error,
+            submission_dir,
+            "exit",
+            f"sys.exit({error.code!r}) was called during {where}",
+            "return from your function instead of exiting",
+        )
+    hints = {
+        "build": "run  build_model(...)  yourself in a notebook cell and fix the error",
+        "train": "check the training loop: does the model's forward() accept a batch of inputs?",
+        "predict": "the model must run on a batch of inputs in eval mode",
+    }
+    return failure_from(error, submission_dir, f"{stage}_error", f"{where} raised {describe(error)}", hints[stage])
+
+
+def load_data(data_dir: Path, problem: str, n_classes: int, device: str, seed: int) -> tuple[TrainingData, np.ndarray]:
+    """The arrays the parent wrote, as float32 model inputs (MNIST pixels scaled to [0, 1])."""
+    arrays = {
+        name: np.load(data_dir / problem / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+        for name in ("x_train", "y_train", "x_val", "y_val", "x_test")
+    }
+
+    def features(x: np.ndarray) -> np.ndarray:
+        """A private, writable float32 copy: frameworks may not wrap a read-only memory map."""
+        return x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else np.array(x, dtype=np.float32)
+
+    data = TrainingData(
+        problem,
+        n_classes,
+        features(arrays["x_train"]),
+        np.array(arrays["y_train"], dtype=np.int64),
+        features(arrays["x_val"]),
+        np.array(arrays["y_val"], dtype=np.int64),
+        device,
+        seed,
+    )
+    return data, features(arrays["x_test"])
+
+
+def _hparams_for_student(plan: Any, device: str) -> dict[str, Any]:
+    """What a student's own train() gets: the resolved plan as a plain dict, plus the device."""
+    hparams = dataclasses.asdict(plan)
+    hparams["device"] = device
+    return hparams
+
+
+def history_from(returned: Any) -> list[EpochRecord]:
+    """A student's train() may return a Keras-style history (dict of per-epoch lists) to be plotted."""
+    logs = getattr(returned, "history", returned)
+    if not isinstance(logs, dict) or not logs:
+        return []
+    columns = {name: list(logs.get(name) or []) for name in ("loss", "accuracy", "val_loss", "val_accuracy")}
+    epochs = max(len(values) for values in columns.values())
+
+    def value(name: str, epoch: int) -> float | None:
+        values = columns[name]
+        try:
+            return float(values[epoch]) if epoch < len(values) else None
+        except (TypeError, ValueError):
+            return None
+
+    return [
+        EpochRecord(i + 1, value("loss", i), value("accuracy", i), value("val_loss", i), value("val_accuracy", i), 0.0)
+        for i in range(epochs)
+    ]
+
+
+def write_result(out_dir: Path, measurement: ModelMeasurement, predictions: dict[str, np.ndarray] | None) -> None:
+    json_path, npz_path = result_paths(out_dir, measurement.key)
+    if predictions is not None:
+        temporary = npz_path.with_name(f".tmp-{npz_path.name}")
+        np.savez(temporary, **{split: np.asarray(p, dtype=np.int64) for split, p in predictions.items()})
+        os.replace(temporary, npz_path)
+    _write_atomically(json_path, to_json(measurement))
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(f".tmp-{path.name}")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+def environment() -> dict[str, Any]:
+    """Versions of the libraries the submission actually loaded."""
+    libraries = {}
+    for name in LIBRARIES:
+        if name in sys.modules:
+            try:
+                libraries[name] = metadata.version(name)
+            except metadata.PackageNotFoundError:
+                libraries[name] = getattr(sys.modules[name], "__version__", "unknown")
+    return {"python": platform.python_version(), "platform": platform.platform(), "libraries": libraries}

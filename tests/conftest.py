@@ -1,0 +1,73 @@
+"""Shared fixtures: an isolated cache, a small learnable MNIST, a fast rubric, fixture submissions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from idx_fixtures import isolate, make_fake_mnist
+
+from grader.pipeline import GradeOptions
+from grader.rubric import Rubric, load_rubric
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SUBMISSIONS = FIXTURES / "submissions"
+REPOSITORY = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPOSITORY.parent / "shared" / "data"
+
+# Small budgets so that a whole submission trains in seconds; limits short enough to test timeouts.
+FAST_RUBRIC = """
+[limits]
+import_seconds = 60.0
+build_seconds = 8.0
+grace_seconds = 8.0
+[problems.iris]
+max_epochs = 40
+[problems.iris.defaults]
+epochs = 20
+[problems.mnist]
+max_epochs = 3
+quick_max_epochs = 2
+[problems.mnist.defaults]
+epochs = 2
+"""
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No test touches the user's cache or data folder, and none can download."""
+    return isolate(monkeypatch, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def fake_mnist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_fake_mnist(tmp_path_factory.mktemp("fake-mnist"), n_train=1200, n_test=200)
+
+
+@pytest.fixture(scope="session")
+def fast_rubric_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("rubric") / "fast.toml"
+    path.write_text(FAST_RUBRIC)
+    return path
+
+
+@pytest.fixture(scope="session")
+def fast_rubric(fast_rubric_file: Path) -> Rubric:
+    return load_rubric(fast_rubric_file)
+
+
+@pytest.fixture
+def iris_only(fake_mnist: Path) -> GradeOptions:
+    """Options for grading just the Iris models: the quickest full pass through the pipeline."""
+    return GradeOptions(problems=("iris",), data_dir=fake_mnist, threads=1)
+
+
+@pytest.fixture
+def both_problems(fake_mnist: Path) -> GradeOptions:
+    return GradeOptions(data_dir=fake_mnist, threads=1)
+
+
+def write_submission(directory: Path, source: str, name: str = "submission.py") -> Path:
+    path = directory / name
+    path.write_text(source)
+    return path
