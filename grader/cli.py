@@ -155,6 +155,8 @@ def submission_command(
         if fail_under is not None:
             rubric = dataclasses.replace(rubric, pass_mark=fail_under)
         baselines = load_baselines(baselines_path)
+        if baselines is None:
+            raise BaselineError("no reference baselines were found", "pass --baselines FILE, or run: grade baselines")
     except (RubricError, BaselineError) as error:
         _fail(error, EXIT_USAGE)
     stderr = Console(stderr=True, highlight=False)

@@ -93,6 +93,15 @@ class Rubric:
     gap: GapRule
 
     @property
+    def full_points(self) -> float:
+        """Points available when every model is graded: what ``pass_mark`` is out of."""
+        return 4 * self.accuracy.points + 2 * len(self.gap.variants) * self.gap.points
+
+    def pass_mark_for(self, max_points: float) -> float:
+        """The pass mark for a run that could earn ``max_points``: scaled when only some models are graded."""
+        return round(self.pass_mark * max_points / self.full_points, 2) if self.full_points else 0.0
+
+    @property
     def digest(self) -> str:
         """Identifies the rubric's content: a changed rubric is a different digest."""
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
@@ -126,7 +135,7 @@ def _check_keys(override: dict[str, Any], schema: dict[str, Any], path: Path, pr
         name = f"{prefix}{key}"
         if key not in schema:
             close = difflib.get_close_matches(key, list(schema), n=1)
-            suggestion = f" (did you mean {prefix}{close[0]!r}?)" if close else ""
+            suggestion = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
             raise RubricError(
                 f"{path}: unknown key {name!r}{suggestion}",
                 "the keys are those of the default rubric: grade rubric --show",

@@ -36,6 +36,7 @@ def score(measurements: Measurements, baselines: Baselines | None, rubric: Rubri
     points = round(sum(s.points for s in scores), 2)
     max_points = round(sum(s.max_points for s in scores), 2)
     graded = measurements.failure is None
+    pass_mark = rubric.pass_mark_for(max_points)
     lost = sorted((c for s in scores for c in s.checks if c.lost > 0 and c.hint), key=lambda c: -c.lost)
     steps = list(dict.fromkeys(c.hint for c in lost))[:NEXT_STEPS]
     if measurements.failure is not None and measurements.failure.hint:
@@ -48,8 +49,8 @@ def score(measurements: Measurements, baselines: Baselines | None, rubric: Rubri
         scores=scores,
         points=points,
         max_points=max_points,
-        pass_mark=rubric.pass_mark,
-        passed=graded and points >= rubric.pass_mark,
+        pass_mark=pass_mark,
+        passed=graded and max_points > 0 and points >= pass_mark,
         rubric={"name": rubric.name, "digest": rubric.digest},
         next_steps=steps[:NEXT_STEPS],
         warnings=warnings,

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import SUBMISSIONS, write_submission
+from conftest import FAST_RUBRIC, SUBMISSIONS, write_submission
 
 from grader.pipeline import GradeOptions, measure_submission
-from grader.rubric import Rubric
+from grader.rubric import Rubric, load_rubric
 from grader.sandbox import network_isolation
 
 pytest.importorskip("torch")
@@ -158,3 +158,21 @@ def build_model(problem, variant):
     options = GradeOptions(problems=("iris",), data_dir=fake_mnist, threads=1)
     measurements = measure(write_submission(tmp_path, source), options, fast_rubric)
     assert "THREADS 1 1" in measurements.log.text
+
+
+def test_a_students_own_training_loop_is_used_and_measured_by_the_grader(iris_only, fast_rubric):
+    measurements = measure("own_training_loop.py", iris_only, fast_rubric)
+    for model in measurements.models:
+        assert model.failure is None
+        assert model.run.stop_reason == "custom_loop" and model.run.plan.custom_loop
+        assert len(model.run.history) == 20  # the loss curve it returned, one value per epoch
+        assert model.accuracy.test > 0.6
+
+
+def test_a_training_loop_that_never_ends_is_stopped_at_its_budget(iris_only, tmp_path):
+    text = FAST_RUBRIC.replace("[problems.iris]\n", "[problems.iris]\nseconds_per_model = 2.0\n")
+    rubric = load_rubric(write_submission(tmp_path, text, "rubric.toml"))
+    measurements = measure("slow_training_loop.py", iris_only, rubric)
+    for model in measurements.models:
+        assert model.failure is not None and model.failure.kind == "timeout"
+        assert model.failure.message == "training ran past its budget of 2 s plus grace and was stopped"

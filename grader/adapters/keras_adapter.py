@@ -148,7 +148,12 @@ class KerasAdapter:
 
 
 class _Budget(keras.callbacks.Callback):
-    """Records each epoch, reports it, stops at the rubric's time budget and on a NaN loss."""
+    """Records each epoch, reports it, stops at the rubric's time budget and on a NaN loss.
+
+    The budget is checked between epochs only: a batch-level hook makes Keras wait for every batch,
+    which costs about a fifth of an epoch's time. An epoch that overruns is caught by the worker's
+    hard deadline instead.
+    """
 
     def __init__(self, seconds: float, on_epoch: EpochCallback) -> None:
         super().__init__()
@@ -161,11 +166,6 @@ class _Budget(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.started = time.perf_counter()
-
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        if self.deadline.passed():
-            self.out_of_time = True
-            self.model.stop_training = True
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
@@ -180,6 +180,9 @@ class _Budget(keras.callbacks.Callback):
         self.history.append(record)
         self.on_epoch(record)
         check_finite(record)
+        if self.deadline.passed():
+            self.out_of_time = True
+            self.model.stop_training = True
 
 
 def _compile(model: keras.Model, plan: TrainingPlan, output: str) -> tuple[TrainingPlan, list[str]]:

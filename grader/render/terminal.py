@@ -104,6 +104,8 @@ def _deductions(report: Report) -> list[RenderableType]:
 def _total(report: Report) -> RenderableType:
     if report.status != "graded":
         return Text("Not graded: the submission could not be run (exit code 3)", style="bold red")
+    if report.max_points == 0:
+        return Text("Not scored: there is no reference baseline for these models (see the warnings)", style="bold red")
     verdict, style = ("PASS", "bold green") if report.passed else ("BELOW THE PASS MARK", "bold red")
     return Text(
         f"Total {report.points:g} / {report.max_points:g} · {verdict} (pass mark {report.pass_mark:g})", style=style

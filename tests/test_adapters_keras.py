@@ -1,0 +1,148 @@
+"""The Keras adapter: fit the way a Keras user would, keeping what the student compiled."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from grader.adapters import ModelError, TrainingData, adapter_for, framework_of, probe_input_shape  # noqa: E402
+from grader.adapters.keras_adapter import ADAPTER  # noqa: E402
+from grader.records import EarlyStoppingSpec, TrainingPlan  # noqa: E402
+
+
+def blobs(n_classes=3, n=240, seed=0) -> TrainingData:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 3, size=(n_classes, 4))
+    y = np.arange(n) % n_classes
+    x = (centres[y] + rng.normal(0, 0.5, size=(n, 4))).astype(np.float32)
+    half = n * 3 // 4
+    return TrainingData("iris", n_classes, x[:half], y[:half], x[half:], y[half:])
+
+
+def plan(**changes) -> TrainingPlan:
+    settings = dict(
+        epochs=15,
+        batch_size=16,
+        optimizer="adam",
+        learning_rate=0.01,
+        weight_decay=0.0,
+        early_stopping=None,
+        max_seconds=60.0,
+    )
+    return TrainingPlan(**{**settings, **changes})
+
+
+def fit(model, data=None, callbacks=(), **changes):
+    data = data or blobs()
+    ADAPTER.seed(0)
+    output = probe_input_shape(ADAPTER, model, data.x_train, data.n_classes)[1]
+    return ADAPTER.fit(
+        model, data, plan(**changes), output=output, callbacks=list(callbacks), on_epoch=lambda record: None
+    )
+
+
+def mlp(softmax=False, compiled=None):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(16, activation="relu"),
+            keras.layers.Dense(3, activation="softmax" if softmax else None),
+        ]
+    )
+    if compiled:
+        model.compile(**compiled)
+    return model
+
+
+def test_keras_models_are_recognised_as_keras():
+    model = mlp()
+    assert framework_of(model) == "keras"
+    assert adapter_for(model) is ADAPTER
+
+
+def test_an_uncompiled_model_is_compiled_from_the_plan_and_fits():
+    result = fit(mlp())
+    assert result.stop_reason == "completed" and len(result.history) == 15
+    assert result.history[-1].val_accuracy > 0.95
+    assert result.plan.optimizer == "adam" and not result.plan.compiled_by_student
+
+
+def test_a_softmax_output_gets_a_loss_that_expects_probabilities():
+    model = mlp(softmax=True)
+    assert probe_input_shape(ADAPTER, model, blobs().x_train, 3) == ([4], "probabilities")
+    fit(model)
+    assert model.loss.get_config()["from_logits"] is False
+
+
+def test_a_model_compiled_by_the_student_keeps_its_optimizer_and_loss():
+    optimizer = keras.optimizers.SGD(learning_rate=0.05)
+    model = mlp(softmax=True, compiled={"optimizer": optimizer, "loss": "categorical_crossentropy"})
+    result = fit(model, chosen_by_student=["learning_rate"])
+    assert model.optimizer is optimizer
+    assert result.plan.compiled_by_student and result.plan.optimizer == "sgd"
+    assert result.plan.learning_rate == pytest.approx(0.05)
+    assert result.history[-1].val_accuracy > 0.9  # one-hot labels were fed to the categorical loss
+    assert result.warnings == [
+        "the model is compiled in the submission, so its own optimizer is used and HYPERPARAMS' learning_rate is not"
+    ]
+
+
+def test_the_students_callbacks_are_used_and_early_stopping_is_recognised():
+    stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=1, restore_best_weights=True)
+    assert ADAPTER.callback_early_stopping([stopper]) == EarlyStoppingSpec(
+        monitor="val_loss", patience=1, min_delta=0.0, restore_best_weights=True, source="callback"
+    )
+    result = fit(mlp(), data=blobs(n=40), callbacks=[stopper], epochs=300, learning_rate=0.1)
+    assert result.stop_reason == "early_stopping" and len(result.history) < 300
+
+
+def test_training_stops_at_the_time_budget():
+    result = fit(mlp(), epochs=10_000, max_seconds=0.5)
+    assert result.stop_reason == "time_budget" and len(result.history) < 10_000
+
+
+def test_same_seed_same_training():
+    def run():
+        return [(r.loss, r.val_loss) for r in fit(mlp()).history]
+
+    assert run() == run()
+
+
+def test_a_log_softmax_output_is_refused_with_the_fix():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="log_softmax")])
+    with pytest.raises(ModelError, match="log-softmax"):
+        fit(model)
+
+
+def test_describe_lists_layers_with_activations_rates_and_regularizers():
+    model = keras.Sequential(
+        [
+            keras.Input((28, 28)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(128, activation="relu", kernel_regularizer=keras.regularizers.L2(1e-4)),
+            keras.layers.Dropout(0.3),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    parameters, layers = ADAPTER.describe(model)
+    assert parameters == 784 * 128 + 128 + 128 * 10 + 10
+    assert [(layer.kind, layer.units, layer.activation, layer.rate) for layer in layers] == [
+        ("flatten", None, None, None),
+        ("dense", 128, "relu", None),
+        ("dropout", None, None, 0.3),
+        ("dense", 10, "softmax", None),
+    ]
+    assert layers[1].regularizers == {"kernel_l2": pytest.approx(1e-4)}
+
+
+def test_prediction_is_deterministic_with_dropout_in_the_model():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dropout(0.5), keras.layers.Dense(3)]
+    )
+    x = blobs().x_train
+    assert np.array_equal(ADAPTER.predict(model, x), ADAPTER.predict(model, x))

@@ -1,0 +1,180 @@
+"""The PyTorch adapter: train, predict and describe any nn.Module the contract allows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+from grader.adapters import (  # noqa: E402
+    ModelError,
+    TrainingData,
+    adapter_for,
+    framework_of,
+    probe_input_shape,
+)
+from grader.adapters.torch_adapter import ADAPTER  # noqa: E402
+from grader.records import EarlyStoppingSpec, TrainingPlan  # noqa: E402
+
+
+def blobs(n_classes=3, n=240, shape=(4,), seed=0) -> TrainingData:
+    """Well separated Gaussian blobs: any working training loop fits them."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 3, size=(n_classes, int(np.prod(shape))))
+    y = np.arange(n) % n_classes
+    x = (centres[y] + rng.normal(0, 0.5, size=(n, centres.shape[1]))).astype(np.float32).reshape(-1, *shape)
+    half = n * 3 // 4
+    return TrainingData("iris", n_classes, x[:half], y[:half], x[half:], y[half:])
+
+
+def plan(**changes) -> TrainingPlan:
+    settings = dict(
+        epochs=15,
+        batch_size=16,
+        optimizer="adam",
+        learning_rate=0.01,
+        weight_decay=0.0,
+        early_stopping=None,
+        max_seconds=60.0,
+    )
+    return TrainingPlan(**{**settings, **changes})
+
+
+def fit(model, data, **changes):
+    ADAPTER.seed(0)
+    return ADAPTER.fit(
+        model,
+        data,
+        plan(**changes),
+        output=probe_input_shape(ADAPTER, model, data.x_train, 3)[1],
+        callbacks=[],
+        on_epoch=lambda record: None,
+    )
+
+
+def test_models_are_recognised_by_type_without_importing_anything_else():
+    assert framework_of(nn.Linear(4, 3)) == "torch"
+    assert adapter_for(nn.Sequential(nn.Linear(4, 3))) is ADAPTER
+    with pytest.raises(ModelError, match="returned list, not a model"):
+        adapter_for([nn.Linear(4, 3)])
+
+
+def test_training_fits_separable_data_and_records_every_epoch():
+    torch.manual_seed(0)
+    data = blobs()
+    result = fit(nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3)), data)
+    assert result.stop_reason == "completed"
+    assert [r.epoch for r in result.history] == list(range(1, 16))
+    last = result.history[-1]
+    assert last.val_accuracy > 0.95 and last.accuracy > 0.95
+    assert last.loss < result.history[0].loss
+
+
+def test_same_seed_same_training():
+    def run():
+        torch.manual_seed(0)
+        return [
+            (r.loss, r.val_loss)
+            for r in fit(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)), blobs()).history
+        ]
+
+    assert run() == run()
+
+
+def test_a_softmax_output_is_trained_without_a_second_softmax():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 3), nn.Softmax(dim=1))
+    data = blobs()
+    assert probe_input_shape(ADAPTER, model, data.x_train, 3) == ([4], "probabilities")
+    assert fit(model, data).history[-1].val_accuracy > 0.95
+
+
+def test_mnist_models_may_take_images_or_flat_vectors():
+    data = blobs(n_classes=10, shape=(28, 28))
+    assert probe_input_shape(ADAPTER, nn.Sequential(nn.Flatten(), nn.Linear(784, 10)), data.x_train, 10) == (
+        [28, 28],
+        "logits",
+    )
+    assert probe_input_shape(ADAPTER, nn.Linear(784, 10), data.x_train, 10) == ([784], "logits")
+
+
+def test_a_wrong_input_or_output_size_is_explained():
+    data = blobs()
+    with pytest.raises(ModelError) as raised:
+        probe_input_shape(ADAPTER, nn.Linear(5, 3), data.x_train, 3)
+    assert raised.value.kind == "bad_input"
+    assert "does not accept inputs of shape ('N', 4)" in raised.value.message
+    assert raised.value.hint == "make the first layer take 4 features"
+    with pytest.raises(ModelError) as raised:
+        probe_input_shape(ADAPTER, nn.Linear(4, 10), data.x_train, 3)
+    assert raised.value.kind == "bad_output"
+    assert raised.value.message == (
+        "the model outputs shape (4, 10) for 4 samples; it must output (4, 3): one score per class"
+    )
+
+
+def test_early_stopping_stops_and_restores_the_best_weights():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 64), nn.ReLU(), nn.Linear(64, 3))
+    data = blobs(n=60)  # tiny: validation loss soon stops improving
+    spec = EarlyStoppingSpec(patience=2)
+    result = fit(model, data, epochs=200, learning_rate=0.05, early_stopping=spec)
+    assert result.stop_reason == "early_stopping"
+    assert len(result.history) < 200
+    best = min(result.history, key=lambda r: r.val_loss)
+    assert result.best_epoch == best.epoch
+    restored_loss, _ = ADAPTER._evaluate(
+        model, torch.as_tensor(data.x_val), torch.as_tensor(data.y_val), nn.functional.cross_entropy
+    )
+    assert restored_loss == pytest.approx(best.val_loss, rel=1e-5)
+
+
+def test_training_stops_at_the_time_budget():
+    model = nn.Sequential(nn.Linear(4, 3))
+    result = fit(model, blobs(), epochs=10_000, max_seconds=0.3)
+    assert result.stop_reason == "time_budget"
+    assert len(result.history) < 10_000
+
+
+def test_a_diverging_loss_is_reported_as_such():
+    model = nn.Sequential(nn.Linear(4, 3))
+    with pytest.raises(ModelError) as raised:
+        fit(model, blobs(), optimizer="sgd", learning_rate=float("inf"))
+    assert raised.value.kind == "nan_loss"
+    assert "lower the learning rate" in raised.value.hint
+
+
+def test_prediction_runs_in_inference_mode_so_dropout_is_off():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 64), nn.ReLU(), nn.Dropout(0.5), nn.Linear(64, 3))
+    x = blobs().x_train
+    model.train()
+    assert np.array_equal(ADAPTER.predict(model, x), ADAPTER.predict(model, x))
+    assert not model.training
+
+
+def test_describe_lists_layers_with_their_settings():
+    model = nn.Sequential(
+        nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Dropout(0.25), nn.BatchNorm1d(128), nn.Linear(128, 10)
+    )
+    parameters, layers = ADAPTER.describe(model)
+    assert parameters == 784 * 128 + 128 + 128 * 10 + 10 + 2 * 128
+    assert [(layer.kind, layer.units, layer.activation, layer.rate) for layer in layers] == [
+        ("flatten", None, None, None),
+        ("dense", 128, None, None),
+        ("activation", None, "relu", None),
+        ("dropout", None, None, 0.25),
+        ("batchnorm", None, None, None),
+        ("dense", 10, None, None),
+    ]
+
+
+def test_auto_device_is_the_cpu_without_a_gpu_and_cuda_is_refused_clearly():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    assert ADAPTER.select_device("auto") in ("cpu", "mps")
+    assert ADAPTER.select_device("cpu") == "cpu"
+    with pytest.raises(ModelError, match="PyTorch sees no CUDA GPU"):
+        ADAPTER.select_device("cuda")

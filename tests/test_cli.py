@@ -1,0 +1,133 @@
+"""The ``grade`` command: what it prints, writes and exits with."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from conftest import SUBMISSIONS
+
+from grader.baselines import Baselines, ReferenceStats, Stat
+from grader.cli import main
+
+pytest.importorskip("torch")
+
+
+def baselines_file(tmp_path, test_accuracy: float) -> str:
+    """Baselines for the Iris models at the given accuracy, with no spread."""
+    stat = Stat(test_accuracy, 0.0, [test_accuracy])
+    reference = ReferenceStats(stat, stat, stat, Stat(0.0, 0.0, [0.0]), Stat(20, 0, [20]), Stat(1, 0, [1]), "cpu")
+    baselines = Baselines(
+        1, "test", "", [0], {"full": {"torch": {"iris/single": reference, "iris/multi": reference}}}, {}
+    )
+    path = tmp_path / "baselines.json"
+    baselines.save(path)
+    return str(path)
+
+
+@pytest.fixture
+def grade(fake_mnist, fast_rubric_file):
+    """Run ``grade`` on the Iris models with the fast rubric; returns click's result."""
+
+    def run(*args: str):
+        common = [
+            "--problem",
+            "iris",
+            "--rubric",
+            str(fast_rubric_file),
+            "--data-dir",
+            str(fake_mnist),
+            "--threads",
+            "1",
+            "--no-progress",
+        ]
+        return CliRunner().invoke(main, [*args, *common])
+
+    return run
+
+
+def test_a_passing_submission_exits_0_and_prints_the_table(grade, tmp_path):
+    result = grade(str(SUBMISSIONS / "torch_small.py"), "--baselines", baselines_file(tmp_path, 0.5))
+    assert result.exit_code == 0, result.output
+    assert "iris/single" in result.output and "iris/multi" in result.output
+    assert "Total 50 / 50 · PASS (pass mark 30)" in result.output  # only Iris: half the points, half the mark
+
+
+def test_below_the_pass_mark_exits_1(grade, tmp_path):
+    result = grade(
+        str(SUBMISSIONS / "torch_small.py"), "--baselines", baselines_file(tmp_path, 0.5), "--fail-under", "101"
+    )
+    assert result.exit_code == 1, result.output
+    assert "Total 50 / 50 · BELOW THE PASS MARK (pass mark 50.5)" in result.output
+
+
+def test_a_submission_that_cannot_run_exits_3_with_the_reason(grade, tmp_path):
+    result = grade(str(SUBMISSIONS / "exits_at_import.py"), "--baselines", baselines_file(tmp_path, 0.5))
+    assert result.exit_code == 3
+    assert "exits_at_import.py called sys.exit(0) while being imported" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["no/such/file.py"], "no such file or folder"),
+        ([str(SUBMISSIONS / "torch_small.py"), "--format", "json", "--format", "terminal"], "need --out"),
+        ([str(SUBMISSIONS / "torch_small.py"), "--device", "tpu"], "Invalid value for '--device'"),
+    ],
+)
+def test_usage_errors_exit_2(grade, args, message):
+    result = grade(*args)
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_a_malformed_rubric_exits_2_naming_the_key(tmp_path):
+    rubric = tmp_path / "r.toml"
+    rubric.write_text("[gap]\nvariant = ['multi']\n")
+    result = CliRunner().invoke(main, [str(SUBMISSIONS / "torch_small.py"), "--rubric", str(rubric)])
+    assert result.exit_code == 2
+    assert "unknown key 'gap.variant' (did you mean 'gap.variants'?)" in result.output
+
+
+def test_json_goes_to_stdout_with_a_schema_version(grade, tmp_path):
+    result = grade(
+        str(SUBMISSIONS / "torch_small.py"), "--format", "json", "--baselines", baselines_file(tmp_path, 0.5)
+    )
+    report = json.loads(result.stdout)
+    assert report["schema_version"] == 1
+    assert report["status"] == "graded" and report["points"] == 50
+    assert [m["problem"] + "/" + m["variant"] for m in report["measurements"]["models"]] == [
+        "iris/single",
+        "iris/multi",
+    ]
+
+
+def test_out_writes_every_format_asked_for(grade, tmp_path):
+    out = tmp_path / "out"
+    result = grade(
+        str(SUBMISSIONS / "torch_small.py"),
+        "--format",
+        "json",
+        "--format",
+        "terminal",
+        "--out",
+        str(out),
+        "--baselines",
+        baselines_file(tmp_path, 0.5),
+    )
+    assert result.exit_code == 0
+    assert json.loads((out / "report.json").read_text())["points"] == 50
+    assert "Total 50 / 50" in (out / "report.txt").read_text()
+
+
+def test_the_rubric_command_prints_the_commented_default():
+    result = CliRunner().invoke(main, ["rubric"])
+    assert result.exit_code == 0
+    assert result.output.startswith("# The default rubric of nn-grader.")
+    assert "[accuracy.bands.mnist]" in result.output
+
+
+def test_version():
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0 and "nn-grader" in result.output

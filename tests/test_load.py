@@ -1,0 +1,61 @@
+"""Load stage: which files make a submission, and clear errors for paths that are not one."""
+
+from __future__ import annotations
+
+import pytest
+
+from grader.errors import SubmissionError
+from grader.load import load_submission
+
+
+def test_a_python_file_is_a_submission_of_one_file(tmp_path):
+    path = tmp_path / "my_models.py"
+    path.write_text("def build_model(p, v): ...\n")
+    submission = load_submission(path)
+    assert (submission.entry, submission.files, submission.root) == ("my_models.py", ["my_models.py"], tmp_path)
+
+
+def test_a_folder_brings_its_helper_modules_but_not_caches_or_hidden_files(tmp_path):
+    (tmp_path / "submission.py").write_text("from helpers import build_model\n")
+    (tmp_path / "helpers.py").write_text("def build_model(p, v): ...\n")
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / "__pycache__" / "helpers.cpython-311.pyc").write_bytes(b"\0")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "HEAD").write_text("ref")
+    submission = load_submission(tmp_path)
+    assert submission.entry == "submission.py"
+    assert submission.files == ["helpers.py", "submission.py"]
+
+
+def test_the_content_hash_follows_the_content(tmp_path):
+    path = tmp_path / "submission.py"
+    path.write_text("A = 1\n")
+    first = load_submission(path).content_hash
+    assert load_submission(path).content_hash == first
+    path.write_text("A = 2\n")
+    assert load_submission(path).content_hash != first
+
+
+def test_a_missing_path_says_what_to_give(tmp_path):
+    with pytest.raises(SubmissionError, match="no such file or folder"):
+        load_submission(tmp_path / "nope.py")
+
+
+def test_a_folder_without_submission_py_lists_what_it_holds(tmp_path):
+    (tmp_path / "homework.py").write_text("")
+    with pytest.raises(SubmissionError) as raised:
+        load_submission(tmp_path)
+    assert "no submission.py in this folder (it holds homework.py)" in raised.value.message
+    assert raised.value.hint.startswith("name your module submission.py")
+
+
+def test_other_file_types_are_refused_with_a_way_forward(tmp_path):
+    notebook = tmp_path / "hw.ipynb"
+    notebook.write_text("{}")
+    with pytest.raises(SubmissionError) as raised:
+        load_submission(notebook)
+    assert "nbconvert --to script hw.ipynb" in raised.value.hint
+    text = tmp_path / "notes.txt"
+    text.write_text("")
+    with pytest.raises(SubmissionError, match="expected a .py file or a folder"):
+        load_submission(text)

@@ -1,0 +1,63 @@
+"""The rubric: shipped defaults, partial overrides, and errors that name the key."""
+
+from __future__ import annotations
+
+import pytest
+
+from grader.errors import RubricError
+from grader.rubric import load_rubric
+
+
+def write(tmp_path, text):
+    path = tmp_path / "rubric.toml"
+    path.write_text(text)
+    return path
+
+
+def test_the_default_rubric_totals_100_points_over_four_models_and_two_gaps():
+    rubric = load_rubric()
+    assert rubric.accuracy.points * 4 + rubric.gap.points * len(rubric.gap.variants) * 2 == 100
+    assert rubric.pass_mark == 60
+    assert set(rubric.problems) == {"iris", "mnist"}
+    assert rubric.problems["mnist"].epoch_budget(quick=True) < rubric.problems["mnist"].epoch_budget(quick=False)
+
+
+def test_an_override_changes_only_the_keys_it_names(tmp_path):
+    rubric = load_rubric(write(tmp_path, "pass_mark = 75\n[accuracy.bands.mnist]\nmin_tolerance = 0.02\n"))
+    default = load_rubric()
+    assert rubric.pass_mark == 75
+    assert rubric.accuracy.bands["mnist"].min_tolerance == 0.02
+    assert rubric.accuracy.bands["mnist"].zero_below == default.accuracy.bands["mnist"].zero_below
+    assert rubric.problems == default.problems
+
+
+def test_the_digest_changes_with_the_content():
+    assert load_rubric().digest == load_rubric().digest
+
+
+def test_a_changed_rubric_has_another_digest(tmp_path):
+    assert load_rubric(write(tmp_path, "pass_mark = 50\n")).digest != load_rubric().digest
+
+
+def test_an_unknown_key_is_named_with_a_suggestion(tmp_path):
+    with pytest.raises(RubricError) as raised:
+        load_rubric(write(tmp_path, "[accuracy]\npionts = 30\n"))
+    assert "unknown key 'accuracy.pionts' (did you mean 'accuracy.points'?)" in raised.value.message
+
+
+def test_a_value_of_the_wrong_kind_is_named(tmp_path):
+    with pytest.raises(RubricError) as raised:
+        load_rubric(write(tmp_path, '[problems.mnist]\nmax_epochs = "ten"\n'))
+    assert "'problems.mnist.max_epochs' must be a number, got 'ten'" in raised.value.message
+
+
+def test_invalid_toml_names_the_file_and_line(tmp_path):
+    path = write(tmp_path, "pass_mark = = 3\n")
+    with pytest.raises(RubricError) as raised:
+        load_rubric(path)
+    assert str(path) in raised.value.message and "line 1" in raised.value.message
+
+
+def test_a_missing_rubric_file_says_so(tmp_path):
+    with pytest.raises(RubricError, match="no such rubric file"):
+        load_rubric(tmp_path / "nope.toml")
