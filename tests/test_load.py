@@ -57,5 +57,5 @@ def test_other_file_types_are_refused_with_a_way_forward(tmp_path):
     assert "nbconvert --to script hw.ipynb" in raised.value.hint
     text = tmp_path / "notes.txt"
     text.write_text("")
-    with pytest.raises(SubmissionError, match="expected a .py file or a folder"):
+    with pytest.raises(SubmissionError, match=r"expected a \.py file or a folder"):
         load_submission(text)
