@@ -6,6 +6,7 @@ Rendering is left to the caller, which holds the one report object this returns.
 from __future__ import annotations
 
 import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,9 +21,8 @@ from grader.measure import Environment, Measurements, Settings, SubmissionInfo, 
 from grader.records import MODEL_KEYS
 from grader.report import Report
 from grader.rubric import Rubric
-from grader.sandbox import Limits
 from grader.score import score
-from grader.train import new_workdir, train_submission
+from grader.train import train_submission
 from grader.worker.job import Task
 
 
@@ -74,18 +74,17 @@ def measure_submission(path: Path, options: GradeOptions, rubric: Rubric) -> Mea
         for problem in options.problems
     }
     seed = rubric.seed if options.seed is None else options.seed
-    limits = Limits(
-        rubric.limits.import_seconds, rubric.limits.build_seconds, rubric.limits.grace_seconds, options.threads
-    )
-    workdir = new_workdir()
+    tasks = tasks_for(rubric, options)
+    workdir = Path(tempfile.mkdtemp(prefix="grader-"))
     try:
         outcome = train_submission(
             submission,
             data,
-            tasks_for(rubric, options),
+            tasks,
             seed=seed,
             device=options.device,
-            limits=limits,
+            limits=rubric.limits,
+            threads=options.threads,
             workdir=workdir,
             on_event=options.on_event,
         )
@@ -104,7 +103,7 @@ def measure_submission(path: Path, options: GradeOptions, rubric: Rubric) -> Mea
         submission=SubmissionInfo(submission.path, submission.entry, submission.files, submission.content_hash),
         settings=Settings(options.mode, seed, options.device, list(options.problems)),
         data={problem: problem_data.info for problem, problem_data in data.items()},
-        models=[models[task.key] for task in tasks_for(rubric, options) if task.key in models],
+        models=[models[task.key] for task in tasks if task.key in models],
         failure=outcome.submission_failure,
         environment=environment,
         log=outcome.log,

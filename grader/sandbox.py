@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -34,16 +34,6 @@ PASSED_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "KERAS_BACKEND", "CUDA_VISIBLE_D
 
 
 @dataclass
-class Limits:
-    """Seconds each phase of a worker may take. Training gets the model's own budget on top of grace."""
-
-    import_seconds: float = 120.0
-    build_seconds: float = 60.0
-    grace_seconds: float = 60.0
-    threads: int = 0  # 0: all cores
-
-
-@dataclass
 class WorkerExit:
     """How a worker run ended. ``phase`` and ``task`` say what it was doing last."""
 
@@ -53,7 +43,6 @@ class WorkerExit:
     timed_out: bool
     returncode: int | None
     seconds: float
-    events: list[dict[str, Any]] = field(default_factory=list)
 
     def reason(self) -> str:
         """Why the worker stopped, for a person."""
@@ -194,7 +183,6 @@ def run_worker(
         timed_out,
         process.returncode,
         time.monotonic() - started,
-        watcher.events,
     )
 
 
@@ -208,7 +196,6 @@ class _Watcher:
         self.phase: str | None = "start"
         self.task: str | None = None
         self.finished = False
-        self.events: list[dict[str, Any]] = []
         self.deadline = time.monotonic() + allowance("import", None)
         self.buffer = b""
 
@@ -245,7 +232,6 @@ class _Watcher:
                 self._handle(event)
 
     def _handle(self, event: dict[str, Any]) -> None:
-        self.events.append(event)
         kind = event.get("event")
         if kind == "phase":
             self.phase, self.task = str(event.get("phase")), event.get("task")

@@ -10,9 +10,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,8 @@ import numpy as np
 from grader.data import ProblemData
 from grader.load import Submission
 from grader.records import CapturedOutput, Failure, ModelMeasurement, from_json, to_json
-from grader.sandbox import Limits, WorkerExit, network_isolation, run_worker, worker_environment
+from grader.rubric import Limits
+from grader.sandbox import WorkerExit, network_isolation, run_worker, worker_environment
 from grader.worker.job import ENVIRONMENT_RESULT, SUBMISSION_RESULT, Job, Task, result_paths
 
 EventHandler = Callable[[dict[str, Any]], None]
@@ -38,7 +38,6 @@ class TrainingOutcome:
     log: CapturedOutput
     network_isolated: bool
     workdir: Path
-    worker_runs: list[WorkerExit] = field(default_factory=list)
 
 
 def train_submission(
@@ -49,6 +48,7 @@ def train_submission(
     seed: int,
     device: str,
     limits: Limits,
+    threads: int,
     workdir: Path,
     on_event: EventHandler = lambda event: None,
 ) -> TrainingOutcome:
@@ -58,7 +58,7 @@ def train_submission(
         directory.mkdir(parents=True, exist_ok=True)
     submission_dir = _copy_submission(submission, scratch / "submission")
     _write_worker_data(data, data_dir)
-    threads = limits.threads or os.cpu_count() or 1
+    threads = threads or os.cpu_count() or 1
     budgets = {task.key: task.max_seconds for task in tasks}
 
     def allowance(phase: str, task: str | None) -> float:
@@ -97,7 +97,6 @@ def train_submission(
             on_event=on_event,
             log_sink=logs,
         )
-        outcome.worker_runs.append(exit_)
         _collect(out_dir, remaining, outcome)
         if outcome.submission_failure or (exit_.phase in ("start", "import") and not exit_.finished):
             outcome.submission_failure = outcome.submission_failure or _import_failure(exit_, submission.entry)
@@ -206,7 +205,3 @@ def _join_logs(logs: list[CapturedOutput]) -> CapturedOutput:
         sum(log.total_bytes for log in logs),
         any(log.truncated for log in logs),
     )
-
-
-def new_workdir() -> Path:
-    return Path(tempfile.mkdtemp(prefix="grader-"))

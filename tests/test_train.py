@@ -176,3 +176,18 @@ def test_a_training_loop_that_never_ends_is_stopped_at_its_budget(iris_only, tmp
     for model in measurements.models:
         assert model.failure is not None and model.failure.kind == "timeout"
         assert model.failure.message == "training ran past its budget of 2 s plus grace and was stopped"
+
+
+def test_an_error_in_callbacks_is_attributed_to_callbacks(tmp_path, iris_only, fast_rubric):
+    source = """
+from torch import nn
+def build_model(problem, variant):
+    return nn.Sequential(nn.Linear(4, 3))
+def callbacks(problem, variant):
+    return [EarlyStopping(patience=3)]
+"""
+    measurements = measure(write_submission(tmp_path, source), iris_only, fast_rubric)
+    failure = measurements.models[0].failure
+    assert failure.kind == "callbacks_error"
+    assert failure.message == "callbacks('iris', 'single') raised NameError: name 'EarlyStopping' is not defined"
+    assert (failure.location.file, failure.location.line) == ("submission.py", 6)

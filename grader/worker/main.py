@@ -12,6 +12,7 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from grader.records import (
     Failure,
     ModelDescription,
     ModelMeasurement,
+    TrainingPlan,
     TrainingRun,
     from_json,
     to_json,
@@ -94,13 +96,38 @@ def run_task(
     task: Task, student: StudentCode, job: Job, events: Events
 ) -> tuple[ModelMeasurement, dict[str, np.ndarray] | None]:
     """Build, train and predict with one model; every failure becomes a Failure on the measurement."""
-    measurement = ModelMeasurement(task.problem, task.variant)
-    submission_dir = Path(job.submission_dir)
-    call = f"build_model({task.problem!r}, {task.variant!r})"
-    stage = "build"
-    try:
+    return ModelRun(task, student, job, events).run()
+
+
+class ModelRun:
+    """One model's way through the worker. ``stage`` says whose code is running, for error messages."""
+
+    def __init__(self, task: Task, student: StudentCode, job: Job, events: Events) -> None:
+        self.task, self.student, self.job, self.events = task, student, job, events
+        self.measurement = ModelMeasurement(task.problem, task.variant)
+        self.stage = "build"
+
+    def run(self) -> tuple[ModelMeasurement, dict[str, np.ndarray] | None]:
+        try:
+            predictions = self._build_train_predict()
+        except ContractError as error:
+            self.measurement.failure = error.failure
+        except ModelError as error:
+            about_model = error.kind in ("not_a_model", "bad_output", "bad_input")
+            message = f"{self._call('build')}: {error.message}" if about_model else error.message
+            self.measurement.failure = Failure(error.kind, message, error.hint)
+        except GraderError as error:  # hyperparameters
+            self.measurement.failure = Failure("hyperparams", error.message, error.hint)
+        except BaseException as error:  # the student's code raised (or called sys.exit) somewhere inside
+            self.measurement.failure = self._student_failure(error)
+        else:
+            return self.measurement, predictions
+        return self.measurement, None
+
+    def _build_train_predict(self) -> dict[str, np.ndarray]:
+        task, job = self.task, self.job
         plan, warnings = resolve_plan(
-            student.hyperparams,
+            self.student.hyperparams,
             task.problem,
             task.variant,
             defaults=task.defaults,
@@ -108,9 +135,9 @@ def run_task(
             max_seconds=task.max_seconds,
             quick=task.quick,
         )
-        events.phase(task, "build")
+        self.events.phase(task, "build")
         seed_everything(job.seed)
-        model = student.build_model(task.problem, task.variant)
+        model = self.student.build_model(task.problem, task.variant)
         adapter = adapter_for(model)
         adapter.seed(job.seed)  # the framework may have been imported inside build_model
         device = adapter.select_device(job.device)
@@ -119,69 +146,73 @@ def run_task(
         shape, output = probe_input_shape(adapter, model, data.x_train, data.n_classes)
         data, x_test = data.reshaped(shape), x_test.reshape(-1, *shape)
         parameters, layers = adapter.describe(model)
-        measurement.description = ModelDescription(adapter.framework, parameters, layers, output, shape)
-        student_callbacks = list(student.callbacks(task.problem, task.variant) or []) if student.callbacks else []
-        plan.early_stopping = plan.early_stopping or adapter.callback_early_stopping(student_callbacks)
-        events.phase(task, "train")
-        stage, started = "train", time.perf_counter()
+        self.measurement.description = ModelDescription(adapter.framework, parameters, layers, output, shape)
 
-        def on_epoch(record: EpochRecord) -> None:
-            events.send("epoch", task=task.key, epochs=plan.epochs, **dataclasses.asdict(record))
+        self.stage = "callbacks"
+        callbacks = list(self.student.callbacks(task.problem, task.variant) or []) if self.student.callbacks else []
+        plan.early_stopping = plan.early_stopping or adapter.callback_early_stopping(callbacks)
 
-        if student.train is not None:
+        self.events.phase(task, "train")
+        self.stage, started = "train", time.perf_counter()
+        if self.student.train is not None:
             plan.custom_loop = True
-            history = history_from(student.train(model, data, _hparams_for_student(plan, device)))
+            history = history_from(self.student.train(model, data, _hparams_for_student(plan, device)))
             stop_reason, best_epoch = "custom_loop", None
         else:
-            fit = adapter.fit(model, data, plan, output=output, callbacks=student_callbacks, on_epoch=on_epoch)
+            fit = adapter.fit(model, data, plan, output=output, callbacks=callbacks, on_epoch=self._report_epoch(plan))
             history, stop_reason, best_epoch = fit.history, fit.stop_reason, fit.best_epoch
             plan = fit.plan or plan
             warnings += fit.warnings
         seconds = time.perf_counter() - started
-        events.phase(task, "predict")
-        stage = "predict"
+
+        self.events.phase(task, "predict")
+        self.stage = "predict"
         predictions = {
             "train": adapter.predict(model, data.x_train),
             "val": adapter.predict(model, data.x_val),
             "test": adapter.predict(model, x_test),
         }
-    except ContractError as error:
-        measurement.failure = error.failure
-        return measurement, None
-    except ModelError as error:
-        about_model = error.kind in ("not_a_model", "bad_output", "bad_input")
-        measurement.failure = Failure(
-            error.kind, f"{call}: {error.message}" if about_model else error.message, error.hint
+        epochs_run = len(history) if history else plan.epochs
+        self.measurement.run = TrainingRun(
+            device, plan, history, epochs_run, stop_reason, seconds, best_epoch, warnings
         )
-        return measurement, None
-    except GraderError as error:  # hyperparameters
-        measurement.failure = Failure("hyperparams", error.message, error.hint)
-        return measurement, None
-    except BaseException as error:  # the student's code raised (or called sys.exit) somewhere inside
-        measurement.failure = _student_failure(error, stage, call, submission_dir)
-        return measurement, None
-    measurement.run = TrainingRun(
-        device, plan, history, len(history) if history else plan.epochs, stop_reason, seconds, best_epoch, warnings
-    )
-    return measurement, predictions
+        return predictions
 
+    def _report_epoch(self, plan: TrainingPlan) -> Callable[[EpochRecord], None]:
+        def report(record: EpochRecord) -> None:
+            self.events.send("epoch", task=self.task.key, epochs=plan.epochs, **dataclasses.asdict(record))
 
-def _student_failure(error: BaseException, stage: str, call: str, submission_dir: Path) -> Failure:
-    where = {"build": call, "train": "training", "predict": "prediction"}[stage]
-    if isinstance(error, SystemExit):
+        return report
+
+    def _call(self, stage: str) -> str:
+        """What the student's code was doing, in the student's terms."""
+        arguments = f"({self.task.problem!r}, {self.task.variant!r})"
+        return {
+            "build": f"build_model{arguments}",
+            "callbacks": f"callbacks{arguments}",
+            "train": "training",
+            "predict": "prediction",
+        }[stage]
+
+    def _student_failure(self, error: BaseException) -> Failure:
+        submission_dir, doing = Path(self.job.submission_dir), self._call(self.stage)
+        if isinstance(error, SystemExit):
+            return failure_from(
+                error,
+                submission_dir,
+                "exit",
+                f"sys.exit({error.code!r}) was called during {doing}",
+                "return from your function instead of exiting",
+            )
+        hints = {
+            "build": "run  build_model(...)  yourself in a notebook cell and fix the error",
+            "callbacks": "callbacks() should return a list of Keras callbacks, e.g. [EarlyStopping(...)]",
+            "train": "check the training loop: does the model's forward() accept a batch of inputs?",
+            "predict": "the model must run on a batch of inputs in eval mode",
+        }
         return failure_from(
-            error,
-            submission_dir,
-            "exit",
-            f"sys.exit({error.code!r}) was called during {where}",
-            "return from your function instead of exiting",
+            error, submission_dir, f"{self.stage}_error", f"{doing} raised {describe(error)}", hints[self.stage]
         )
-    hints = {
-        "build": "run  build_model(...)  yourself in a notebook cell and fix the error",
-        "train": "check the training loop: does the model's forward() accept a batch of inputs?",
-        "predict": "the model must run on a batch of inputs in eval mode",
-    }
-    return failure_from(error, submission_dir, f"{stage}_error", f"{where} raised {describe(error)}", hints[stage])
 
 
 def load_data(data_dir: Path, problem: str, n_classes: int, device: str, seed: int) -> tuple[TrainingData, np.ndarray]:
