@@ -43,6 +43,12 @@ class DefaultCommandGroup(click.Group):
         return super().parse_args(ctx, args)
 
 
+def rubric_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option(
+        "--rubric", "rubric_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help=help_text
+    )
+
+
 def training_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Options shared by every command that trains."""
     options = [
@@ -73,13 +79,7 @@ def training_options(command: Callable[..., Any]) -> Callable[..., Any]:
             help="Grade only this problem (repeatable). Default: both.",
         ),
         click.option("--threads", type=click.IntRange(min=0), default=0, help="CPU threads for training (0: all)."),
-        click.option(
-            "--rubric",
-            "rubric_path",
-            type=click.Path(dir_okay=False, path_type=Path),
-            default=None,
-            help="A TOML file overriding parts of the default rubric.",
-        ),
+        rubric_option("A TOML file overriding parts of the default rubric."),
     ]
     return functools.reduce(lambda f, option: option(f), reversed(options), command)
 
@@ -263,13 +263,7 @@ def baselines_command(
 
 
 @main.command("rubric")
-@click.option(
-    "--rubric",
-    "rubric_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Show the default rubric with this file laid over it (and check the file).",
-)
+@rubric_option("Show the default rubric with this file laid over it (and check the file).")
 def rubric_command(rubric_path: Path | None) -> None:
     """Print the rubric in force, as TOML (the default, commented) or as merged JSON with --rubric."""
     if rubric_path is None:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from idx_fixtures import isolate, make_fake_mnist
 
+from grader.adapters import TrainingData
 from grader.pipeline import GradeOptions
+from grader.records import TrainingPlan
 from grader.rubric import Rubric, load_rubric
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -71,3 +74,27 @@ def write_submission(directory: Path, source: str, name: str = "submission.py") 
     path = directory / name
     path.write_text(source)
     return path
+
+
+def blobs(n_classes: int = 3, n: int = 240, shape: tuple[int, ...] = (4,), seed: int = 0) -> TrainingData:
+    """Well separated Gaussian blobs, 3/4 for training: any working training loop fits them."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 3, size=(n_classes, int(np.prod(shape))))
+    y = np.arange(n) % n_classes
+    x = (centres[y] + rng.normal(0, 0.5, size=(n, centres.shape[1]))).astype(np.float32).reshape(-1, *shape)
+    half = n * 3 // 4
+    return TrainingData("iris", n_classes, x[:half], y[:half], x[half:], y[half:])
+
+
+def training_plan(**changes) -> TrainingPlan:
+    """A short plan for adapter tests; keyword arguments change any field."""
+    settings = dict(
+        epochs=15,
+        batch_size=16,
+        optimizer="adam",
+        learning_rate=0.01,
+        weight_decay=0.0,
+        early_stopping=None,
+        max_seconds=60.0,
+    )
+    return TrainingPlan(**{**settings, **changes})

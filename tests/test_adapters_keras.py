@@ -4,34 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import blobs, training_plan
 
 keras = pytest.importorskip("keras")
 
-from grader.adapters import ModelError, TrainingData, adapter_for, framework_of, probe_input_shape  # noqa: E402
+from grader.adapters import ModelError, adapter_for, framework_of, probe_input_shape  # noqa: E402
 from grader.adapters.keras_adapter import ADAPTER  # noqa: E402
-from grader.records import EarlyStoppingSpec, TrainingPlan  # noqa: E402
-
-
-def blobs(n_classes=3, n=240, seed=0) -> TrainingData:
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(0, 3, size=(n_classes, 4))
-    y = np.arange(n) % n_classes
-    x = (centres[y] + rng.normal(0, 0.5, size=(n, 4))).astype(np.float32)
-    half = n * 3 // 4
-    return TrainingData("iris", n_classes, x[:half], y[:half], x[half:], y[half:])
-
-
-def plan(**changes) -> TrainingPlan:
-    settings = dict(
-        epochs=15,
-        batch_size=16,
-        optimizer="adam",
-        learning_rate=0.01,
-        weight_decay=0.0,
-        early_stopping=None,
-        max_seconds=60.0,
-    )
-    return TrainingPlan(**{**settings, **changes})
+from grader.records import EarlyStoppingSpec  # noqa: E402
 
 
 def fit(model, data=None, callbacks=(), **changes):
@@ -39,7 +18,7 @@ def fit(model, data=None, callbacks=(), **changes):
     ADAPTER.seed(0)
     output = probe_input_shape(ADAPTER, model, data.x_train, data.n_classes)[1]
     return ADAPTER.fit(
-        model, data, plan(**changes), output=output, callbacks=list(callbacks), on_epoch=lambda record: None
+        model, data, training_plan(**changes), output=output, callbacks=list(callbacks), on_epoch=lambda record: None
     )
 
 

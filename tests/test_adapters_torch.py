@@ -4,42 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import blobs, training_plan
 
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
 from grader.adapters import (  # noqa: E402
     ModelError,
-    TrainingData,
     adapter_for,
     framework_of,
     probe_input_shape,
 )
 from grader.adapters.torch_adapter import ADAPTER  # noqa: E402
-from grader.records import EarlyStoppingSpec, TrainingPlan  # noqa: E402
-
-
-def blobs(n_classes=3, n=240, shape=(4,), seed=0) -> TrainingData:
-    """Well separated Gaussian blobs: any working training loop fits them."""
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(0, 3, size=(n_classes, int(np.prod(shape))))
-    y = np.arange(n) % n_classes
-    x = (centres[y] + rng.normal(0, 0.5, size=(n, centres.shape[1]))).astype(np.float32).reshape(-1, *shape)
-    half = n * 3 // 4
-    return TrainingData("iris", n_classes, x[:half], y[:half], x[half:], y[half:])
-
-
-def plan(**changes) -> TrainingPlan:
-    settings = dict(
-        epochs=15,
-        batch_size=16,
-        optimizer="adam",
-        learning_rate=0.01,
-        weight_decay=0.0,
-        early_stopping=None,
-        max_seconds=60.0,
-    )
-    return TrainingPlan(**{**settings, **changes})
+from grader.records import EarlyStoppingSpec  # noqa: E402
 
 
 def fit(model, data, **changes):
@@ -47,7 +24,7 @@ def fit(model, data, **changes):
     return ADAPTER.fit(
         model,
         data,
-        plan(**changes),
+        training_plan(**changes),
         output=probe_input_shape(ADAPTER, model, data.x_train, 3)[1],
         callbacks=[],
         on_epoch=lambda record: None,
