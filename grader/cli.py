@@ -11,23 +11,26 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
+import dacite
 from rich.console import Console
 
 from grader import __version__
-from grader.baselines import REPOSITORY_BASELINES, load_baselines
+from grader.baselines import REPOSITORY_BASELINES, Baselines, load_baselines
 from grader.data import PROBLEMS
 from grader.errors import BaselineError, DataError, GraderError, RubricError
 from grader.pipeline import GradeOptions, grade
 from grader.render.progress import ProgressPrinter
 from grader.render.terminal import render_terminal
-from grader.report import EXIT_UNGRADABLE, EXIT_USAGE
-from grader.rubric import DEFAULT_RUBRIC, load_rubric
+from grader.report import EXIT_UNGRADABLE, EXIT_USAGE, Report
+from grader.rubric import DEFAULT_RUBRIC, Rubric, load_rubric
+from grader.score import score
 
 FORMATS = ("terminal", "json")
 EXTENSIONS = {"terminal": "txt", "json": "json"}
@@ -84,6 +87,36 @@ def training_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return functools.reduce(lambda f, option: option(f), reversed(options), command)
 
 
+def report_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by every command that produces a report."""
+    options = [
+        click.option(
+            "--format",
+            "formats",
+            type=click.Choice(FORMATS),
+            multiple=True,
+            help="Report format(s); several need --out. Default: terminal.",
+        ),
+        click.option(
+            "--out",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=None,
+            help="Write each format to DIR/report.<ext> (the terminal summary is still shown).",
+        ),
+        click.option(
+            "--baselines",
+            "baselines_path",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            help="Reference baselines JSON (default: the grader's own).",
+        ),
+        click.option(
+            "--fail-under", type=float, default=None, help="Points needed to pass (instead of the rubric's pass mark)."
+        ),
+    ]
+    return functools.reduce(lambda f, option: option(f), reversed(options), command)
+
+
 def _fail(error: GraderError, code: int) -> None:
     Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {error.message}")
     if error.hint:
@@ -99,6 +132,7 @@ def main() -> None:
     \b
     grade submission.py            grade one submission (a .py file or a folder with submission.py)
     grade baselines                regenerate reference/baselines.json
+    grade rescore report.json      score a JSON report again under another rubric, without retraining
     grade rubric                   print the rubric in force
     """
 
@@ -107,27 +141,7 @@ def main() -> None:
 @click.argument("path", type=click.Path(path_type=Path))
 @training_options
 @click.option("--seed", type=int, default=None, help="Training seed (default: the rubric's).")
-@click.option(
-    "--format",
-    "formats",
-    type=click.Choice(FORMATS),
-    multiple=True,
-    help="Report format(s); several need --out. Default: terminal.",
-)
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Write each format to DIR/report.<ext> (the terminal summary is still shown).",
-)
-@click.option(
-    "--baselines",
-    "baselines_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Reference baselines JSON (default: the grader's own).",
-)
-@click.option("--fail-under", type=float, default=None, help="Points needed to pass (overrides the rubric).")
+@report_options
 @click.option("--keep-workdir", is_flag=True, help="Keep the worker's scratch directory, for debugging.")
 @click.option("--no-progress", is_flag=True, help="No progress output on stderr.")
 def submission_command(
@@ -147,18 +161,8 @@ def submission_command(
     no_progress: bool,
 ) -> None:
     """Grade the submission at PATH."""
-    formats = formats or ("terminal",)
-    if len(formats) > 1 and out is None:
-        raise click.UsageError("several --format values need --out DIR to write them to")
-    try:
-        rubric = load_rubric(rubric_path)
-        if fail_under is not None:
-            rubric = dataclasses.replace(rubric, pass_mark=fail_under)
-        baselines = load_baselines(baselines_path)
-        if baselines is None:
-            raise BaselineError("no reference baselines were found", "pass --baselines FILE, or run: grade baselines")
-    except (RubricError, BaselineError) as error:
-        _fail(error, EXIT_USAGE)
+    _check_formats(formats, out)
+    rubric, baselines = _rubric_and_baselines(rubric_path, baselines_path)
     stderr = Console(stderr=True, highlight=False)
     with ProgressPrinter(stderr, enabled=not no_progress) as progress:
         options = GradeOptions(
@@ -178,6 +182,52 @@ def submission_command(
             _fail(error, EXIT_UNGRADABLE)
         except GraderError as error:
             _fail(error, EXIT_USAGE)
+    _emit(report, formats, out, fail_under)
+
+
+@main.command("rescore")
+@click.argument("report_path", metavar="REPORT.json", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@rubric_option("A TOML file overriding parts of the default rubric.")
+@report_options
+def rescore_command(
+    report_path: Path,
+    rubric_path: Path | None,
+    formats: tuple[str, ...],
+    out: Path | None,
+    baselines_path: Path | None,
+    fail_under: float | None,
+) -> None:
+    """Score a JSON report's measurements again, under another rubric or baselines: no retraining."""
+    _check_formats(formats, out)
+    rubric, baselines = _rubric_and_baselines(rubric_path, baselines_path)
+    try:
+        stored = Report.from_dict(json.loads(report_path.read_text()))
+    except (ValueError, dacite.DaciteError) as error:
+        raise click.BadParameter(f"{report_path} is not a report written by grade --format json ({error})") from None
+    _emit(score(stored.measurements, baselines, rubric), formats, out, fail_under)
+
+
+def _check_formats(formats: tuple[str, ...], out: Path | None) -> None:
+    if len(formats) > 1 and out is None:
+        raise click.UsageError("several --format values need --out DIR to write them to")
+
+
+def _rubric_and_baselines(rubric_path: Path | None, baselines_path: Path | None) -> tuple[Rubric, Baselines]:
+    try:
+        rubric = load_rubric(rubric_path)
+        baselines = load_baselines(baselines_path)
+        if baselines is None:
+            raise BaselineError("no reference baselines were found", "pass --baselines FILE, or run: grade baselines")
+    except (RubricError, BaselineError) as error:
+        _fail(error, EXIT_USAGE)
+    return rubric, baselines
+
+
+def _emit(report: Report, formats: tuple[str, ...], out: Path | None, fail_under: float | None) -> None:
+    """Write the report in every format asked for, then exit with its exit code."""
+    if fail_under is not None:
+        report = report.with_pass_mark(fail_under)
+    formats = formats or ("terminal",)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         for name in formats:
@@ -273,6 +323,8 @@ def rubric_command(rubric_path: Path | None) -> None:
         rubric = load_rubric(rubric_path)
     except RubricError as error:
         _fail(error, EXIT_USAGE)
-    import json
-
     click.echo(json.dumps(dataclasses.asdict(rubric), indent=2))
+
+
+if __name__ == "__main__":
+    main()

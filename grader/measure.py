@@ -14,32 +14,37 @@ import numpy as np
 
 from grader.data import DataInfo, ProblemData
 from grader.records import Accuracy, CapturedOutput, Failure, ModelMeasurement
-from grader.worker.job import SPLITS
+from grader.worker.job import ABLATION_SUFFIX, SPLITS
 
 
 def measure(
     models: dict[str, ModelMeasurement], predictions: dict[str, Path], data: dict[str, ProblemData]
 ) -> dict[str, ModelMeasurement]:
-    """Every trained model with its train, validation and test accuracy filled in."""
-    measured = {}
-    for key, model in models.items():
-        if model.failure is None and key in predictions:
-            problem = data[model.problem]
-            labels = {"train": problem.y_train, "val": problem.y_val, "test": problem.y_test}
-            try:
-                model = dataclasses.replace(model, accuracy=accuracy(predictions[key], labels))
-            except ValueError as error:
-                model = dataclasses.replace(
-                    model,
-                    run=None,
-                    failure=Failure("malformed_result", f"the worker's predictions for {key} are unusable: {error}"),
-                )
-        elif model.failure is None:
-            model = dataclasses.replace(
-                model, failure=Failure("malformed_result", f"no predictions came back for {key}")
-            )
-        measured[key] = model
+    """Every trained model with its train, validation and test accuracy filled in, and its ablation run
+    (if there was one) attached to it."""
+    measured = {key: _with_accuracy(key, model, predictions, data) for key, model in models.items()}
+    for key in [k for k in measured if k.endswith(ABLATION_SUFFIX)]:
+        ablation = measured.pop(key)
+        main = measured.get(key.removesuffix(ABLATION_SUFFIX))
+        if main is not None:
+            measured[main.key] = dataclasses.replace(main, ablation=ablation)
     return measured
+
+
+def _with_accuracy(
+    key: str, model: ModelMeasurement, predictions: dict[str, Path], data: dict[str, ProblemData]
+) -> ModelMeasurement:
+    if model.failure is not None or model.switched_off == []:  # failed, or an ablation with nothing to do
+        return model
+    if key not in predictions:
+        return dataclasses.replace(model, failure=Failure("malformed_result", f"no predictions came back for {key}"))
+    problem = data[model.problem]
+    labels = {"train": problem.y_train, "val": problem.y_val, "test": problem.y_test}
+    try:
+        return dataclasses.replace(model, accuracy=accuracy(predictions[key], labels))
+    except ValueError as error:
+        failure = Failure("malformed_result", f"the worker's predictions for {key} are unusable: {error}")
+        return dataclasses.replace(model, run=None, failure=failure)
 
 
 def accuracy(npz_path: Path, labels: dict[str, np.ndarray]) -> Accuracy:

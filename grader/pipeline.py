@@ -5,6 +5,7 @@ Rendering is left to the caller, which holds the one report object this returns.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import tempfile
 import time
@@ -48,20 +49,23 @@ def grade(path: Path, options: GradeOptions, rubric: Rubric, baselines: Baseline
 
 
 def tasks_for(rubric: Rubric, options: GradeOptions) -> list[Task]:
+    """The models to train, each multi-layer one followed by its ablation where the rubric asks for one."""
     tasks = []
     for problem, variant in MODEL_KEYS:
-        if problem in options.problems:
-            rules = rubric.problems[problem]
-            tasks.append(
-                Task(
-                    problem,
-                    variant,
-                    dict(vars(rules.defaults)),
-                    rules.epoch_budget(options.quick),
-                    rules.seconds_per_model,
-                    options.quick,
-                )
-            )
+        if problem not in options.problems:
+            continue
+        rules = rubric.problems[problem]
+        task = Task(
+            problem,
+            variant,
+            dict(vars(rules.defaults)),
+            rules.epoch_budget(options.quick),
+            rules.seconds_per_model,
+            options.quick,
+        )
+        tasks.append(task)
+        if variant == "multi" and rubric.ablation.runs_for(problem, options.quick):
+            tasks.append(dataclasses.replace(task, ablation=True))
     return tasks
 
 
@@ -103,7 +107,7 @@ def measure_submission(path: Path, options: GradeOptions, rubric: Rubric) -> Mea
         submission=SubmissionInfo(submission.path, submission.entry, submission.files, submission.content_hash),
         settings=Settings(options.mode, seed, options.device, list(options.problems)),
         data={problem: problem_data.info for problem, problem_data in data.items()},
-        models=[models[task.key] for task in tasks if task.key in models],
+        models=[models[task.key] for task in tasks if task.key in models],  # ablations sit inside their model
         failure=outcome.submission_failure,
         environment=environment,
         log=outcome.log,

@@ -139,6 +139,29 @@ class Accuracy:
 
 
 @dataclass
+class ModelProbes:
+    """What the grader measured about a model beyond its accuracy, to check how it was built and used."""
+
+    # The untrained model's outputs are an affine function of its inputs: stacked linear layers with no
+    # working non-linearity between them are one linear map.
+    affine: bool | None = None
+    # Two inference passes over the same inputs gave the same outputs (dropout is off at inference).
+    inference_deterministic: bool | None = None
+    # A student's own train(): forward passes without gradients (evaluation) while the model was left
+    # in training mode, so dropout was on when it measured validation accuracy.
+    evaluated_in_training_mode: int | None = None
+    # A student's own train(): forward passes with gradients (training) while the model was in eval mode,
+    # so dropout was never on while it learned.
+    trained_in_eval_mode: int | None = None
+    # A student's own train(): the largest weight decay of the optimizers it created.
+    optimizer_weight_decay: float | None = None
+    # What the training loss expects the model to output ("logits", "probabilities", "log_probabilities"),
+    # and who chose that loss ("grader", "compiled model").
+    loss_expects: str | None = None
+    loss_chosen_by: str = "grader"
+
+
+@dataclass
 class ModelMeasurement:
     """Everything measured about one of the four models."""
 
@@ -148,6 +171,11 @@ class ModelMeasurement:
     run: TrainingRun | None = None
     failure: Failure | None = None
     accuracy: Accuracy | None = None
+    probes: ModelProbes | None = None
+    # Set on an ablation run only: what was switched off ([] when there was nothing to switch off).
+    switched_off: list[str] | None = None
+    # The same model retrained with its regularization switched off, where the rubric asks for it.
+    ablation: ModelMeasurement | None = None
 
     @property
     def key(self) -> str:

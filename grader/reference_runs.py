@@ -27,6 +27,7 @@ def measure_baselines(
     options: GradeOptions,
     log: Callable[[str], None] = lambda line: None,
 ) -> Baselines:
+    rubric = dataclasses.replace(rubric, ablation=dataclasses.replace(rubric.ablation, enabled=False))  # not needed
     stats: dict[str, dict[str, dict[str, ReferenceStats]]] = {}
     fingerprints: dict[str, dict[str, str]] = {}
     infos: dict[str, SolutionInfo] = {}

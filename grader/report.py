@@ -5,12 +5,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from grader.measure import Measurements
-from grader.records import from_dict
+from grader.records import Accuracy, TrainingRun, from_dict
 
 SCHEMA_VERSION = 1
 EXIT_PASSED, EXIT_BELOW_PASS_MARK, EXIT_USAGE, EXIT_UNGRADABLE = 0, 1, 2, 3
@@ -24,7 +25,7 @@ class Check:
     title: str
     points: float
     max_points: float
-    status: str  # "pass" | "partial" | "fail" | "skipped"
+    status: str  # "pass" | "partial" | "fail" | "n/a" (nothing to check: full points) | "skipped" (not measured)
     message: str
     hint: str = ""
 
@@ -46,10 +47,38 @@ class Reference:
 
 
 @dataclass
+class RunSummary:
+    """One training run in a few numbers, for side-by-side comparisons."""
+
+    train: float
+    val: float
+    gap: float
+    epochs: int
+    best_epoch: int | None  # where validation loss bottomed out
+
+    @classmethod
+    def of(cls, accuracy: Accuracy, run: TrainingRun) -> RunSummary:
+        losses = [(r.val_loss, r.epoch) for r in run.history if r.val_loss is not None]
+        return cls(accuracy.train, accuracy.val, accuracy.gap, run.epochs_run, min(losses)[1] if losses else None)
+
+
+@dataclass
+class AblationSummary:
+    """The model against itself retrained with its regularization switched off."""
+
+    switched_off: list[str]
+    regularized: RunSummary
+    ablated: RunSummary | None  # None when there was nothing to switch off or the run failed
+
+
+@dataclass
 class ModelScore:
     key: str
     checks: list[Check]
     reference: Reference | None = None
+    regularization: list[str] = field(default_factory=list)  # what was found, in words
+    ablation: AblationSummary | None = None
+    overfitting_onset: int | None = None  # the epoch validation loss started rising, the run going on
 
     @property
     def points(self) -> float:
@@ -80,6 +109,10 @@ class Report:
         if self.status != "graded":
             return EXIT_UNGRADABLE
         return EXIT_PASSED if self.passed else EXIT_BELOW_PASS_MARK
+
+    def with_pass_mark(self, points: float) -> Report:
+        """The same report judged against another pass mark, in points."""
+        return dataclasses.replace(self, pass_mark=points, passed=self.status == "graded" and self.points >= points)
 
     def score(self, key: str) -> ModelScore | None:
         return next((s for s in self.scores if s.key == key), None)

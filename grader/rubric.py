@@ -72,6 +72,7 @@ class AccuracyRule:
 class GapBand:
     min_tolerance: float
     zero_above: float
+    rising_margin: float
 
 
 @dataclass(frozen=True)
@@ -79,27 +80,63 @@ class GapRule:
     points: float
     tolerance_sigmas: float
     variants: list[str]
+    rising_epochs: int
+    rising_penalty: float
     bands: dict[str, GapBand]
+
+
+@dataclass(frozen=True)
+class StructureRule:
+    layers_points: float
+    fully_connected_points: float
+    loss_points: float
+
+
+@dataclass(frozen=True)
+class RegularizationRule:
+    required: list[str]
+    used_points: float
+    effective_points: float
+    rule_points: float
+    dropout_rate: list[float]
+    weight_decay: list[float]
+    kernel_regularizer: list[float]
+    early_stopping_monitors: list[str]
+
+    def __post_init__(self) -> None:
+        for name in ("dropout_rate", "weight_decay", "kernel_regularizer"):
+            bounds = getattr(self, name)
+            if len(bounds) != 2 or bounds[0] > bounds[1]:
+                raise RubricError(f"regularization.{name} must be [low, high], got {bounds}")
+
+
+@dataclass(frozen=True)
+class AblationRule:
+    enabled: bool
+    quick_problems: list[str]
+    noise_sigmas: float
+    min_noise: dict[str, float]
+
+    def runs_for(self, problem: str, quick: bool) -> bool:
+        return self.enabled and (not quick or problem in self.quick_problems)
 
 
 @dataclass(frozen=True)
 class Rubric:
     name: str
-    pass_mark: float
+    pass_mark: float  # percent of the points available
     seed: int
     limits: Limits
     problems: dict[str, ProblemRules]
     accuracy: AccuracyRule
     gap: GapRule
-
-    @property
-    def full_points(self) -> float:
-        """Points available when every model is graded: what ``pass_mark`` is out of."""
-        return 4 * self.accuracy.points + 2 * len(self.gap.variants) * self.gap.points
+    structure: StructureRule
+    regularization: RegularizationRule
+    ablation: AblationRule
 
     def pass_mark_for(self, max_points: float) -> float:
-        """The pass mark for a run that could earn ``max_points``: scaled when only some models are graded."""
-        return round(self.pass_mark * max_points / self.full_points, 2) if self.full_points else 0.0
+        """The points needed to pass a run that could earn ``max_points``."""
+        return round(self.pass_mark * max_points / 100, 2)
 
     @property
     def digest(self) -> str:

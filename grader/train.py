@@ -82,6 +82,7 @@ def train_submission(
             device,
             threads,
             n_classes={name: problem.info.n_classes for name, problem in data.items()},
+            parent_pid=os.getpid(),
         )
         read_fd, write_fd = os.pipe()
         job.events_fd = write_fd
@@ -180,6 +181,8 @@ def _worker_failure(exit_: WorkerExit, task: Task) -> Failure:
         "train": "training",
         "predict": "prediction",
     }.get(exit_.phase or "", "work on this model")
+    if task.ablation:
+        what += " in the ablation run (regularization switched off)"
     if exit_.timed_out:
         budget = f" its budget of {task.max_seconds:g} s plus grace" if exit_.phase == "train" else " its time limit"
         return Failure(

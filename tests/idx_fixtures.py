@@ -34,28 +34,41 @@ def write_idx(path: Path, array: np.ndarray) -> Path:
     return path
 
 
-def fake_digits(n: int, rng: np.random.Generator, prototypes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` noisy copies of the class prototypes, classes balanced and shuffled."""
+def fake_digits(
+    n: int, rng: np.random.Generator, prototypes: np.ndarray, noise_level: float = 40.0, label_noise: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` noisy copies of the class prototypes, classes balanced and shuffled; a ``label_noise``
+    fraction of them then get a random label, which only memorising can fit."""
     labels = rng.permutation(np.arange(n) % len(prototypes)).astype(np.uint8)
-    noise = rng.normal(0.0, 40.0, size=(n, 28, 28))
+    noise = rng.normal(0.0, noise_level, size=(n, 28, 28))
     images = np.clip(prototypes[labels] + noise, 0, 255).astype(np.uint8)
+    relabelled = rng.random(n) < label_noise
+    labels[relabelled] = rng.integers(0, len(prototypes), relabelled.sum())
     return images, labels
 
 
 def make_fake_mnist(
-    directory: Path, n_train: int = 600, n_test: int = 100, seed: int = 0, *, gzipped: bool = True
+    directory: Path,
+    n_train: int = 600,
+    n_test: int = 100,
+    seed: int = 0,
+    *,
+    gzipped: bool = True,
+    noise_level: float = 40.0,
+    label_noise: float = 0.0,
 ) -> Path:
     """Write the four MNIST files with learnable synthetic digits into ``directory`` and return it.
 
     Each class is a fixed random blob pattern in the central 20x20 (like MNIST's padding) plus Gaussian
-    noise, so even softmax regression separates the classes well.
+    noise, so even softmax regression separates the classes well. With ``label_noise``, a wide network
+    memorises the wrongly labelled digits instead: a data set to overfit on purpose.
     """
     rng = np.random.default_rng(seed)
     prototypes = np.zeros((10, 28, 28))
     prototypes[:, 4:24, 4:24] = (rng.random((10, 20, 20)) < 0.3) * 220.0
     directory.mkdir(parents=True, exist_ok=True)
-    train_images, train_labels = fake_digits(n_train, rng, prototypes)
-    test_images, test_labels = fake_digits(n_test, rng, prototypes)
+    train_images, train_labels = fake_digits(n_train, rng, prototypes, noise_level, label_noise)
+    test_images, test_labels = fake_digits(n_test, rng, prototypes, noise_level, label_noise)
     arrays = (train_images, train_labels, test_images, test_labels)
     for name, array in zip(MNIST_NAMES, arrays, strict=True):
         write_idx(directory / (name if gzipped else name.removesuffix(".gz")), array)

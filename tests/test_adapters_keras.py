@@ -107,7 +107,7 @@ def test_describe_lists_layers_with_activations_rates_and_regularizers():
             keras.layers.Dense(10, activation="softmax"),
         ]
     )
-    parameters, layers = ADAPTER.describe(model)
+    parameters, layers = ADAPTER.describe(model, np.zeros((4, 28, 28), dtype=np.float32))
     assert parameters == 784 * 128 + 128 + 128 * 10 + 10
     assert [(layer.kind, layer.units, layer.activation, layer.rate) for layer in layers] == [
         ("flatten", None, None, None),
@@ -125,3 +125,37 @@ def test_prediction_is_deterministic_with_dropout_in_the_model():
     )
     x = blobs().x_train
     assert np.array_equal(ADAPTER.predict(model, x), ADAPTER.predict(model, x))
+
+
+def test_an_ablation_switches_off_dropout_regularizers_weight_decay_and_early_stopping():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(16, activation="relu", kernel_regularizer=keras.regularizers.L2(1e-3)),
+            keras.layers.Dropout(0.4),
+            keras.layers.Dense(3),
+        ]
+    )
+    model.compile(optimizer=keras.optimizers.AdamW(weight_decay=0.01), loss="sparse_categorical_crossentropy")
+    stopper = keras.callbacks.EarlyStopping()
+    switched, callbacks = ADAPTER.disable_regularization(model, [stopper, "other"])
+    assert switched == [
+        "Dense kernel_regularizer -> none",
+        "Dropout(0.4) -> rate 0",
+        "the compiled optimizer's weight decay 0.01 -> 0",
+        "the EarlyStopping callback -> removed",
+    ]
+    assert callbacks == ["other"]
+    assert all(variable.regularizer is None for variable in model.weights)
+    assert not model.losses  # no penalty is added to the loss any more
+
+
+def test_what_a_compiled_loss_expects_is_read_from_it():
+    assert ADAPTER.loss_expects(mlp()) is None  # not compiled: the grader will pick the loss
+    logits = mlp(compiled={"optimizer": "adam", "loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True)})
+    assert ADAPTER.loss_expects(logits) == "logits"
+    assert (
+        ADAPTER.loss_expects(mlp(compiled={"optimizer": "adam", "loss": "sparse_categorical_crossentropy"}))
+        == "probabilities"
+    )

@@ -13,6 +13,7 @@ from grader.adapters import (  # noqa: E402
     ModelError,
     adapter_for,
     framework_of,
+    is_affine,
     probe_input_shape,
 )
 from grader.adapters.torch_adapter import ADAPTER  # noqa: E402
@@ -136,7 +137,7 @@ def test_describe_lists_layers_with_their_settings():
     model = nn.Sequential(
         nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Dropout(0.25), nn.BatchNorm1d(128), nn.Linear(128, 10)
     )
-    parameters, layers = ADAPTER.describe(model)
+    parameters, layers = ADAPTER.describe(model, np.zeros((4, 28, 28), dtype=np.float32))
     assert parameters == 784 * 128 + 128 + 128 * 10 + 10 + 2 * 128
     assert [(layer.kind, layer.units, layer.activation, layer.rate) for layer in layers] == [
         ("flatten", None, None, None),
@@ -155,3 +156,60 @@ def test_auto_device_is_the_cpu_without_a_gpu_and_cuda_is_refused_clearly():
     assert ADAPTER.select_device("cpu") == "cpu"
     with pytest.raises(ModelError, match="PyTorch sees no CUDA GPU"):
         ADAPTER.select_device("cuda")
+
+
+class Backwards(nn.Module):
+    """Registers its layers in one order and calls them in another."""
+
+    def __init__(self):
+        super().__init__()
+        self.out = nn.Linear(8, 3)
+        self.drop = nn.Dropout(0.2)
+        self.hidden = nn.Linear(4, 8)
+
+    def forward(self, x):
+        return self.out(self.drop(torch.relu(self.hidden(x))))
+
+
+def test_layers_are_described_in_the_order_forward_calls_them():
+    _, layers = ADAPTER.describe(Backwards(), blobs().x_train[:4])
+    assert [(layer.kind, layer.units) for layer in layers] == [("dense", 8), ("dropout", None), ("dense", 3)]
+
+
+def test_stacked_linear_layers_measure_as_affine_and_an_activation_does_not():
+    x = blobs().x_train[:64]
+    torch.manual_seed(0)
+    assert is_affine(ADAPTER, nn.Sequential(nn.Linear(4, 16), nn.Linear(16, 3)), x, "logits")
+    assert is_affine(ADAPTER, nn.Sequential(nn.Linear(4, 16), nn.Linear(16, 3), nn.Softmax(dim=1)), x, "probabilities")
+    assert not is_affine(ADAPTER, nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 3)), x, "logits")
+    assert not is_affine(ADAPTER, nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3)), x, "logits")
+
+
+def test_probing_leaves_a_new_model_in_training_mode_for_the_students_own_loop():
+    model = nn.Sequential(nn.Linear(4, 3))
+    ADAPTER.forward_probe(model, blobs().x_train[:4])
+    assert model.training
+
+
+def test_an_ablation_switches_dropout_off_and_zeroes_the_students_optimizer_weight_decay():
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Dropout(0.3), nn.Linear(8, 3))
+    switched, callbacks = ADAPTER.disable_regularization(model, ["kept"])
+    assert switched == ["Dropout(0.3) -> rate 0"] and callbacks == ["kept"]
+    assert model[2].p == 0.0
+    with ADAPTER.watch_training_loop(model, ablation=True) as watch:
+        optimizer = torch.optim.AdamW(model.parameters(), weight_decay=0.01)
+    assert watch.optimizer_weight_decay == 0.01
+    assert optimizer.param_groups[0]["weight_decay"] == 0.0
+
+
+def test_the_training_loop_watch_counts_passes_made_in_the_wrong_mode():
+    model = nn.Sequential(nn.Linear(4, 3))
+    x = torch.as_tensor(blobs().x_train[:4])
+    with ADAPTER.watch_training_loop(model, ablation=False) as watch:
+        model(x)  # training: fine
+        with torch.no_grad():
+            model(x)  # evaluation in training mode
+        model.eval()
+        model(x)  # training in eval mode
+    assert (watch.evaluated_in_training_mode, watch.trained_in_eval_mode) == (1, 1)
+    assert torch.optim.Optimizer.__init__.__name__ == "__init__"  # the patch is undone

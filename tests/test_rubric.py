@@ -14,12 +14,22 @@ def write(tmp_path, text):
     return path
 
 
-def test_the_default_rubric_totals_100_points_over_four_models_and_two_gaps():
+def test_the_default_rubric_totals_100_points_over_the_four_models():
     rubric = load_rubric()
-    assert rubric.accuracy.points * 4 + rubric.gap.points * len(rubric.gap.variants) * 2 == 100
-    assert rubric.pass_mark == 60
+    structure = rubric.structure.layers_points + rubric.structure.fully_connected_points + rubric.structure.loss_points
+    per_model = rubric.accuracy.points + structure + 5 * rubric.regularization.rule_points
+    multi_extra = rubric.gap.points
+    required = rubric.regularization.used_points + rubric.regularization.effective_points
+    assert 4 * per_model + 2 * multi_extra + len(rubric.regularization.required) * required == 100
+    assert rubric.pass_mark == 60 and rubric.pass_mark_for(50) == 30
     assert set(rubric.problems) == {"iris", "mnist"}
     assert rubric.problems["mnist"].epoch_budget(quick=True) < rubric.problems["mnist"].epoch_budget(quick=False)
+
+
+def test_ablation_runs_in_full_mode_and_for_the_quick_problems_only_in_quick_mode():
+    ablation = load_rubric().ablation
+    assert ablation.runs_for("mnist", quick=False) and ablation.runs_for("iris", quick=True)
+    assert not ablation.runs_for("mnist", quick=True)
 
 
 def test_an_override_changes_only_the_keys_it_names(tmp_path):
@@ -49,6 +59,11 @@ def test_a_value_of_the_wrong_kind_is_named(tmp_path):
     with pytest.raises(RubricError) as raised:
         load_rubric(write(tmp_path, '[problems.mnist]\nmax_epochs = "ten"\n'))
     assert "'problems.mnist.max_epochs' must be a number, got 'ten'" in raised.value.message
+
+
+def test_a_range_must_be_low_then_high(tmp_path):
+    with pytest.raises(RubricError, match=r"regularization.dropout_rate must be \[low, high\]"):
+        load_rubric(write(tmp_path, "[regularization]\ndropout_rate = [0.7, 0.1]\n"))
 
 
 def test_invalid_toml_names_the_file_and_line(tmp_path):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -191,3 +195,52 @@ def callbacks(problem, variant):
     assert failure.kind == "callbacks_error"
     assert failure.message == "callbacks('iris', 'single') raised NameError: name 'EarlyStopping' is not defined"
     assert (failure.location.file, failure.location.line) == ("submission.py", 6)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; the death signal is Linux's")
+def test_killing_the_grader_kills_its_worker_too(tmp_path, fake_mnist, fast_rubric_file):
+    """Whatever ends the grader (Ctrl-C, SIGKILL, a crash), no worker is left behind training for nobody."""
+    grader = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "grader.cli",
+            str(SUBMISSIONS / "hangs_in_build.py"),
+            "--problem",
+            "iris",
+            "--data-dir",
+            str(fake_mnist),
+            "--rubric",
+            str(fast_rubric_file),
+            "--no-progress",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    worker = _wait_for_child(grader.pid)
+    grader.send_signal(signal.SIGKILL)
+    grader.wait()
+    deadline = time.monotonic() + 10
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(worker)
+
+
+def _wait_for_child(pid: int) -> int:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        children = [
+            int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()
+        ]
+        if children:
+            return children[0]
+        time.sleep(0.1)
+    raise AssertionError("the grader started no worker")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"  # a zombie has exited; only its entry waits to be collected

@@ -7,6 +7,7 @@ still grade PyTorch.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import math
 import random
@@ -82,6 +83,15 @@ class FitResult:
 EpochCallback = Callable[[EpochRecord], None]
 
 
+@dataclass
+class LoopWatch:
+    """What the grader saw while a student's own ``train()`` ran."""
+
+    evaluated_in_training_mode: int | None = None
+    trained_in_eval_mode: int | None = None
+    optimizer_weight_decay: float | None = None
+
+
 class Adapter(Protocol):
     """What the grader needs from a framework; each verb does one thing, like an estimator's."""
 
@@ -111,10 +121,20 @@ class Adapter(Protocol):
     def predict(self, model: Any, x: np.ndarray) -> np.ndarray:
         """Class indices, computed in inference mode (dropout off, batch norm frozen)."""
 
-    def describe(self, model: Any) -> tuple[int, list[LayerInfo]]:
-        """Parameter count and the layer list."""
+    def describe(self, model: Any, sample: np.ndarray) -> tuple[int, list[LayerInfo]]:
+        """Parameter count and the layers in the order a forward pass over ``sample`` meets them."""
 
     def callback_early_stopping(self, callbacks: Sequence[Any]) -> EarlyStoppingSpec | None: ...
+
+    def loss_expects(self, model: Any) -> str | None:
+        """For a model compiled by the student: what its loss expects the model to output."""
+
+    def disable_regularization(self, model: Any, callbacks: Sequence[Any]) -> tuple[list[str], list[Any]]:
+        """Switch off dropout and kernel regularizers in the model and early stopping in the callbacks,
+        for an ablation run; returns what was switched off and the callbacks left."""
+
+    def watch_training_loop(self, model: Any, ablation: bool) -> contextlib.AbstractContextManager[LoopWatch]:
+        """Observe a student's own training loop (and, for an ablation, zero its optimizers' weight decay)."""
 
 
 def framework_of(model: Any) -> str | None:
@@ -204,6 +224,34 @@ def probe_input_shape(adapter: Adapter, model: Any, x: np.ndarray, n_classes: in
         f"make the first layer take {candidates[-1][0]} features"
         + (" (or start with a Flatten layer)" if len(candidates) > 1 else ""),
     )
+
+
+AFFINE_TOLERANCE = 1e-4
+
+
+def is_affine(adapter: Adapter, model: Any, x: np.ndarray, output: str) -> bool:
+    """Whether the model's scores are an affine function of its inputs, measured on pairs of inputs:
+    an affine map sends the midpoint of two inputs to the midpoint of their scores.
+
+    Scores are logits centred per sample (log-probabilities for a softmax output), which are affine
+    whenever the layers before the softmax are. Untrained models are probed, before a softmax can
+    saturate; a working non-linearity moves the midpoint far more than float rounding does.
+    """
+    half = len(x) // 2
+    first, second = x[:half], x[half : 2 * half]
+    scores = [
+        _centred_scores(adapter.forward_probe(model, batch), output) for batch in (first, second, (first + second) / 2)
+    ]
+    expected = (scores[0] + scores[1]) / 2
+    scale = np.mean(np.abs(scores[0] - scores[1])) + 1e-12
+    return float(np.max(np.abs(scores[2] - expected)) / scale) < AFFINE_TOLERANCE
+
+
+def _centred_scores(outputs: np.ndarray, output: str) -> np.ndarray:
+    scores = np.asarray(outputs, dtype=np.float64)
+    if output == "probabilities":
+        scores = np.log(np.clip(scores, 1e-30, None))
+    return scores - scores.mean(axis=1, keepdims=True)
 
 
 def _first_line(error: BaseException) -> str:

@@ -6,6 +6,7 @@ Only the grader's own bookkeeping (accuracy metric, time budget, NaN guard, prog
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from collections.abc import Sequence
@@ -20,6 +21,7 @@ from grader.adapters import (
     EarlyStopper,
     EpochCallback,
     FitResult,
+    LoopWatch,
     ModelError,
     TrainingData,
     check_finite,
@@ -131,7 +133,7 @@ class KerasAdapter:
     def predict(self, model: keras.Model, x: np.ndarray) -> np.ndarray:
         return np.asarray(model.predict(x, batch_size=EVAL_BATCH, verbose=0)).argmax(axis=1)
 
-    def describe(self, model: keras.Model) -> tuple[int, list[LayerInfo]]:
+    def describe(self, model: keras.Model, sample: np.ndarray) -> tuple[int, list[LayerInfo]]:
         return int(model.count_params()), [_describe_layer(layer) for layer in _leaf_layers(model)]
 
     def callback_early_stopping(self, callbacks: Sequence[Any]) -> EarlyStoppingSpec | None:
@@ -145,6 +147,38 @@ class KerasAdapter:
                     source="callback",
                 )
         return None
+
+    def loss_expects(self, model: keras.Model) -> str | None:
+        """Keras' cross-entropies take probabilities unless built with ``from_logits=True``."""
+        if not getattr(model, "compiled", False) or model.loss is None:
+            return None
+        loss = model.loss
+        config = loss.get_config() if hasattr(loss, "get_config") else {}
+        return "logits" if config.get("from_logits") else "probabilities"
+
+    def disable_regularization(self, model: keras.Model, callbacks: Sequence[Any]) -> tuple[list[str], list[Any]]:
+        switched = []
+        for layer in _leaf_layers(model):
+            if _describe_layer(layer).kind == "dropout" and getattr(layer, "rate", 0) > 0:
+                switched.append(f"{type(layer).__name__}({layer.rate:g}) -> rate 0")
+                layer.rate = 0.0
+            for attribute in ("kernel_regularizer", "bias_regularizer", "activity_regularizer"):
+                if getattr(layer, attribute, None) is not None:
+                    switched.append(f"{type(layer).__name__} {attribute} -> none")
+                    setattr(layer, attribute, None)
+        for variable in model.weights:
+            variable.regularizer = None  # Keras 3 keeps each weight's penalty on the variable itself
+        optimizer = getattr(model, "optimizer", None)
+        if optimizer is not None and getattr(optimizer, "weight_decay", None):
+            switched.append(f"the compiled optimizer's weight decay {optimizer.weight_decay:g} -> 0")
+            optimizer.weight_decay = None
+        kept = [c for c in callbacks if not isinstance(c, keras.callbacks.EarlyStopping)]
+        if len(kept) < len(callbacks):
+            switched.append("the EarlyStopping callback -> removed")
+        return switched, kept
+
+    def watch_training_loop(self, model: keras.Model, ablation: bool) -> contextlib.AbstractContextManager[LoopWatch]:
+        return contextlib.nullcontext(LoopWatch())
 
 
 class _Budget(keras.callbacks.Callback):

@@ -6,9 +6,10 @@ so there is no DataLoader, no per-sample Python and no host-to-device copy per b
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ from grader.adapters import (
     EarlyStopper,
     EpochCallback,
     FitResult,
+    LoopWatch,
     ModelError,
     TrainingData,
     check_finite,
@@ -35,9 +37,10 @@ OPTIMIZERS = {
     "rmsprop": torch.optim.RMSprop,
     "adagrad": torch.optim.Adagrad,
 }
+DROPOUT_TYPES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
 LAYER_KINDS: tuple[tuple[tuple[type[nn.Module], ...], str], ...] = (
     ((nn.Linear, nn.Bilinear, nn.LazyLinear), "dense"),
-    ((nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout), "dropout"),
+    (DROPOUT_TYPES, "dropout"),
     ((nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.LazyBatchNorm1d), "batchnorm"),
     ((nn.LayerNorm, nn.GroupNorm), "layernorm"),
     ((nn.Flatten, nn.Unflatten, nn.Identity), "flatten"),
@@ -100,9 +103,14 @@ class TorchAdapter:
         return model.to(device)
 
     def forward_probe(self, model: nn.Module, x: np.ndarray) -> np.ndarray:
+        """Leaves the model in the mode it was in: a student's train() may rely on a new model training."""
+        was_training = model.training
         model.eval()
-        with torch.inference_mode():
-            out = model(self._tensor(x))
+        try:
+            with torch.inference_mode():
+                out = model(self._tensor(x, _device_of(model, self.device)))
+        finally:
+            model.train(was_training)
         return _numpy(out)
 
     def fit(
@@ -178,12 +186,57 @@ class TorchAdapter:
             ]
         return torch.cat(parts).numpy()
 
-    def describe(self, model: nn.Module) -> tuple[int, list[LayerInfo]]:
-        layers = [_describe_layer(m) for m in model.modules() if not any(True for _ in m.children())]
-        return sum(p.numel() for p in model.parameters()), layers
+    def describe(self, model: nn.Module, sample: np.ndarray) -> tuple[int, list[LayerInfo]]:
+        leaves = [m for m in model.modules() if not any(True for _ in m.children())]
+        ordered = _in_forward_order(model, leaves, self._tensor(sample, _device_of(model, self.device)))
+        return sum(p.numel() for p in model.parameters()), [_describe_layer(m) for m in ordered]
 
     def callback_early_stopping(self, callbacks: Sequence[Any]) -> EarlyStoppingSpec | None:
         return None  # PyTorch has no callback convention; early stopping comes from HYPERPARAMS.
+
+    def loss_expects(self, model: nn.Module) -> str | None:
+        return None  # a PyTorch model carries no loss: the grader or the student's train() picks it
+
+    def disable_regularization(self, model: nn.Module, callbacks: Sequence[Any]) -> tuple[list[str], list[Any]]:
+        switched = []
+        for module in model.modules():
+            if isinstance(module, DROPOUT_TYPES) and module.p > 0:
+                switched.append(f"{type(module).__name__}({module.p:g}) -> rate 0")
+                module.p = 0.0
+        return switched, list(callbacks)
+
+    @contextlib.contextmanager
+    def watch_training_loop(self, model: nn.Module, ablation: bool) -> Iterator[LoopWatch]:
+        """Count passes made in the wrong mode, and see the optimizers the loop creates.
+
+        An evaluation pass (gradients off) in training mode has dropout on while the student measures
+        validation accuracy; a training pass (gradients on) in eval mode learns with dropout off.
+        """
+        watch = LoopWatch(evaluated_in_training_mode=0, trained_in_eval_mode=0, optimizer_weight_decay=0.0)
+
+        def count(module: nn.Module, inputs: Any) -> None:
+            if module.training and not torch.is_grad_enabled():
+                watch.evaluated_in_training_mode += 1
+            elif not module.training and torch.is_grad_enabled():
+                watch.trained_in_eval_mode += 1
+
+        original_init = torch.optim.Optimizer.__init__
+
+        def observed_init(optimizer: torch.optim.Optimizer, *args: Any, **kwargs: Any) -> None:
+            original_init(optimizer, *args, **kwargs)
+            for group in optimizer.param_groups:
+                decay = float(group.get("weight_decay", 0.0) or 0.0)
+                watch.optimizer_weight_decay = max(watch.optimizer_weight_decay or 0.0, decay)
+                if ablation:
+                    group["weight_decay"] = 0.0
+
+        handle = model.register_forward_pre_hook(count)
+        torch.optim.Optimizer.__init__ = observed_init  # type: ignore[method-assign]
+        try:
+            yield watch
+        finally:
+            torch.optim.Optimizer.__init__ = original_init  # type: ignore[method-assign]
+            handle.remove()
 
     def _evaluate(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: Any) -> tuple[float, float]:
         """Validation loss and accuracy in inference mode, in large batches."""
@@ -227,6 +280,24 @@ def _numpy(out: Any) -> np.ndarray:
             "return the output tensor of the last layer from forward()",
         )
     return out.detach().float().cpu().numpy()
+
+
+def _in_forward_order(model: nn.Module, leaves: list[nn.Module], sample: torch.Tensor) -> list[nn.Module]:
+    """Leaf modules in the order a forward pass calls them; modules it never calls come last, in
+    registration order. ``forward()`` may use its modules in any order, so registration is not enough."""
+    called: list[nn.Module] = []
+    handles = [leaf.register_forward_pre_hook(lambda module, inputs: called.append(module)) for leaf in leaves]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            model(sample)
+    finally:
+        model.train(was_training)
+        for handle in handles:
+            handle.remove()
+    first_calls = list(dict.fromkeys(called))
+    return first_calls + [leaf for leaf in leaves if leaf not in first_calls]
 
 
 def _describe_layer(module: nn.Module) -> LayerInfo:

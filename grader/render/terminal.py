@@ -14,6 +14,7 @@ from grader.records import ModelMeasurement
 from grader.report import ModelScore, Report
 
 LOG_LINES_SHOWN = 15
+_EMPTY = ModelMeasurement("", "")
 
 
 def render_terminal(report: Report, console: Console) -> None:
@@ -22,7 +23,7 @@ def render_terminal(report: Report, console: Console) -> None:
         console.print(_submission_failure(report))
     else:
         console.print(_models_table(report))
-        for line in _deductions(report):
+        for line in [*_regularization(report), *_deductions(report)]:
             console.print(line)
     console.print(_total(report))
     if report.next_steps:
@@ -82,9 +83,42 @@ def _model_row(model: ModelMeasurement, score: ModelScore) -> list[str]:
     ]
 
 
-def _deductions(report: Report) -> list[RenderableType]:
+def _regularization(report: Report) -> list[RenderableType]:
+    """For each multi-layer model: what regularization it has, and what the ablation showed."""
     lines: list[RenderableType] = []
     for score in report.scores:
+        if not score.key.endswith("/multi") or (report.measurements.model(score.key) or _EMPTY).failure:
+            continue
+        found = ", ".join(score.regularization) or "none"
+        lines.append(Text(f"{score.key} regularization: {found}"))
+        ablation = score.ablation
+        if ablation is not None and ablation.ablated is not None:
+            with_, without = ablation.regularized, ablation.ablated
+            lines.append(
+                Text(
+                    f"    ablation: gap {100 * with_.gap:.1f} with it, {100 * without.gap:.1f} without; validation "
+                    f"{100 * with_.val:.1f}% vs {100 * without.val:.1f}%; val loss lowest at epoch "
+                    f"{with_.best_epoch} vs {without.best_epoch}"
+                )
+            )
+        if score.overfitting_onset is not None:
+            lines.append(Text(f"    validation loss rising from epoch {score.overfitting_onset} on", style="yellow"))
+    return lines
+
+
+def _deductions(report: Report) -> list[RenderableType]:
+    """What cost points, check by check; a model that did not train is one entry, not one per check."""
+    lines: list[RenderableType] = []
+    for score in report.scores:
+        model = report.measurements.model(score.key)
+        if model is not None and model.failure is not None:
+            lost = sum(check.lost for check in score.checks)
+            where = f" ({model.failure.location})" if model.failure.location else ""
+            lines.append(Text(f"{score.key}: not trained, {lost:g} points lost", style="red"))
+            lines.append(Text(f"    {model.failure.message}{where}"))
+            if model.failure.hint:
+                lines.append(Text(f"    → {model.failure.hint}", style="cyan"))
+            continue
         for check in score.checks:
             if check.lost <= 0:
                 continue
@@ -93,11 +127,6 @@ def _deductions(report: Report) -> list[RenderableType]:
             lines.append(Text(f"    {check.message}"))
             if check.hint:
                 lines.append(Text(f"    → {check.hint}", style="cyan"))
-        model = report.measurements.model(score.key)
-        if not score.checks and model is not None and model.failure is not None:
-            lines.append(Text(f"{score.key}: not trained: {model.failure.message}", style="red"))
-            if model.failure.hint:
-                lines.append(Text(f"    → {model.failure.hint}", style="cyan"))
     return [Text("What cost points", style="bold"), *lines] if lines else []
 
 

@@ -190,3 +190,21 @@ def _inside(path: Path, root: Path) -> bool:
 def format_traceback(error: BaseException) -> str:
     lines = "".join(traceback.format_exception(error)).splitlines()
     return "\n".join(lines[-TRACEBACK_LINES:])
+
+
+LOSS_NAMES = (
+    (("CrossEntropyLoss", "cross_entropy", "SparseCategoricalCrossentropy(from_logits=True"), "logits"),
+    (("NLLLoss", "nll_loss"), "log_probabilities"),
+)
+
+
+def loss_in_source(function: Any) -> str | None:
+    """What the loss in a student's own train() expects, read from its source where it names one."""
+    try:
+        source = inspect.getsource(function)
+    except (OSError, TypeError):
+        return None
+    for names, expects in LOSS_NAMES:
+        if any(name in source for name in names):
+            return expects
+    return None

@@ -15,6 +15,7 @@ from grader.records import model_key
 
 DATA_ARRAYS = ("x_train", "y_train", "x_val", "y_val", "x_test")  # no y_test: the worker never sees it
 SPLITS = ("train", "val", "test")
+ABLATION_SUFFIX = "+ablation"
 
 
 @dataclass
@@ -27,10 +28,12 @@ class Task:
     max_epochs: int
     max_seconds: float
     quick: bool = False
+    # Retrain with the model's regularization switched off, to see what it did (an ablation).
+    ablation: bool = False
 
     @property
     def key(self) -> str:
-        return model_key(self.problem, self.variant)
+        return model_key(self.problem, self.variant) + (ABLATION_SUFFIX if self.ablation else "")
 
 
 @dataclass
@@ -45,6 +48,7 @@ class Job:
     threads: int
     events_fd: int = -1
     n_classes: dict[str, int] = field(default_factory=dict)
+    parent_pid: int = 0  # the grader: the worker must not outlive it
 
 
 def result_paths(out_dir: Path, key: str) -> tuple[Path, Path]:

@@ -6,10 +6,12 @@ crash in one model loses nothing already done.
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import json
 import os
 import platform
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -20,9 +22,11 @@ from typing import Any
 import numpy as np
 
 from grader.adapters import (
+    Adapter,
     ModelError,
     TrainingData,
     adapter_for,
+    is_affine,
     probe_input_shape,
     seed_everything,
 )
@@ -33,6 +37,7 @@ from grader.records import (
     Failure,
     ModelDescription,
     ModelMeasurement,
+    ModelProbes,
     TrainingPlan,
     TrainingRun,
     from_json,
@@ -44,10 +49,13 @@ from grader.worker.contract import (
     describe,
     failure_from,
     import_submission,
+    loss_in_source,
 )
 from grader.worker.job import ENVIRONMENT_RESULT, SUBMISSION_RESULT, Job, Task, result_paths
 
 LIBRARIES = ("torch", "keras", "tensorflow", "jax", "numpy")
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+PROBE_SAMPLES = 256  # inputs used to probe a model's structure and its inference
 
 
 class Events:
@@ -70,6 +78,7 @@ class Events:
 
 def main(argv: list[str]) -> int:
     job = from_json(Job, Path(argv[0]).read_text())
+    die_with_parent(job.parent_pid)
     events = Events(job.events_fd)
     out_dir = Path(job.out_dir)
     events.phase(None, "import")
@@ -85,11 +94,22 @@ def main(argv: list[str]) -> int:
         if measurement.run is not None:
             measurement.run.warnings[:0] = notes
             notes = []
-        write_result(out_dir, measurement, predictions)
+        write_result(out_dir, task.key, measurement, predictions)
         events.send("result", task=task.key)
     _write_atomically(out_dir / ENVIRONMENT_RESULT, json.dumps(environment()))
     events.send("finished")
     return 0
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Ask Linux to kill this worker when the grader dies, however it dies (Ctrl-C, SIGKILL, a crash), so
+    no worker is left behind training for nobody. Elsewhere the grader's own cleanup has to do."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if parent_pid and os.getppid() != parent_pid:  # the grader died before the request took effect
+        os._exit(1)
 
 
 def run_task(
@@ -124,8 +144,8 @@ class ModelRun:
             return self.measurement, predictions
         return self.measurement, None
 
-    def _build_train_predict(self) -> dict[str, np.ndarray]:
-        task, job = self.task, self.job
+    def _build_train_predict(self) -> dict[str, np.ndarray] | None:
+        task, job, measurement = self.task, self.job, self.measurement
         plan, warnings = resolve_plan(
             self.student.hyperparams,
             task.problem,
@@ -145,18 +165,35 @@ class ModelRun:
         data, x_test = load_data(Path(job.data_dir), task.problem, job.n_classes[task.problem], device, job.seed)
         shape, output = probe_input_shape(adapter, model, data.x_train, data.n_classes)
         data, x_test = data.reshaped(shape), x_test.reshape(-1, *shape)
-        parameters, layers = adapter.describe(model)
-        self.measurement.description = ModelDescription(adapter.framework, parameters, layers, output, shape)
+        parameters, layers = adapter.describe(model, data.x_train[:PROBE_SAMPLES])
+        measurement.description = ModelDescription(adapter.framework, parameters, layers, output, shape)
+        probes = ModelProbes(affine=is_affine(adapter, model, data.x_val[:PROBE_SAMPLES], output))
+        probes.loss_expects, probes.loss_chosen_by = self._loss(adapter, model, output)
 
         self.stage = "callbacks"
         callbacks = list(self.student.callbacks(task.problem, task.variant) or []) if self.student.callbacks else []
         plan.early_stopping = plan.early_stopping or adapter.callback_early_stopping(callbacks)
+        if task.ablation:
+            switched, callbacks = adapter.disable_regularization(model, callbacks)
+            plan = self._without_regularization(plan, switched)
+            measurement.switched_off = switched
+            if not switched and self.student.train is None:
+                return None  # nothing to switch off: the ablation would retrain the same model
 
         self.events.phase(task, "train")
         self.stage, started = "train", time.perf_counter()
         if self.student.train is not None:
             plan.custom_loop = True
-            history = history_from(self.student.train(model, data, _hparams_for_student(plan, device)))
+            with adapter.watch_training_loop(model, ablation=task.ablation) as watch:
+                history = history_from(self.student.train(model, data, _hparams_for_student(plan, device)))
+            probes.evaluated_in_training_mode = watch.evaluated_in_training_mode
+            probes.trained_in_eval_mode = watch.trained_in_eval_mode
+            probes.optimizer_weight_decay = watch.optimizer_weight_decay
+            if task.ablation and watch.optimizer_weight_decay:
+                measurement.switched_off = [
+                    *switched,
+                    f"train()'s optimizer weight decay {watch.optimizer_weight_decay:g} -> 0",
+                ]
             stop_reason, best_epoch = "custom_loop", None
         else:
             fit = adapter.fit(model, data, plan, output=output, callbacks=callbacks, on_epoch=self._report_epoch(plan))
@@ -167,16 +204,37 @@ class ModelRun:
 
         self.events.phase(task, "predict")
         self.stage = "predict"
+        sample = data.x_val[:PROBE_SAMPLES]
+        probes.inference_deterministic = bool(
+            np.array_equal(adapter.forward_probe(model, sample), adapter.forward_probe(model, sample))
+        )
         predictions = {
             "train": adapter.predict(model, data.x_train),
             "val": adapter.predict(model, data.x_val),
             "test": adapter.predict(model, x_test),
         }
         epochs_run = len(history) if history else plan.epochs
-        self.measurement.run = TrainingRun(
-            device, plan, history, epochs_run, stop_reason, seconds, best_epoch, warnings
-        )
+        measurement.probes = probes
+        measurement.run = TrainingRun(device, plan, history, epochs_run, stop_reason, seconds, best_epoch, warnings)
         return predictions
+
+    def _loss(self, adapter: Adapter, model: Any, output: str) -> tuple[str | None, str]:
+        """What the training loss will expect the model to output, and who chose the loss."""
+        compiled = adapter.loss_expects(model)
+        if compiled is not None:
+            return compiled, "compiled model"
+        if self.student.train is not None:
+            return loss_in_source(self.student.train), "train()"
+        return output, "grader"
+
+    @staticmethod
+    def _without_regularization(plan: TrainingPlan, switched: list[str]) -> TrainingPlan:
+        """The plan for an ablation: no weight decay, no early stopping. ``switched`` records what went."""
+        if plan.weight_decay:
+            switched.append(f"weight decay {plan.weight_decay:g} -> 0")
+        if plan.early_stopping is not None:
+            switched.append(f"early stopping on {plan.early_stopping.monitor} -> off")
+        return dataclasses.replace(plan, weight_decay=0.0, early_stopping=None)
 
     def _report_epoch(self, plan: TrainingPlan) -> Callable[[EpochRecord], None]:
         def report(record: EpochRecord) -> None:
@@ -267,8 +325,10 @@ def history_from(returned: Any) -> list[EpochRecord]:
     ]
 
 
-def write_result(out_dir: Path, measurement: ModelMeasurement, predictions: dict[str, np.ndarray] | None) -> None:
-    json_path, npz_path = result_paths(out_dir, measurement.key)
+def write_result(
+    out_dir: Path, key: str, measurement: ModelMeasurement, predictions: dict[str, np.ndarray] | None
+) -> None:
+    json_path, npz_path = result_paths(out_dir, key)
     if predictions is not None:
         temporary = npz_path.with_name(f".tmp-{npz_path.name}")
         np.savez(temporary, **{split: np.asarray(p, dtype=np.int64) for split, p in predictions.items()})

@@ -1,0 +1,121 @@
+"""Score stage: a pure function of (measurements, baselines, rubric).
+
+Nothing here trains, reads files or looks at the clock except for the report's timestamp, so a
+changed rubric re-scores stored measurements in milliseconds, and the same measurements always get
+the same points.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from grader.baselines import Baselines, ReferenceStats
+from grader.measure import Measurements
+from grader.records import MODEL_KEYS, ModelMeasurement, model_key
+from grader.report import SCHEMA_VERSION, Check, ModelScore, Reference, Report
+from grader.rubric import Rubric
+from grader.score.accuracy import accuracy_check, gap_check, overfitting_onset
+from grader.score.checks import not_trained
+from grader.score.regularization import ablation_summary, detect, regularization_checks
+from grader.score.structure import structure_checks
+
+NEXT_STEPS = 3
+
+__all__ = ["score", "score_model"]
+
+
+def score(measurements: Measurements, baselines: Baselines | None, rubric: Rubric) -> Report:
+    scores, warnings = [], []
+    mode = measurements.settings.mode
+    for problem, variant in MODEL_KEYS:
+        if problem not in measurements.settings.problems:
+            continue
+        model = measurements.model(model_key(problem, variant)) or ModelMeasurement(problem, variant)
+        found = _reference(model, mode, baselines)
+        if found is None and baselines is not None:
+            warnings.append(f"no reference baseline for {model.key} ({mode} mode): its accuracy is not scored")
+        scores.append(score_model(model, found, rubric, mode))
+    warnings += _data_warnings(measurements, baselines)
+    points = round(sum(s.points for s in scores), 2)
+    max_points = round(sum(s.max_points for s in scores), 2)
+    graded = measurements.failure is None
+    pass_mark = rubric.pass_mark_for(max_points)
+    lost = sorted((c for s in scores for c in s.checks if c.lost > 0 and c.hint), key=lambda c: -c.lost)
+    steps = list(dict.fromkeys(c.hint for c in lost))
+    if measurements.failure is not None and measurements.failure.hint:
+        steps.insert(0, measurements.failure.hint)
+    return Report(
+        schema_version=SCHEMA_VERSION,
+        created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        status="graded" if graded else "ungradable",
+        measurements=measurements,
+        scores=scores,
+        points=points,
+        max_points=max_points,
+        pass_mark=pass_mark,
+        passed=graded and max_points > 0 and points >= pass_mark,
+        rubric={"name": rubric.name, "digest": rubric.digest},
+        next_steps=steps[:NEXT_STEPS],
+        warnings=warnings,
+    )
+
+
+def score_model(
+    model: ModelMeasurement, found: tuple[ReferenceStats, str] | None, rubric: Rubric, mode: str
+) -> ModelScore:
+    """Every check for one model. Accuracy and gap need a reference; the rest read the model alone."""
+    checks: list[Check] = []
+    reference = None
+    stats = found[0] if found else None
+    if found is not None:
+        stats, framework = found
+        band = rubric.accuracy.bands[model.problem]
+        full_from = stats.test_accuracy.mean - max(
+            rubric.accuracy.tolerance_sigmas * stats.test_accuracy.std, band.min_tolerance
+        )
+        reference = Reference(
+            framework, mode, stats.test_accuracy.mean, stats.test_accuracy.std, stats.gap.mean, round(full_from, 6)
+        )
+        checks.append(accuracy_check(model, stats, rubric.accuracy.points, full_from, band))
+        if model.variant in rubric.gap.variants:
+            checks.append(gap_check(model, stats, rubric.gap, rubric.gap.bands[model.problem]))
+    checks += structure_checks(model, rubric.structure)
+    checks += regularization_checks(model, rubric.regularization, rubric.ablation, stats)
+    if model.failure is not None:
+        checks = [_failed_model(check, model) for check in checks]
+    return ModelScore(
+        model.key,
+        checks,
+        reference,
+        regularization=detect(model).found(),
+        ablation=ablation_summary(model),
+        overfitting_onset=overfitting_onset(model, rubric.gap),
+    )
+
+
+def _failed_model(check: Check, model: ModelMeasurement) -> Check:
+    """A model that did not train earns nothing; its first check carries the reason."""
+    if check.max_points == 0:
+        return check
+    if check.id == "accuracy":
+        return not_trained(check.id, check.title, check.max_points, model)
+    return Check(check.id, check.title, 0.0, check.max_points, "fail", "not trained (see its accuracy check)")
+
+
+def _reference(model: ModelMeasurement, mode: str, baselines: Baselines | None) -> tuple[ReferenceStats, str] | None:
+    if baselines is None:
+        return None
+    framework = model.description.framework if model.description else "torch"
+    return baselines.reference(mode, framework, model.key)
+
+
+def _data_warnings(measurements: Measurements, baselines: Baselines | None) -> list[str]:
+    if baselines is None:
+        return ["no reference baselines were found: accuracy is not scored (generate them with: grade baselines)"]
+    expected = baselines.data.get(measurements.settings.mode, {})
+    return [
+        f"{problem}: the data (fingerprint {info.fingerprint}) differs from the references' "
+        f"({expected[problem]}); accuracies may not be comparable"
+        for problem, info in measurements.data.items()
+        if problem in expected and expected[problem] != info.fingerprint
+    ]

@@ -1,0 +1,122 @@
+"""Accuracy against the reference, and the train/validation gap: how well the model learned, and how much
+of that it only memorised."""
+
+from __future__ import annotations
+
+from grader.baselines import ReferenceStats
+from grader.records import EpochRecord, ModelMeasurement
+from grader.report import Check
+from grader.rubric import AccuracyBand, GapBand, GapRule
+from grader.score.checks import fraction_above, graded, in_framework, not_trained, pct, points
+
+ACCURACY = "Test accuracy vs reference"
+GAP = "Train/validation gap (overfitting)"
+SMOOTHING = 5  # epochs of validation loss averaged before looking for a trend
+
+
+def accuracy_check(
+    model: ModelMeasurement, stats: ReferenceStats, worth: float, full_from: float, band: AccuracyBand
+) -> Check:
+    if model.failure is not None or model.accuracy is None:
+        return not_trained("accuracy", ACCURACY, worth, model)
+    measured = model.accuracy.test
+    fraction = fraction_above(measured, full_from, full_from - band.zero_below)
+    reference = f"reference {pct(stats.test_accuracy.mean)} ± {pct(stats.test_accuracy.std)}"
+    if fraction == 1.0:
+        return graded(
+            "accuracy",
+            ACCURACY,
+            worth,
+            1.0,
+            f"test accuracy {pct(measured)} ({reference}; full marks from {pct(full_from)})",
+        )
+    message = (
+        f"test accuracy {pct(measured)} is {points(stats.test_accuracy.mean - measured)} below the {reference} "
+        f"(full marks from {pct(full_from)}, none below {pct(full_from - band.zero_below)})"
+    )
+    return graded("accuracy", ACCURACY, worth, fraction, message, accuracy_hint(model))
+
+
+def gap_check(model: ModelMeasurement, stats: ReferenceStats, rule: GapRule, band: GapBand) -> Check:
+    if model.failure is not None or model.accuracy is None:
+        return not_trained("gap", GAP, rule.points, model)
+    gap = model.accuracy.gap
+    allowed = stats.gap.mean + max(rule.tolerance_sigmas * stats.gap.std, band.min_tolerance)
+    fraction = fraction_above(-gap, -allowed, -(allowed + band.zero_above))
+    message = (
+        f"validation accuracy {pct(model.accuracy.val)} vs training {pct(model.accuracy.train)}: a gap of "
+        f"{points(gap)} (the reference's gap is {points(stats.gap.mean)}; full marks up to {points(allowed)})"
+    )
+    onset = overfitting_onset(model, rule)
+    if onset is not None:
+        fraction = min(fraction, 1 - rule.rising_penalty)
+        last = model.run.epochs_run if model.run else onset
+        message += (
+            f"; validation loss rose from epoch {onset} while training loss kept falling, and training went on "
+            f"to epoch {last}"
+        )
+    return graded("gap", GAP, rule.points, fraction, message, overfitting_hint(model))
+
+
+def overfitting_onset(model: ModelMeasurement, rule: GapRule) -> int | None:
+    """The epoch where overfitting began and the run did not stop for it, or None.
+
+    A run that early stopping ended is not held against the student: it did stop.
+    """
+    if model.run is None or model.run.stop_reason == "early_stopping":
+        return None
+    margin = rule.bands[model.problem].rising_margin
+    return rising_validation_loss(model.run.history, rule.rising_epochs, margin)
+
+
+def rising_validation_loss(history: list[EpochRecord], epochs: int, margin: float) -> int | None:
+    """The epoch after which validation loss rose for good while training loss kept falling, or None.
+
+    Validation loss is smoothed over a few epochs first, so that noise (30 Iris flowers) is not taken for
+    a trend: it must end at least ``margin`` (relative) above its lowest point, reached at least ``epochs``
+    epochs before the end, while the training loss ends lower than it was there.
+    """
+    usable = [r for r in history if r.val_loss is not None and r.loss is not None]
+    if len(usable) < SMOOTHING + epochs:
+        return None
+    smooth = [
+        sum(r.val_loss for r in usable[i - SMOOTHING + 1 : i + 1]) / SMOOTHING  # type: ignore[misc]
+        for i in range(SMOOTHING - 1, len(usable))
+    ]
+    best = min(range(len(smooth)), key=smooth.__getitem__)
+    if len(smooth) - 1 - best < epochs or smooth[-1] < smooth[best] * (1 + margin):
+        return None
+    at_best = usable[best + SMOOTHING // 2]  # the middle of the lowest window
+    if usable[-1].loss >= at_best.loss:  # type: ignore[operator]
+        return None
+    return at_best.epoch + 1
+
+
+def accuracy_hint(model: ModelMeasurement) -> str:
+    """One concrete next step, read off how the model was built and trained."""
+    description, run, accuracy = model.description, model.run, model.accuracy
+    n_classes = 3 if model.problem == "iris" else 10
+    if description is not None and model.variant == "multi":
+        hidden = [layer.units for layer in description.layers if layer.kind == "dense" and layer.units][:-1]
+        if hidden and min(hidden) < n_classes * 2:
+            return f"a hidden layer of {min(hidden)} units is too narrow for {n_classes} classes: try 64 to 256 units"
+    if run is not None and run.stop_reason == "time_budget":
+        return f"training hit the time budget after {run.epochs_run} epochs: use a larger batch size or a smaller model"
+    if accuracy is not None and accuracy.train < accuracy.test + 0.02:
+        return (
+            f"training accuracy is low too ({pct(accuracy.train)}): the model underfits; train for more epochs, "
+            "raise the learning rate, or (multi) use a wider hidden layer"
+        )
+    return overfitting_hint(model)
+
+
+def overfitting_hint(model: ModelMeasurement) -> str:
+    stop = in_framework(
+        model,
+        'set "early_stopping": True in HYPERPARAMS',
+        "pass keras.callbacks.EarlyStopping(monitor='val_loss', restore_best_weights=True) from callbacks()",
+    )
+    if model.variant == "single":
+        return f'stop early on val_loss ({stop}), or add "weight_decay": 1e-4 to HYPERPARAMS'
+    dropout = in_framework(model, "nn.Dropout(0.2)", "keras.layers.Dropout(0.2)")
+    return f"add {dropout} after each hidden layer, or stop early on val_loss: {stop}"

@@ -1,0 +1,61 @@
+"""What every check is made of: points earned for a fraction of the way, and words a student reads."""
+
+from __future__ import annotations
+
+from grader.records import ModelMeasurement
+from grader.report import Check
+
+
+def graded(check_id: str, title: str, points: float, fraction: float, message: str, hint: str = "") -> Check:
+    """A check worth ``points``, earning ``fraction`` of them."""
+    status = "pass" if fraction == 1.0 else "partial" if fraction > 0 else "fail"
+    return Check(check_id, title, round(points * fraction, 2), points, status, message, hint if fraction < 1 else "")
+
+
+def passed(check_id: str, title: str, points: float, message: str) -> Check:
+    return graded(check_id, title, points, 1.0, message)
+
+
+def failed(check_id: str, title: str, points: float, message: str, hint: str) -> Check:
+    return graded(check_id, title, points, 0.0, message, hint)
+
+
+def not_applicable(check_id: str, title: str, points: float, message: str) -> Check:
+    """The model does not use what the rule is about: nothing to fault, full points."""
+    return Check(check_id, title, points, points, "n/a", message)
+
+
+def not_measured(check_id: str, title: str, message: str) -> Check:
+    """Nothing to score (e.g. not measured in quick mode): worth no points either way."""
+    return Check(check_id, title, 0.0, 0.0, "skipped", message)
+
+
+def not_trained(check_id: str, title: str, points: float, model: ModelMeasurement) -> Check:
+    failure = model.failure
+    if failure is None:
+        return failed(check_id, title, points, f"{model.key} was not graded", "")
+    where = f" ({failure.location})" if failure.location else ""
+    return failed(check_id, title, points, f"not trained: {failure.message}{where}", failure.hint)
+
+
+def fraction_above(value: float, full_at: float, zero_at: float) -> float:
+    """1 at or above ``full_at``, 0 at or below ``zero_at``, linear in between."""
+    if value >= full_at:
+        return 1.0
+    if value <= zero_at:
+        return 0.0
+    return round((value - zero_at) / (full_at - zero_at), 4)
+
+
+def in_framework(model: ModelMeasurement, torch: str, keras: str) -> str:
+    """The same advice in the words of the framework the student used."""
+    return keras if model.description is not None and model.description.framework == "keras" else torch
+
+
+def pct(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def points(value: float) -> str:
+    """An accuracy difference in percentage points."""
+    return f"{100 * value:.1f} points"
