@@ -15,6 +15,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -90,7 +91,7 @@ def main(argv: list[str]) -> int:
         return 0
     notes = top_level_warnings(student.hyperparams)
     for task in job.tasks:
-        measurement, predictions = run_task(task, student, job, events)
+        measurement, predictions = ModelRun(task, student, job, events).run()
         if measurement.run is not None:
             measurement.run.warnings[:0] = notes
             notes = []
@@ -112,11 +113,16 @@ def die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
-def run_task(
-    task: Task, student: StudentCode, job: Job, events: Events
-) -> tuple[ModelMeasurement, dict[str, np.ndarray] | None]:
-    """Build, train and predict with one model; every failure becomes a Failure on the measurement."""
-    return ModelRun(task, student, job, events).run()
+@dataclass
+class Built:
+    """A model as built and probed, with the data in the shape it takes."""
+
+    adapter: Adapter
+    model: Any
+    device: str
+    data: TrainingData
+    x_test: np.ndarray
+    output: str
 
 
 class ModelRun:
@@ -128,6 +134,7 @@ class ModelRun:
         self.stage = "build"
 
     def run(self) -> tuple[ModelMeasurement, dict[str, np.ndarray] | None]:
+        """Build, train and predict; every failure becomes a Failure on the measurement."""
         try:
             predictions = self._build_train_predict()
         except ContractError as error:
@@ -145,7 +152,7 @@ class ModelRun:
         return self.measurement, None
 
     def _build_train_predict(self) -> dict[str, np.ndarray] | None:
-        task, job, measurement = self.task, self.job, self.measurement
+        task = self.task
         plan, warnings = resolve_plan(
             self.student.hyperparams,
             task.problem,
@@ -155,6 +162,25 @@ class ModelRun:
             max_seconds=task.max_seconds,
             quick=task.quick,
         )
+        built = self._build()
+        self.stage = "callbacks"
+        callbacks = list(self.student.callbacks(task.problem, task.variant) or []) if self.student.callbacks else []
+        plan.early_stopping = plan.early_stopping or built.adapter.callback_early_stopping(callbacks)
+        if task.ablation:
+            switched, callbacks = built.adapter.disable_regularization(built.model, callbacks)
+            plan = self._without_regularization(plan, switched)
+            self.measurement.switched_off = switched
+            if not switched and self.student.train is None:
+                return None  # nothing to switch off: the ablation would retrain the same model
+        run = self._train(built, plan, callbacks)
+        run.warnings[:0] = warnings
+        predictions = self._predict(built)
+        self.measurement.run = run
+        return predictions
+
+    def _build(self) -> Built:
+        """The student's model, ready to train on the data in the shape it takes, and probed."""
+        task, job = self.task, self.job
         self.events.phase(task, "build")
         seed_everything(job.seed)
         model = self.student.build_model(task.problem, task.variant)
@@ -166,57 +192,62 @@ class ModelRun:
         shape, output = probe_input_shape(adapter, model, data.x_train, data.n_classes)
         data, x_test = data.reshaped(shape), x_test.reshape(-1, *shape)
         parameters, layers = adapter.describe(model, data.x_train[:PROBE_SAMPLES])
-        measurement.description = ModelDescription(adapter.framework, parameters, layers, output, shape)
+        self.measurement.description = ModelDescription(adapter.framework, parameters, layers, output, shape)
         probes = ModelProbes(affine=is_affine(adapter, model, data.x_val[:PROBE_SAMPLES], output))
         probes.loss_expects, probes.loss_chosen_by = self._loss(adapter, model, output)
+        self.measurement.probes = probes
+        return Built(adapter, model, device, data, x_test, output)
 
-        self.stage = "callbacks"
-        callbacks = list(self.student.callbacks(task.problem, task.variant) or []) if self.student.callbacks else []
-        plan.early_stopping = plan.early_stopping or adapter.callback_early_stopping(callbacks)
-        if task.ablation:
-            switched, callbacks = adapter.disable_regularization(model, callbacks)
-            plan = self._without_regularization(plan, switched)
-            measurement.switched_off = switched
-            if not switched and self.student.train is None:
-                return None  # nothing to switch off: the ablation would retrain the same model
-
-        self.events.phase(task, "train")
+    def _train(self, built: Built, plan: TrainingPlan, callbacks: list[Any]) -> TrainingRun:
+        """Train with the grader's loop for the framework, or with the student's own ``train()``."""
+        self.events.phase(self.task, "train")
         self.stage, started = "train", time.perf_counter()
-        if self.student.train is not None:
-            plan.custom_loop = True
-            with adapter.watch_training_loop(model, ablation=task.ablation) as watch:
-                history = history_from(self.student.train(model, data, _hparams_for_student(plan, device)))
-            probes.evaluated_in_training_mode = watch.evaluated_in_training_mode
-            probes.trained_in_eval_mode = watch.trained_in_eval_mode
-            probes.optimizer_weight_decay = watch.optimizer_weight_decay
-            if task.ablation and watch.optimizer_weight_decay:
-                measurement.switched_off = [
-                    *switched,
-                    f"train()'s optimizer weight decay {watch.optimizer_weight_decay:g} -> 0",
-                ]
-            stop_reason, best_epoch = "custom_loop", None
-        else:
-            fit = adapter.fit(model, data, plan, output=output, callbacks=callbacks, on_epoch=self._report_epoch(plan))
-            history, stop_reason, best_epoch = fit.history, fit.stop_reason, fit.best_epoch
+        adapter, model = built.adapter, built.model
+        if self.student.train is None:
+            fit = adapter.fit(
+                model, built.data, plan, output=built.output, callbacks=callbacks, on_epoch=self._report_epoch(plan)
+            )
             plan = fit.plan or plan
-            warnings += fit.warnings
-        seconds = time.perf_counter() - started
-
-        self.events.phase(task, "predict")
-        self.stage = "predict"
-        sample = data.x_val[:PROBE_SAMPLES]
-        probes.inference_deterministic = bool(
-            np.array_equal(adapter.forward_probe(model, sample), adapter.forward_probe(model, sample))
-        )
-        predictions = {
-            "train": adapter.predict(model, data.x_train),
-            "val": adapter.predict(model, data.x_val),
-            "test": adapter.predict(model, x_test),
-        }
+            return TrainingRun(
+                built.device,
+                plan,
+                fit.history,
+                len(fit.history),
+                fit.stop_reason,
+                time.perf_counter() - started,
+                fit.best_epoch,
+                fit.warnings,
+            )
+        plan.custom_loop = True
+        with adapter.watch_training_loop(model, ablation=self.task.ablation) as watch:
+            history = history_from(self.student.train(model, built.data, _hparams_for_student(plan, built.device)))
+        probes = self.measurement.probes or ModelProbes()
+        probes.evaluated_in_training_mode = watch.evaluated_in_training_mode
+        probes.trained_in_eval_mode = watch.trained_in_eval_mode
+        probes.optimizer_weight_decay = watch.optimizer_weight_decay
+        if self.task.ablation and watch.optimizer_weight_decay:
+            self.measurement.switched_off = [
+                *(self.measurement.switched_off or []),
+                f"train()'s optimizer weight decay {watch.optimizer_weight_decay:g} -> 0",
+            ]
         epochs_run = len(history) if history else plan.epochs
-        measurement.probes = probes
-        measurement.run = TrainingRun(device, plan, history, epochs_run, stop_reason, seconds, best_epoch, warnings)
-        return predictions
+        return TrainingRun(built.device, plan, history, epochs_run, "custom_loop", time.perf_counter() - started)
+
+    def _predict(self, built: Built) -> dict[str, np.ndarray]:
+        """Class indices for every split, in inference mode; and whether inference is repeatable."""
+        self.events.phase(self.task, "predict")
+        self.stage = "predict"
+        adapter, model = built.adapter, built.model
+        sample = built.data.x_val[:PROBE_SAMPLES]
+        if self.measurement.probes is not None:
+            self.measurement.probes.inference_deterministic = bool(
+                np.array_equal(adapter.forward_probe(model, sample), adapter.forward_probe(model, sample))
+            )
+        return {
+            "train": adapter.predict(model, built.data.x_train),
+            "val": adapter.predict(model, built.data.x_val),
+            "test": adapter.predict(model, built.x_test),
+        }
 
     def _loss(self, adapter: Adapter, model: Any, output: str) -> tuple[str | None, str]:
         """What the training loss will expect the model to output, and who chose the loss."""
