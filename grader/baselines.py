@@ -20,7 +20,8 @@ from grader.errors import BaselineError
 from grader.records import ModelMeasurement, from_dict
 
 SCHEMA_VERSION = 1
-REPOSITORY_BASELINES = Path(__file__).resolve().parent.parent / "reference" / "baselines.json"
+REFERENCE_DIR = Path(__file__).resolve().parent.parent / "reference"  # in a checkout of the repository
+REPOSITORY_BASELINES = REFERENCE_DIR / "baselines.json"
 PACKAGED_BASELINES = "reference_baselines.json"  # where the wheel carries a copy (see pyproject.toml)
 
 

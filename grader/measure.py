@@ -87,7 +87,9 @@ class Environment:
     python: str = ""
     platform: str = ""
     libraries: dict[str, str] = field(default_factory=dict)
-    network_isolated: bool = False
+    isolation: str = "none"  # the tool that walled the worker off: "bubblewrap" | "unshare" | "none"
+    isolated: list[str] = field(default_factory=list)  # "network", "processes", "files"
+    peak_memory_mb: float = 0.0  # the worker's largest resident set
 
 
 @dataclass

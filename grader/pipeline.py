@@ -6,6 +6,7 @@ Rendering is left to the caller, which holds the one report object this returns.
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import tempfile
 import time
@@ -15,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from grader import __version__
-from grader.baselines import Baselines
-from grader.data import PROBLEMS, load_problem
+from grader.baselines import REFERENCE_DIR, Baselines
+from grader.data import PROBLEMS, ProblemData, load_problem
+from grader.isolation import secrets_in_home
 from grader.load import load_submission
+from grader.locations import cache_dir
 from grader.measure import Environment, Measurements, Settings, SubmissionInfo, measure
 from grader.records import MODEL_KEYS
 from grader.report import Report
@@ -69,6 +72,15 @@ def tasks_for(rubric: Rubric, options: GradeOptions) -> list[Task]:
     return tasks
 
 
+def hidden_from_worker(data: dict[str, ProblemData], data_dir: Path | None) -> list[Path]:
+    """What the worker must not see: where test labels live, the grader's cache and reference files,
+    and the credentials in the user's home."""
+    places = [cache_dir(), REFERENCE_DIR, *secrets_in_home()]
+    places += [Path(p) for p in (data_dir, os.environ.get("GRADER_DATA_DIR")) if p]
+    places += [problem.origin for problem in data.values() if problem.origin is not None]
+    return places
+
+
 def measure_submission(path: Path, options: GradeOptions, rubric: Rubric) -> Measurements:
     """Load, train in the sandbox and measure: everything but the scoring."""
     started = time.perf_counter()
@@ -90,17 +102,21 @@ def measure_submission(path: Path, options: GradeOptions, rubric: Rubric) -> Mea
             limits=rubric.limits,
             threads=options.threads,
             workdir=workdir,
+            hidden=hidden_from_worker(data, options.data_dir),
             on_event=options.on_event,
         )
         models = measure(outcome.models, outcome.predictions, data)
     finally:
         if not options.keep_workdir:
             shutil.rmtree(workdir, ignore_errors=True)
+    reported = outcome.environment
     environment = Environment(
-        python=str(outcome.environment.get("python", "")),
-        platform=str(outcome.environment.get("platform", "")),
-        libraries={str(k): str(v) for k, v in dict(outcome.environment.get("libraries", {})).items()},
-        network_isolated=outcome.network_isolated,
+        python=str(reported.get("python", "")),
+        platform=str(reported.get("platform", "")),
+        libraries={str(k): str(v) for k, v in dict(reported.get("libraries", {})).items()},
+        isolation=outcome.isolation.tool,
+        isolated=list(outcome.isolation.features),
+        peak_memory_mb=float(reported.get("peak_memory_mb", 0.0)),
     )
     return Measurements(
         grader_version=__version__,

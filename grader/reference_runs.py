@@ -9,13 +9,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from grader import __version__
-from grader.baselines import SCHEMA_VERSION, Baselines, ReferenceStats, SolutionInfo
+from grader.baselines import REFERENCE_DIR, SCHEMA_VERSION, Baselines, ReferenceStats, SolutionInfo
 from grader.errors import BaselineError
 from grader.pipeline import GradeOptions, measure_submission
 from grader.records import ModelMeasurement
 from grader.rubric import Rubric
 
-REFERENCE_DIR = Path(__file__).resolve().parent.parent / "reference"
 REFERENCE_SOLUTIONS = [REFERENCE_DIR / "torch_solution.py", REFERENCE_DIR / "keras_solution.py"]
 
 

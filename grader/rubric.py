@@ -32,6 +32,7 @@ class Limits:
     import_seconds: float
     build_seconds: float
     grace_seconds: float
+    memory_gib: float
 
 
 @dataclass(frozen=True)

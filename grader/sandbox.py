@@ -1,20 +1,20 @@
 """Run one worker process with limits, and watch it.
 
 The worker starts in a session of its own (so its whole process group can be killed, children
-included), in a scratch directory, with an environment that holds none of the grader's secrets, a
-set number of threads, and no network where Linux lets an unprivileged process have a network
-namespace. Each phase the worker announces (import, build, train, predict) gets a deadline; when one
-passes, the group is killed and the caller is told which phase and model ran out of time.
+included), walled off as well as this machine allows (``grader.isolation``), in a scratch directory,
+with an environment that holds none of the grader's secrets and a set number of threads. It holds one
+end of a "lifeline" pipe whose other end only the grader holds: when the grader dies, however it
+dies, the worker sees the pipe close and exits. Each phase the worker announces (import, build, train,
+predict) gets a deadline; when one passes, the group is killed and the caller is told which phase and
+model ran out of time.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
 import selectors
-import shutil
 import signal
 import subprocess
 import sys
@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from grader.isolation import Isolation
 from grader.records import CapturedOutput
 
 LOG_HEAD = 32_768
@@ -98,19 +99,6 @@ class BoundedLog:
         return CapturedOutput(text, self.total, truncated)
 
 
-@functools.lru_cache(maxsize=1)
-def network_isolation() -> list[str]:
-    """The command prefix that gives the worker an empty network namespace, or [] where there is none."""
-    unshare = shutil.which("unshare")
-    if not sys.platform.startswith("linux") or unshare is None:
-        return []
-    try:
-        probe = subprocess.run([unshare, "--user", "--map-root-user", "--net", "true"], capture_output=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return []
-    return [unshare, "--user", "--map-root-user", "--net"] if probe.returncode == 0 else []
-
-
 def worker_environment(home: Path, threads: int, device: str) -> dict[str, str]:
     """A clean environment: no tokens or credentials from the grader's, threads pinned, GPU hidden for cpu."""
     env = {key: os.environ[key] for key in PASSED_ENVIRONMENT if key in os.environ}
@@ -142,19 +130,23 @@ def run_worker(
     job_path: Path,
     events_write_fd: int,
     events_read_fd: int,
+    lifeline_fd: int,
     *,
     cwd: Path,
     env: dict[str, str],
+    walls: Isolation,
+    hidden: list[Path],
     allowance: Callable[[str, str | None], float],
     on_event: Callable[[dict[str, Any]], None],
     log_sink: list[CapturedOutput],
 ) -> WorkerExit:
-    """Start ``python -m grader.worker JOB`` and watch it until it ends, finishing or not.
+    """Start ``python -m grader.worker JOB`` inside ``walls`` and watch it until it ends, finishing or not.
 
     ``allowance(phase, task)`` gives the seconds a phase may take. The worker's output is captured,
-    bounded, into ``log_sink``.
+    bounded, into ``log_sink``. ``lifeline_fd`` is the worker's end of the lifeline pipe.
     """
-    command = [*network_isolation(), sys.executable, "-m", "grader.worker", str(job_path)]
+    worker = [sys.executable, "-m", "grader.worker", str(job_path)]
+    command = walls.command(worker, workdir=job_path.parent, hidden=hidden)
     started = time.monotonic()
     process = subprocess.Popen(
         command,
@@ -164,9 +156,10 @@ def run_worker(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
-        pass_fds=(events_write_fd,),
+        pass_fds=(events_write_fd, lifeline_fd),
     )
     os.close(events_write_fd)
+    os.close(lifeline_fd)
     log = BoundedLog(process.stdout)  # type: ignore[arg-type]
     watcher = _Watcher(events_read_fd, allowance, on_event)
     try:

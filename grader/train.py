@@ -18,10 +18,11 @@ from typing import Any
 import numpy as np
 
 from grader.data import ProblemData
+from grader.isolation import Isolation, isolation
 from grader.load import Submission
 from grader.records import CapturedOutput, Failure, ModelMeasurement, from_json, to_json
 from grader.rubric import Limits
-from grader.sandbox import WorkerExit, network_isolation, run_worker, worker_environment
+from grader.sandbox import WorkerExit, run_worker, worker_environment
 from grader.worker.job import ENVIRONMENT_RESULT, SUBMISSION_RESULT, Job, Task, result_paths
 
 EventHandler = Callable[[dict[str, Any]], None]
@@ -36,7 +37,7 @@ class TrainingOutcome:
     submission_failure: Failure | None
     environment: dict[str, Any]
     log: CapturedOutput
-    network_isolated: bool
+    isolation: Isolation
     workdir: Path
 
 
@@ -50,15 +51,32 @@ def train_submission(
     limits: Limits,
     threads: int,
     workdir: Path,
+    hidden: list[Path],
     on_event: EventHandler = lambda event: None,
 ) -> TrainingOutcome:
-    """Train every task's model in sandboxed workers; results land under ``workdir``."""
+    """Train every task's model in sandboxed workers; results land under ``workdir``.
+
+    ``hidden`` are paths the worker must not see where the file system can be walled off: the data
+    sets the test labels come from, the grader's cache and reference solutions.
+    """
     scratch, data_dir, out_dir = workdir / "scratch", workdir / "data", workdir / "out"
     for directory in (scratch, data_dir, out_dir):
         directory.mkdir(parents=True, exist_ok=True)
     submission_dir = _copy_submission(submission, scratch / "submission")
     _write_worker_data(data, data_dir)
-    threads = threads or os.cpu_count() or 1
+    walls = isolation()
+    job = Job(
+        str(submission_dir),
+        submission.entry,
+        str(data_dir),
+        str(out_dir),
+        list(tasks),
+        seed,
+        device,
+        threads or os.cpu_count() or 1,
+        n_classes={name: problem.info.n_classes for name, problem in data.items()},
+        memory_bytes=int(limits.memory_gib * 2**30),
+    )
     budgets = {task.key: task.max_seconds for task in tasks}
 
     def allowance(phase: str, task: str | None) -> float:
@@ -68,50 +86,58 @@ def train_submission(
             return budgets[task] + limits.grace_seconds
         return limits.build_seconds
 
-    outcome = TrainingOutcome({}, {}, None, {}, CapturedOutput(), bool(network_isolation()), workdir)
+    outcome = TrainingOutcome({}, {}, None, {}, CapturedOutput(), walls, workdir)
     logs: list[CapturedOutput] = []
-    remaining = list(tasks)
-    while remaining:
-        job = Job(
-            str(submission_dir),
-            submission.entry,
-            str(data_dir),
-            str(out_dir),
-            remaining,
-            seed,
-            device,
-            threads,
-            n_classes={name: problem.info.n_classes for name, problem in data.items()},
-            parent_pid=os.getpid(),
-        )
-        read_fd, write_fd = os.pipe()
-        job.events_fd = write_fd
-        job_path = workdir / "job.json"
-        job_path.write_text(to_json(job))
-        exit_ = run_worker(
-            job_path,
-            write_fd,
-            read_fd,
-            cwd=scratch,
-            env=worker_environment(scratch, threads, device),
-            allowance=allowance,
-            on_event=on_event,
-            log_sink=logs,
-        )
-        _collect(out_dir, remaining, outcome)
+    while job.tasks:
+        exit_ = _run_once(job, workdir, walls, hidden, allowance, on_event, logs)
+        _collect(out_dir, job.tasks, outcome)
         if outcome.submission_failure or (exit_.phase in ("start", "import") and not exit_.finished):
             outcome.submission_failure = outcome.submission_failure or _import_failure(exit_, submission.entry)
             break
-        missing = [task for task in remaining if task.key not in outcome.models]
+        missing = [task for task in job.tasks if task.key not in outcome.models]
         if not missing:
             break
         culprit = next((task for task in missing if task.key == exit_.task), missing[0])
         outcome.models[culprit.key] = ModelMeasurement(
-            culprit.problem, culprit.variant, failure=_worker_failure(exit_, culprit)
+            culprit.problem, culprit.variant, failure=_worker_failure(exit_, culprit, limits)
         )
-        remaining = [task for task in missing if task is not culprit]
+        job.tasks = [task for task in missing if task is not culprit]  # a fresh worker goes on with the rest
     outcome.log = _join_logs(logs)
     return outcome
+
+
+def _run_once(
+    job: Job,
+    workdir: Path,
+    walls: Isolation,
+    hidden: list[Path],
+    allowance: Callable[[str, str | None], float],
+    on_event: EventHandler,
+    logs: list[CapturedOutput],
+) -> WorkerExit:
+    """One worker, from start to end: the job file, its pipes, and the run."""
+    events_read, events_write = os.pipe()
+    lifeline_read, lifeline_write = os.pipe()
+    job.events_fd, job.lifeline_fd = events_write, lifeline_read
+    job_path = workdir / "job.json"
+    job_path.write_text(to_json(job))
+    scratch = Path(job.submission_dir).parent
+    try:
+        return run_worker(
+            job_path,
+            events_write,
+            events_read,
+            lifeline_read,
+            cwd=scratch,
+            env=worker_environment(scratch, job.threads, job.device),
+            walls=walls,
+            hidden=hidden,
+            allowance=allowance,
+            on_event=on_event,
+            log_sink=logs,
+        )
+    finally:
+        os.close(lifeline_write)
 
 
 def _copy_submission(submission: Submission, destination: Path) -> Path:
@@ -175,7 +201,7 @@ def _import_failure(exit_: WorkerExit, entry: str) -> Failure:
     )
 
 
-def _worker_failure(exit_: WorkerExit, task: Task) -> Failure:
+def _worker_failure(exit_: WorkerExit, task: Task, limits: Limits) -> Failure:
     what = {
         "build": f"build_model({task.problem!r}, {task.variant!r})",
         "train": "training",
@@ -184,13 +210,16 @@ def _worker_failure(exit_: WorkerExit, task: Task) -> Failure:
     if task.ablation:
         what += " in the ablation run (regularization switched off)"
     if exit_.timed_out:
-        budget = f" its budget of {task.max_seconds:g} s plus grace" if exit_.phase == "train" else " its time limit"
+        if exit_.phase == "train":
+            return Failure(
+                "timeout",
+                f"{what} ran past its budget of {task.max_seconds:g} s plus grace and was stopped",
+                "look for a loop that never ends, or train for fewer epochs",
+            )
         return Failure(
             "timeout",
-            f"{what} ran past{budget} and was stopped",
-            "look for a loop that never ends, or train for fewer epochs"
-            if exit_.phase == "train"
-            else "build_model should only construct the model; look for a loop that never ends",
+            f"{what} ran past its time limit ({limits.build_seconds:g} s) and was stopped",
+            "build_model should only construct the model; look for a loop that never ends",
         )
     return Failure(
         "crash",

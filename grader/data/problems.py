@@ -49,6 +49,7 @@ class ProblemData:
     y_val: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
+    origin: Path | None = None  # the folder the files came from (holding the test labels), if any
 
 
 def load_problem(
@@ -121,6 +122,7 @@ def _load_mnist(quick: bool, data_dir: Path | None, progress: bool) -> ProblemDa
         y_file[val],
         arrays.test_images[test],
         y_official_test[test],
+        origin=paths[mnist.TEST_LABELS].parent,
     )
 
 

@@ -154,8 +154,12 @@ def _submission_failure(report: Report) -> RenderableType:
 
 def _run_warnings(report: Report) -> list[str]:
     warnings = [f"{m.key}: {w}" for m in report.measurements.models if m.run for w in m.run.warnings]
-    if not report.measurements.environment.network_isolated:
-        warnings.append("network isolation is off on this machine: the submission's code could reach the network")
+    missing = [f for f in ("network", "processes", "files") if f not in report.measurements.environment.isolated]
+    if missing:
+        warnings.append(
+            f"isolation is partial on this machine: the submission's code was not walled off from "
+            f"{', '.join(missing)} (see the README's security model)"
+        )
     return warnings
 
 

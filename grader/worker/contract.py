@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import resource
 import sys
 import traceback
 from collections.abc import Callable
@@ -59,6 +60,8 @@ def import_submission(submission_dir: Path, entry: str) -> StudentCode:
             )
         ) from None
     except BaseException as error:  # anything the student's top level raises
+        if out_of_memory(error):
+            raise ContractError(memory_failure(error, submission_dir, f"importing {entry}")) from None
         raise ContractError(
             failure_from(
                 error,
@@ -138,6 +141,24 @@ def location_of(function: Any, entry: str) -> SourceLocation:
     except (OSError, TypeError):
         line = ""
     return SourceLocation(Path(code.co_filename).name, code.co_firstlineno, line)
+
+
+def out_of_memory(error: BaseException) -> bool:
+    """Python's MemoryError, or a framework's own words for a failed allocation."""
+    text = str(error).lower()
+    return isinstance(error, MemoryError) or "can't allocate memory" in text or "out of memory" in text
+
+
+def memory_failure(error: BaseException, submission_dir: Path, doing: str) -> Failure:
+    limit = resource.getrlimit(resource.RLIMIT_DATA)[0] if hasattr(resource, "RLIMIT_DATA") else -1
+    amount = f"{limit / 2**30:g} GiB of memory, the limit" if limit > 0 else "the memory available"
+    return failure_from(
+        error,
+        submission_dir,
+        "memory",
+        f"{doing} used more than {amount}",
+        "use a smaller model or batch size, and do not keep copies of the data",
+    )
 
 
 def describe(error: BaseException) -> str:

@@ -47,8 +47,9 @@ class Job:
     device: str  # "auto" | "cpu" | "cuda"
     threads: int
     events_fd: int = -1
+    lifeline_fd: int = -1  # closes when the grader dies: the worker must not outlive it
     n_classes: dict[str, int] = field(default_factory=dict)
-    parent_pid: int = 0  # the grader: the worker must not outlive it
+    memory_bytes: int = 0  # the worker's data-segment limit; 0: none
 
 
 def result_paths(out_dir: Path, key: str) -> tuple[Path, Path]:

@@ -6,13 +6,13 @@ crash in one model loses nothing already done.
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
 import json
 import os
 import platform
-import signal
+import resource
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,11 +51,13 @@ from grader.worker.contract import (
     failure_from,
     import_submission,
     loss_in_source,
+    memory_failure,
+    out_of_memory,
 )
 from grader.worker.job import ENVIRONMENT_RESULT, SUBMISSION_RESULT, Job, Task, result_paths
 
 LIBRARIES = ("torch", "keras", "tensorflow", "jax", "numpy")
-PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+LIFELINE_EXIT = 75  # the grader went away
 PROBE_SAMPLES = 256  # inputs used to probe a model's structure and its inference
 
 
@@ -79,7 +81,8 @@ class Events:
 
 def main(argv: list[str]) -> int:
     job = from_json(Job, Path(argv[0]).read_text())
-    die_with_parent(job.parent_pid)
+    hold_lifeline(job.lifeline_fd)
+    limit_memory(job.memory_bytes)
     events = Events(job.events_fd)
     out_dir = Path(job.out_dir)
     events.phase(None, "import")
@@ -102,15 +105,27 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def die_with_parent(parent_pid: int) -> None:
-    """Ask Linux to kill this worker when the grader dies, however it dies (Ctrl-C, SIGKILL, a crash), so
-    no worker is left behind training for nobody. Elsewhere the grader's own cleanup has to do."""
-    if not sys.platform.startswith("linux"):
+def hold_lifeline(fd: int) -> None:
+    """Exit as soon as the grader is gone: its end of the lifeline pipe closes when it dies, however it
+    dies (Ctrl-C, SIGKILL, a crash), so no worker is left training for nobody."""
+    if fd < 0:
         return
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if parent_pid and os.getppid() != parent_pid:  # the grader died before the request took effect
-        os._exit(1)
+
+    def wait() -> None:
+        try:
+            while os.read(fd, 1):
+                pass
+        except OSError:
+            pass
+        os._exit(LIFELINE_EXIT)
+
+    threading.Thread(target=wait, name="grader-lifeline", daemon=True).start()
+
+
+def limit_memory(limit: int) -> None:
+    """Past ``limit`` bytes of data, allocations fail (MemoryError) instead of the machine swapping."""
+    if limit > 0 and hasattr(resource, "RLIMIT_DATA"):
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
 
 
 @dataclass
@@ -285,6 +300,8 @@ class ModelRun:
 
     def _student_failure(self, error: BaseException) -> Failure:
         submission_dir, doing = Path(self.job.submission_dir), self._call(self.stage)
+        if out_of_memory(error):
+            return memory_failure(error, submission_dir, doing)
         if isinstance(error, SystemExit):
             return failure_from(
                 error,
@@ -374,7 +391,7 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 def environment() -> dict[str, Any]:
-    """Versions of the libraries the submission actually loaded."""
+    """Versions of the libraries the submission actually loaded, and the worker's peak memory."""
     libraries = {}
     for name in LIBRARIES:
         if name in sys.modules:
@@ -382,4 +399,11 @@ def environment() -> dict[str, Any]:
                 libraries[name] = metadata.version(name)
             except metadata.PackageNotFoundError:
                 libraries[name] = getattr(sys.modules[name], "__version__", "unknown")
-    return {"python": platform.python_version(), "platform": platform.platform(), "libraries": libraries}
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    peak_mb = peak / 2**20 if sys.platform == "darwin" else peak / 1024
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "libraries": libraries,
+        "peak_memory_mb": round(peak_mb, 1),
+    }
