@@ -130,7 +130,7 @@ def main() -> None:
     """Retrain and grade a neural-network submission (Iris + MNIST, PyTorch or Keras).
 
     \b
-    grade submission.py            grade one submission (a .py file or a folder with submission.py)
+    grade hw.ipynb                 grade one submission (a notebook, a .py module, or a folder)
     grade baselines                regenerate reference/baselines.json
     grade rescore report.json      score a JSON report again under another rubric, without retraining
     grade rubric                   print the rubric in force
@@ -142,6 +142,12 @@ def main() -> None:
 @training_options
 @click.option("--seed", type=int, default=None, help="Training seed (default: the rubric's).")
 @report_options
+@click.option(
+    "--run-all",
+    is_flag=True,
+    help="A notebook: run every cell in order, training and plots included (normally only imports, "
+    "definitions and constants are kept).",
+)
 @click.option("--keep-workdir", is_flag=True, help="Keep the worker's scratch directory, for debugging.")
 @click.option("--no-progress", is_flag=True, help="No progress output on stderr.")
 def submission_command(
@@ -157,10 +163,11 @@ def submission_command(
     out: Path | None,
     baselines_path: Path | None,
     fail_under: float | None,
+    run_all: bool,
     keep_workdir: bool,
     no_progress: bool,
 ) -> None:
-    """Grade the submission at PATH."""
+    """Grade the submission at PATH: a notebook, a module, or a folder holding one."""
     _check_formats(formats, out)
     rubric, baselines = _rubric_and_baselines(rubric_path, baselines_path)
     stderr = Console(stderr=True, highlight=False)
@@ -173,6 +180,7 @@ def submission_command(
             seed=seed,
             threads=threads,
             keep_workdir=keep_workdir,
+            run_all=run_all,
             progress=not no_progress,
             on_event=progress,
         )

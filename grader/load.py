@@ -1,12 +1,21 @@
-"""Load stage: turn the path a user typed into a submission to grade, without running any of it."""
+"""Load stage: turn the path a user typed into a submission to grade, without running any of it.
+
+A submission is a ``.py`` module, a ``.ipynb`` notebook, or a folder holding one notebook, or a
+``submission.py`` with any helper modules it imports. A notebook becomes a generated module (see
+``grader.notebook``); failures in it are reported back in the notebook's own terms, cell and line.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.errors import SubmissionError
+from grader.notebook import SKIP, Converted, convert
+from grader.records import Failure, SourceLocation
 
 ENTRY = "submission.py"
 SKIPPED_DIRECTORIES = {
@@ -20,7 +29,8 @@ SKIPPED_DIRECTORIES = {
     ".pytest_cache",
     ".ruff_cache",
 }
-MAX_SUBMISSION_BYTES = 50 * 1024 * 1024
+MAX_SUBMISSION_BYTES = 50 * 1024 * 1024  # code and small helper files; notebook outputs are not copied
+MAX_NOTEBOOK_BYTES = 500 * 1024 * 1024  # a notebook full of plots is big, but only its code is used
 
 
 @dataclass
@@ -30,32 +40,88 @@ class Submission:
     entry: str  # the module to import, relative to root
     files: list[str]
     content_hash: str  # sha256 over the files' names and bytes: same files, same hash
+    generated: dict[str, str] = field(default_factory=dict)  # modules written for the worker, not copied
+    notebook: str = ""  # the notebook's file name, for a notebook submission
+    converted: Converted | None = None
+
+    def explain(self, failure: Failure) -> Failure:
+        """The failure in the student's terms: for a notebook, cell and line instead of the generated module's
+        line, and which skipped cell defines a name the kept code missed."""
+        if self.converted is None:
+            return failure
+        location = failure.location
+        if location is not None and location.file == self.entry and location.line:
+            found = self.converted.locate(location.line)
+            if found is not None:
+                cell, line = found
+                location = SourceLocation(self.notebook, line, cell.lines[line - 1].strip(), cell=cell.number)
+        traceback = re.sub(rf'File "[^"]*{re.escape(self.entry)}", line (\d+)', self._traceback_line, failure.traceback)
+        message = failure.message.replace(self.entry, self.notebook)
+        return dataclasses.replace(
+            failure, message=message, location=location, traceback=traceback, hint=self._hint(failure)
+        )
+
+    def _traceback_line(self, match: re.Match[str]) -> str:
+        found = self.converted.locate(int(match.group(1))) if self.converted else None
+        if found is None:
+            return match.group(0)
+        cell, line = found
+        return f'File "{self.notebook}", cell {cell.number}, line {line}'
+
+    def _hint(self, failure: Failure) -> str:
+        if "ModuleNotFoundError" in failure.message:
+            return failure.hint + f"; or tag the cell {SKIP} if grading does not need it"
+        missing = re.search(r"NameError: name '(\w+)' is not defined", failure.message + failure.traceback)
+        if missing is None or self.converted is None:
+            return failure.hint
+        for skipped in self.converted.skipped:
+            if missing.group(1) in skipped.names:
+                return (
+                    f"'{missing.group(1)}' is set in cell {skipped.cell} by top-level code the grader does not run "
+                    "(it keeps imports, definitions and constants): tag that cell grader:include, or set it "
+                    "inside build_model"
+                )
+        return failure.hint
 
 
-def load_submission(path: Path) -> Submission:
-    """A ``.py`` file, or a folder holding ``submission.py`` (and any helper modules it imports)."""
+def load_submission(path: Path, *, run_all: bool = False) -> Submission:
+    """The submission at ``path``. Raises SubmissionError (with what to do) for a path that is not one."""
     if not path.exists():
-        raise SubmissionError(f"{path}: no such file or folder", "give the path of your submission.py or its folder")
+        raise SubmissionError(
+            f"{path}: no such file or folder", "give the path of your notebook, your submission.py or its folder"
+        )
     if path.is_file():
         if path.suffix == ".ipynb":
-            raise SubmissionError(
-                f"{path}: notebooks are not graded by this version",
-                f"export it as a module: jupyter nbconvert --to script {path.name}  and grade the .py file",
-            )
+            return _notebook(str(path), path, run_all)
         if path.suffix != ".py":
             raise SubmissionError(
-                f"{path}: expected a .py file or a folder, got a {path.suffix or 'file'}",
-                f"grade the folder holding {ENTRY}, or the .py file itself",
+                f"{path}: expected a .py module, a .ipynb notebook or a folder, got a {path.suffix or 'file'}",
+                f"grade the notebook or module itself, or the folder holding {ENTRY}",
             )
-        return _submission(str(path), path.parent, path.name, [path.name])
-    if not (path / ENTRY).is_file():
-        modules = sorted(p.name for p in path.glob("*.py"))
-        found = f"it holds {', '.join(modules)}" if modules else "it holds no .py file"
+        return _module(str(path), path.parent, path.name, [path.name])
+    return _folder(path, run_all)
+
+
+def _folder(path: Path, run_all: bool) -> Submission:
+    files = _files_under(path)
+    notebooks = [name for name in files if name.endswith(".ipynb") and "/" not in name]
+    has_entry = ENTRY in files
+    if has_entry and not notebooks:
+        return _module(str(path), path, ENTRY, files)
+    if len(notebooks) == 1 and not has_entry:
+        return _notebook(str(path), path / notebooks[0], run_all, helpers=[f for f in files if f.endswith(".py")])
+    if has_entry or len(notebooks) > 1:
+        candidates = ([ENTRY] if has_entry else []) + notebooks
         raise SubmissionError(
-            f"{path}: no {ENTRY} in this folder ({found})",
-            f"name your module {ENTRY}, or grade the .py file directly: grade {path}/<file>.py",
+            f"{path}: more than one thing to grade here ({', '.join(candidates)})",
+            "grade the one you mean, e.g.  grade " + str(path / candidates[0]),
         )
-    return _submission(str(path), path, ENTRY, _files_under(path))
+    modules = sorted(name for name in files if name.endswith(".py"))
+    found = f"it holds {', '.join(modules)}" if modules else "it holds no .py or .ipynb file"
+    raise SubmissionError(
+        f"{path}: no notebook and no {ENTRY} in this folder ({found})",
+        f"name your module {ENTRY}, or grade the file directly: grade {path}/<file>.py",
+    )
 
 
 def _files_under(root: Path) -> list[str]:
@@ -69,16 +135,37 @@ def _files_under(root: Path) -> list[str]:
     return files
 
 
-def _submission(given: str, root: Path, entry: str, files: list[str]) -> Submission:
+def _module(given: str, root: Path, entry: str, files: list[str]) -> Submission:
+    return Submission(given, root.resolve(), entry, files, _hash(given, root, files, MAX_SUBMISSION_BYTES))
+
+
+def _notebook(given: str, path: Path, run_all: bool, helpers: tuple[str, ...] | list[str] = ()) -> Submission:
+    """The notebook as a generated module, with any helper modules from its folder."""
+    root = path.parent.resolve()
+    if path.stat().st_size > MAX_NOTEBOOK_BYTES:
+        raise SubmissionError(
+            f"{path}: the notebook is larger than {MAX_NOTEBOOK_BYTES // 2**20} MB",
+            "clear its outputs (Edit > Clear All Outputs) and save it again",
+        )
+    converted = convert(path, run_all=run_all)
+    entry = f"_notebook_{re.sub(r'[^0-9A-Za-z_]', '_', path.stem)}.py"
+    digest = hashlib.sha256(_hash(given, root, list(helpers), MAX_SUBMISSION_BYTES).encode())
+    digest.update(converted.module.encode() + (b"run-all" if run_all else b""))
+    return Submission(
+        given, root, entry, list(helpers), digest.hexdigest(), {entry: converted.module}, path.name, converted
+    )
+
+
+def _hash(given: str, root: Path, files: list[str], limit: int) -> str:
     digest = hashlib.sha256()
     total = 0
     for name in files:
         content = (root / name).read_bytes()
         total += len(content)
-        if total > MAX_SUBMISSION_BYTES:
+        if total > limit:
             raise SubmissionError(
-                f"{given}: the submission is larger than {MAX_SUBMISSION_BYTES // 2**20} MB",
+                f"{given}: the submission is larger than {limit // 2**20} MB",
                 "submit code only: leave data sets, checkpoints and virtual environments out of the folder",
             )
         digest.update(name.encode() + b"\0" + len(content).to_bytes(8, "big") + content)
-    return Submission(given, root.resolve(), entry, files, digest.hexdigest())
+    return digest.hexdigest()

@@ -19,10 +19,11 @@ from grader import __version__
 from grader.baselines import REFERENCE_DIR, Baselines
 from grader.data import PROBLEMS, ProblemData, load_problem
 from grader.isolation import secrets_in_home
-from grader.load import load_submission
+from grader.load import Submission, load_submission
 from grader.locations import cache_dir
 from grader.measure import Environment, Measurements, Settings, SubmissionInfo, measure
-from grader.records import MODEL_KEYS
+from grader.notebook import NotebookError
+from grader.records import MODEL_KEYS, CapturedOutput, ModelMeasurement
 from grader.report import Report
 from grader.rubric import Rubric
 from grader.score import score
@@ -39,6 +40,7 @@ class GradeOptions:
     seed: int | None = None  # None: the rubric's
     threads: int = 0  # 0: all cores
     keep_workdir: bool = False
+    run_all: bool = False  # a notebook: run every cell, not only definitions
     progress: bool = False  # show download progress bars
     on_event: Callable[[dict[str, Any]], None] = field(default=lambda event: None)
 
@@ -84,12 +86,30 @@ def hidden_from_worker(data: dict[str, ProblemData], data_dir: Path | None) -> l
 def measure_submission(path: Path, options: GradeOptions, rubric: Rubric) -> Measurements:
     """Load, train in the sandbox and measure: everything but the scoring."""
     started = time.perf_counter()
-    submission = load_submission(path)
+    seed = rubric.seed if options.seed is None else options.seed
+    settings = Settings(options.mode, seed, options.device, list(options.problems))
+    try:
+        submission = load_submission(path, run_all=options.run_all)
+    except NotebookError as error:  # a notebook that cannot be read or parsed: graded as not gradable
+        info = SubmissionInfo(str(path), path.name, [], "")
+        return Measurements(
+            __version__,
+            info,
+            settings,
+            {},
+            [],
+            error.failure,
+            Environment(),
+            CapturedOutput(),
+            round(time.perf_counter() - started, 3),
+        )
     data = {
         problem: load_problem(problem, quick=options.quick, data_dir=options.data_dir, progress=options.progress)
         for problem in options.problems
     }
-    seed = rubric.seed if options.seed is None else options.seed
+    limits = rubric.limits
+    if options.run_all:
+        limits = dataclasses.replace(limits, import_seconds=limits.run_all_seconds)
     tasks = tasks_for(rubric, options)
     workdir = Path(tempfile.mkdtemp(prefix="grader-"))
     try:
@@ -99,7 +119,7 @@ def measure_submission(path: Path, options: GradeOptions, rubric: Rubric) -> Mea
             tasks,
             seed=seed,
             device=options.device,
-            limits=rubric.limits,
+            limits=limits,
             threads=options.threads,
             workdir=workdir,
             hidden=hidden_from_worker(data, options.data_dir),
@@ -118,14 +138,24 @@ def measure_submission(path: Path, options: GradeOptions, rubric: Rubric) -> Mea
         isolated=list(outcome.isolation.features),
         peak_memory_mb=float(reported.get("peak_memory_mb", 0.0)),
     )
+    failure = outcome.submission_failure
     return Measurements(
         grader_version=__version__,
-        submission=SubmissionInfo(submission.path, submission.entry, submission.files, submission.content_hash),
-        settings=Settings(options.mode, seed, options.device, list(options.problems)),
+        submission=SubmissionInfo(
+            submission.path, submission.notebook or submission.entry, submission.files, submission.content_hash
+        ),
+        settings=settings,
         data={problem: problem_data.info for problem, problem_data in data.items()},
-        models=[models[task.key] for task in tasks if task.key in models],  # ablations sit inside their model
-        failure=outcome.submission_failure,
+        models=[_explained(models[task.key], submission) for task in tasks if task.key in models],
+        failure=submission.explain(failure) if failure else None,
         environment=environment,
         log=outcome.log,
         seconds=round(time.perf_counter() - started, 3),
     )
+
+
+def _explained(model: ModelMeasurement, submission: Submission) -> ModelMeasurement:
+    """The model's failures (its ablation's too) in the student's terms: cell and line for a notebook."""
+    failure = submission.explain(model.failure) if model.failure else None
+    ablation = _explained(model.ablation, submission) if model.ablation else None
+    return dataclasses.replace(model, failure=failure, ablation=ablation)

@@ -31,14 +31,16 @@ def model_key(problem: str, variant: str) -> str:
 
 @dataclass
 class SourceLocation:
-    """Where in the student's code something happened, as the student knows the file."""
+    """Where in the student's code something happened, as the student knows the file: for a notebook,
+    the cell (counted from the top, 1-based) and the line within it."""
 
     file: str
     line: int | None = None
     code: str = ""
+    cell: int | None = None
 
     def __str__(self) -> str:
-        where = f"{self.file}, line {self.line}" if self.line else self.file
+        where = self.file + (f", cell {self.cell}" if self.cell else "") + (f", line {self.line}" if self.line else "")
         return f"{where}: {self.code}" if self.code else where
 
 

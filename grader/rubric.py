@@ -33,6 +33,7 @@ class Limits:
     build_seconds: float
     grace_seconds: float
     memory_gib: float
+    run_all_seconds: float
 
 
 @dataclass(frozen=True)

@@ -141,11 +141,15 @@ def _run_once(
 
 
 def _copy_submission(submission: Submission, destination: Path) -> Path:
-    """A private copy: the student's code may scribble on it without touching the original."""
+    """A private copy: the student's code may scribble on it without touching the original. A notebook
+    arrives as the module generated from it."""
+    destination.mkdir(parents=True, exist_ok=True)
     for name in submission.files:
         target = destination / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(submission.root / name, target)
+    for name, text in submission.generated.items():
+        (destination / name).write_text(text)
     return destination
 
 

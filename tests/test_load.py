@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from notebooks import code, image_output, write_notebook
 
 from grader.errors import SubmissionError
 from grader.load import load_submission
@@ -41,21 +42,46 @@ def test_a_missing_path_says_what_to_give(tmp_path):
         load_submission(tmp_path / "nope.py")
 
 
-def test_a_folder_without_submission_py_lists_what_it_holds(tmp_path):
+def test_a_folder_without_anything_to_grade_lists_what_it_holds(tmp_path):
     (tmp_path / "homework.py").write_text("")
     with pytest.raises(SubmissionError) as raised:
         load_submission(tmp_path)
-    assert "no submission.py in this folder (it holds homework.py)" in raised.value.message
+    assert "no notebook and no submission.py in this folder (it holds homework.py)" in raised.value.message
     assert raised.value.hint.startswith("name your module submission.py")
 
 
-def test_other_file_types_are_refused_with_a_way_forward(tmp_path):
-    notebook = tmp_path / "hw.ipynb"
-    notebook.write_text("{}")
+def test_a_folder_with_one_notebook_is_that_notebook_with_its_helper_modules(tmp_path):
+    write_notebook(tmp_path / "hw.ipynb", code("from helpers import build_model"))
+    (tmp_path / "helpers.py").write_text("def build_model(p, v): ...\n")
+    submission = load_submission(tmp_path)
+    assert submission.notebook == "hw.ipynb"
+    assert submission.files == ["helpers.py"]
+    assert list(submission.generated) == [submission.entry] == ["_notebook_hw.py"]
+    assert "from helpers import build_model" in submission.generated[submission.entry]
+
+
+@pytest.mark.parametrize("second", ["submission.py", "other.ipynb"])
+def test_a_folder_with_two_candidates_says_how_to_choose(tmp_path, second):
+    write_notebook(tmp_path / "hw.ipynb", code("X = 1"))
+    if second.endswith(".py"):
+        (tmp_path / second).write_text("X = 1\n")
+    else:
+        write_notebook(tmp_path / second, code("X = 1"))
     with pytest.raises(SubmissionError) as raised:
-        load_submission(notebook)
-    assert "nbconvert --to script hw.ipynb" in raised.value.hint
+        load_submission(tmp_path)
+    assert "more than one thing to grade here" in raised.value.message and second in raised.value.message
+    assert raised.value.hint.startswith("grade the one you mean, e.g.  grade ")
+
+
+def test_a_notebooks_hash_follows_its_code_not_its_outputs(tmp_path):
+    first = load_submission(write_notebook(tmp_path / "a.ipynb", code("X = 1"))).content_hash
+    with_plot = code("X = 1", outputs=[image_output(1000)])
+    assert load_submission(write_notebook(tmp_path / "a.ipynb", with_plot)).content_hash == first
+    assert load_submission(write_notebook(tmp_path / "a.ipynb", code("X = 2"))).content_hash != first
+
+
+def test_other_file_types_are_refused_with_a_way_forward(tmp_path):
     text = tmp_path / "notes.txt"
     text.write_text("")
-    with pytest.raises(SubmissionError, match=r"expected a \.py file or a folder"):
+    with pytest.raises(SubmissionError, match=r"expected a \.py module, a \.ipynb notebook or a folder"):
         load_submission(text)

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from conftest import FAST_RUBRIC, SUBMISSIONS, write_submission
 
+from grader.isolation import NETWORK, isolation
 from grader.pipeline import GradeOptions, measure_submission
 from grader.rubric import Rubric, load_rubric
-from grader.isolation import NETWORK, isolation
 
 pytest.importorskip("torch")
 

@@ -1,0 +1,185 @@
+"""Notebooks become the module the worker imports: definitions kept, runs left out, lines traceable."""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from notebooks import code, markdown, write_notebook
+
+from grader.notebook import NotebookError, convert
+
+HOMEWORK = (
+    markdown("# Homework"),
+    code("%matplotlib inline\n!pip install torch\nimport torch\nfrom torch import nn"),
+    code("DEVICE = torch.device('cpu')\nHYPERPARAMS = {'iris': {'epochs': 20}}\nmodel = build_model('iris', 'multi')"),
+    code("def build_model(problem, variant):\n    return nn.Linear(4, 3)"),
+    code("for epoch in range(100):\n    train_one_epoch()\nprint('done')"),
+)
+
+
+def test_imports_definitions_and_constants_are_kept_and_training_runs_are_left_out(tmp_path):
+    converted = convert(write_notebook(tmp_path / "hw.ipynb", *HOMEWORK))
+    kept = [line for line in converted.module.splitlines() if line.strip()]
+    assert kept == [
+        "import torch",
+        "from torch import nn",
+        "DEVICE = torch.device('cpu')",
+        "HYPERPARAMS = {'iris': {'epochs': 20}}",
+        "def build_model(problem, variant):",
+        "    return nn.Linear(4, 3)",
+    ]
+    assert [(s.cell, s.line, s.names) for s in converted.skipped if s.names] == [
+        (3, 3, ["model"]),
+        (5, 1, ["epoch"]),
+    ]
+
+
+def test_every_line_of_the_module_traces_back_to_its_cell_and_line(tmp_path):
+    converted = convert(write_notebook(tmp_path / "hw.ipynb", *HOMEWORK))
+    module = converted.module.splitlines()
+    line = module.index("    return nn.Linear(4, 3)") + 1
+    cell, line_in_cell = converted.locate(line)
+    assert (cell.number, line_in_cell) == (4, 2)
+    assert cell.lines[line_in_cell - 1] == "    return nn.Linear(4, 3)"
+
+
+def test_magics_and_shell_escapes_are_removed_with_ipythons_transformer(tmp_path):
+    path = write_notebook(
+        tmp_path / "hw.ipynb",
+        code("import os\nfiles = !ls\n%timeit os.getcwd()\ndef f():\n    !echo inside\n    return 1", "grader:include"),
+        code("%%time\nSIZE = 3"),
+        code("%%bash\necho hello"),
+    )
+    converted = convert(path)
+    assert converted.module.splitlines()[:6] == ["import os", "pass", "pass", "def f():", "    pass", "    return 1"]
+    assert "SIZE = 3" in converted.module
+    assert "echo hello" not in converted.module
+    assert converted.notes == ["cell 3: a %%bash cell is not Python and was left out"]
+    compile(converted.module, "module", "exec")
+
+
+def test_cell_tags_include_or_skip_a_whole_cell(tmp_path):
+    path = write_notebook(
+        tmp_path / "hw.ipynb",
+        code("data = load_my_data()", "grader:include"),
+        code("import this_package_does_not_exist", "grader:skip"),
+    )
+    converted = convert(path)
+    assert "data = load_my_data()" in converted.module
+    assert "this_package_does_not_exist" not in converted.module
+
+
+def test_run_all_keeps_every_cell(tmp_path):
+    converted = convert(write_notebook(tmp_path / "hw.ipynb", *HOMEWORK), run_all=True)
+    assert "print('done')" in converted.module and "model = build_model('iris', 'multi')" in converted.module
+
+
+def test_main_guards_go_and_guarded_imports_stay(tmp_path):
+    path = write_notebook(
+        tmp_path / "hw.ipynb",
+        code("try:\n    import keras\nexcept ImportError:\n    keras = None"),
+        code("if __name__ == '__main__':\n    DEFINED = 1"),
+    )
+    module = convert(path).module
+    assert "import keras" in module and "DEFINED" not in module
+
+
+def test_a_syntax_error_points_to_the_cell_and_line(tmp_path):
+    path = write_notebook(
+        tmp_path / "hw.ipynb", code("import torch"), code("def build_model(problem, variant)\n    pass")
+    )
+    with pytest.raises(NotebookError) as raised:
+        convert(path)
+    failure = raised.value.failure
+    assert failure.message.startswith("hw.ipynb, cell 2, line 1: SyntaxError:")
+    assert (failure.location.cell, failure.location.line) == (2, 1)
+    assert failure.location.code == "def build_model(problem, variant)"
+    assert "grader:skip" in failure.hint
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"{not json", "hw.ipynb: not a notebook: not JSON"),
+        (b'{"hello": 1}', "hw.ipynb: not a notebook: JSON without an nbformat version"),
+        (
+            b'{"nbformat": 5, "nbformat_minor": 0, "cells": [], "metadata": {}}',
+            "hw.ipynb: notebook format 5 is newer than this grader reads (4.x)",
+        ),
+        (b'{"nbformat": 4, "nbformat_minor": 5, "cells": [{"cell_type": "code"}]}', "hw.ipynb: not a valid notebook:"),
+        (b'{"cells": "\xe9"}', "hw.ipynb: not a notebook: byte 11 is not UTF-8 text"),
+    ],
+)
+def test_a_file_that_is_not_a_readable_notebook_gets_one_clear_line(tmp_path, content, message):
+    path = tmp_path / "hw.ipynb"
+    path.write_bytes(content)
+    with pytest.raises(NotebookError) as raised:
+        convert(path)
+    assert raised.value.failure.message.startswith(message)
+    assert "\n" not in raised.value.failure.message
+
+
+def test_an_older_notebook_format_is_converted(tmp_path):
+    path = tmp_path / "old.ipynb"
+    v3 = {
+        "nbformat": 3,
+        "nbformat_minor": 0,
+        "metadata": {},
+        "worksheets": [{"cells": [{"cell_type": "code", "input": "X = 1", "outputs": [], "language": "python"}]}],
+    }
+    path.write_text(json.dumps(v3))
+    assert "X = 1" in convert(path).module
+
+
+def test_a_notebook_without_code_cells_gives_an_empty_module(tmp_path):
+    assert convert(write_notebook(tmp_path / "hw.ipynb", markdown("just words"))).module.strip() == ""
+
+
+NOTEBOOK_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    cells=st.lists(
+        st.fixed_dictionaries(
+            {
+                "cell_type": st.sampled_from(["code", "markdown", "raw", "nonsense"]),
+                "source": st.text(max_size=80),
+                "metadata": NOTEBOOK_JSON,
+            }
+        ),
+        max_size=5,
+    ),
+    extra=st.dictionaries(st.sampled_from(["nbformat", "nbformat_minor", "metadata", "cells"]), NOTEBOOK_JSON),
+)
+def test_any_notebook_like_input_gives_a_module_or_a_clean_error(tmp_path, cells, extra):
+    notebook = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": cells, **extra}
+    path = tmp_path / "fuzz.ipynb"
+    path.write_text(json.dumps(notebook))
+    try:
+        converted = convert(path)
+    except NotebookError as error:
+        assert error.failure.message.startswith("fuzz.ipynb")
+    else:
+        compile(converted.module, "module", "exec")
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=300))
+def test_any_bytes_give_a_module_or_a_clean_error(tmp_path, data):
+    valid = nbformat.writes(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("X = 1")])).encode()
+    path = tmp_path / "fuzz.ipynb"
+    cut = len(data) % (len(valid) + 1)
+    path.write_bytes(valid[:cut] + data)  # a valid notebook, cut and followed by noise
+    try:
+        convert(path)
+    except NotebookError as error:
+        assert error.failure.message.startswith("fuzz.ipynb")
