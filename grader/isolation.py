@@ -1,9 +1,10 @@
 """How the worker is walled off from the machine, with the best tool this machine has.
 
-- **bubblewrap** (Linux): a read-only view of the file system in which only the worker's own work
-  directory is writable, the data sets with test labels, the grader's cache and its reference
-  solutions, and the user's credentials are hidden, a fresh /tmp, new user, PID, network, IPC and UTS
-  namespaces (no network, no other processes in sight), and the sandbox dies with the grader.
+- **bubblewrap** (Linux): a file system holding, read-only, only the system's directories, Python's
+  and the grader package, with the worker's own work directory writable and a fresh /tmp: no home
+  directories, data sets, test labels, reference solutions or other students' submissions; new user,
+  PID, network, IPC and UTS namespaces (no network, no other processes in sight); and the sandbox
+  dies with the grader.
 - **unshare** (Linux without bubblewrap): new user, network and PID namespaces only.
 - **none**: a plain child process; the report says what is not isolated.
 
@@ -59,14 +60,42 @@ UNSHARE = ["unshare", "--user", "--map-root-user", "--net", "--pid", "--fork", "
 
 
 def bubblewrap_prefix(workdir: Path, hidden: list[Path]) -> list[str]:
-    needed = [workdir, Path(sys.prefix), Path(sys.base_prefix), Path(__file__).resolve().parent]
-    prefix = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
-    if not any(_within(path, Path("/tmp")) for path in needed[1:]):
-        prefix += ["--tmpfs", "/tmp"]  # other gradings' work directories live there
+    """An empty root with, read-only, only what running Python and its frameworks takes (the system's
+    directories, Python's own, the grader package), a fresh /tmp, and ``workdir`` writable. Whatever
+    else the machine holds (home directories, other students' submissions, data sets) is not there."""
+    prefix = ["bwrap", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    for path in SYSTEM_PATHS:
+        if path.is_symlink():
+            prefix += ["--symlink", os.readlink(path), str(path)]
+        elif path.exists():
+            prefix += ["--ro-bind", str(path), str(path)]
+    for path in python_paths():
+        prefix += ["--ro-bind", str(path), str(path)]
+    for device in [*sorted(Path("/dev").glob("nvidia*")), Path("/dev/dri")]:  # GPUs, where there are some
+        prefix += ["--dev-bind-try", str(device), str(device)]
     prefix += ["--bind", str(workdir), str(workdir)]
-    for path in _hideable(hidden, needed):
+    for path in _hideable(hidden, [workdir, *python_paths()]):
         prefix += ["--tmpfs", str(path)] if path.is_dir() else ["--ro-bind", "/dev/null", str(path)]
     return [*prefix, "--unshare-all", "--die-with-parent", "--new-session", "--"]
+
+
+SYSTEM_PATHS = [Path(p) for p in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/sys")]
+
+
+def python_paths() -> list[Path]:
+    """Where the interpreter, its libraries and the grader package live. A source checkout on ``sys.path``
+    (an editable install) contributes its ``grader`` package only, not its tests or reference solutions."""
+    package = Path(__file__).resolve().parent
+    paths = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix), package}
+    for entry in sys.path:
+        path = Path(entry).resolve() if entry else None
+        if path is not None and path.exists() and path != package.parent:
+            paths.add(path)
+    roots: list[Path] = []
+    for path in sorted(paths, key=lambda p: len(p.parts)):
+        if not any(_within(path, root) for root in roots):
+            roots.append(path)
+    return roots
 
 
 def secrets_in_home() -> list[Path]:

@@ -53,10 +53,12 @@ class WorkerExit:
 
 
 def describe_exit(returncode: int | None) -> str:
+    """Why a worker ended, in words. A wrapper (bwrap, unshare) reports a worker killed by signal N as
+    exit code 128 + N, the way shells do."""
     if returncode is None:
         return "did not exit"
-    if returncode < 0:
-        number = -returncode
+    if returncode < 0 or 128 < returncode < 128 + 65:
+        number = -returncode if returncode < 0 else returncode - 128
         name = signal.Signals(number).name if number in signal.valid_signals() else f"signal {number}"
         meaning = {
             "SIGSEGV": "a segmentation fault (a crash in native code)",

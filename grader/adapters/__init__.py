@@ -201,7 +201,8 @@ def probe_input_shape(adapter: Adapter, model: Any, x: np.ndarray, n_classes: in
         try:
             outputs = np.asarray(adapter.forward_probe(model, sample.reshape(-1, *shape)))
         except Exception as error:  # the student's forward() may raise anything
-            problems.append(f"input {tuple(['N', *shape])}: {type(error).__name__}: {_first_line(error)}")
+            said = f"{type(error).__name__}: {_first_line(error)}"
+            problems.append(said if len(candidates) == 1 else f"as {tuple(['N', *shape])}, {said}")
             continue
         if outputs.ndim != 2 or outputs.shape[1] != n_classes:
             raise ModelError(
