@@ -310,6 +310,14 @@ class ModelRun:
                 f"sys.exit({error.code!r}) was called during {doing}",
                 "return from your function instead of exiting",
             )
+        if isinstance(error, NotImplementedError):
+            return failure_from(
+                error,
+                submission_dir,
+                "not_implemented",
+                f"{doing} is not written yet: {describe(error)}",
+                "replace the  raise NotImplementedError  line with your code",
+            )
         hints = {
             "build": "run  build_model(...)  yourself in a notebook cell and fix the error",
             "callbacks": "callbacks() should return a list of Keras callbacks, e.g. [EarlyStopping(...)]",

@@ -1,0 +1,53 @@
+"""The notebook form of the contract: it starts with clear things to do, and once done it grades
+exactly like the module form."""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+from conftest import FIXTURES, REPOSITORY
+
+from grader.notebook import convert
+from grader.pipeline import GradeOptions, measure_submission
+
+pytest.importorskip("torch")
+
+TEMPLATE = REPOSITORY / "student_template" / "assignment.ipynb"
+FILLED = FIXTURES / "notebook" / "assignment_filled.ipynb"
+MODULE = REPOSITORY / "student_template" / "submission.py"
+
+
+def test_the_filled_copy_differs_from_the_template_only_in_the_exercise_cells():
+    template, filled = nbformat.read(TEMPLATE, as_version=4), nbformat.read(FILLED, as_version=4)
+    assert len(template.cells) == len(filled.cells)
+    for ours, theirs in zip(template.cells, filled.cells, strict=True):
+        if "exercise" not in ours.metadata.get("tags", []):
+            assert ours.source == theirs.source
+
+
+def test_the_template_keeps_only_what_grading_needs():
+    module = convert(TEMPLATE).module
+    assert "def build_model(problem, variant):" in module and "HYPERPARAMS = {" in module
+    assert "grade assignment.ipynb" not in module  # the check cell is a shell escape
+    assert "plt.plot" not in module and "optimizer.step()" not in module  # the exploration cell
+
+
+def test_the_untouched_template_says_which_parts_are_still_to_do(fake_mnist, fast_rubric):
+    options = GradeOptions(problems=("iris",), data_dir=fake_mnist, threads=1)
+    failures = {m.key: m.failure for m in measure_submission(TEMPLATE, options, fast_rubric).models}
+    assert failures["iris/single"].message == (
+        "build_model('iris', 'single') is not written yet: NotImplementedError: Part 1: fill in single_layer"
+    )
+    assert failures["iris/single"].location.cell == 7
+    assert failures["iris/multi"].message.endswith("Part 2: fill in multi_layer")
+    assert failures["iris/multi"].hint == "replace the  raise NotImplementedError  line with your code"
+
+
+def test_the_filled_notebook_grades_exactly_like_the_module_form(fake_mnist, fast_rubric):
+    options = GradeOptions(data_dir=fake_mnist, threads=1)
+    notebook = measure_submission(FILLED, options, fast_rubric)
+    module = measure_submission(MODULE, options, fast_rubric)
+    assert [m.key for m in notebook.models] == [m.key for m in module.models]
+    for ours, theirs in zip(notebook.models, module.models, strict=True):
+        assert ours.failure is None and ours.accuracy == theirs.accuracy
+        assert [r.loss for r in ours.run.history] == [r.loss for r in theirs.run.history]
