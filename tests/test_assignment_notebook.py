@@ -6,6 +6,7 @@ from __future__ import annotations
 import nbformat
 import pytest
 from conftest import FIXTURES, REPOSITORY
+from notebooks import code, write_notebook
 
 from grader.notebook import convert
 from grader.pipeline import GradeOptions, measure_submission
@@ -51,3 +52,24 @@ def test_the_filled_notebook_grades_exactly_like_the_module_form(fake_mnist, fas
     for ours, theirs in zip(notebook.models, module.models, strict=True):
         assert ours.failure is None and ours.accuracy == theirs.accuracy
         assert [r.loss for r in ours.run.history] == [r.loss for r in theirs.run.history]
+
+
+def test_kept_code_missing_a_skipped_name_is_told_where_it_is_and_run_all_runs_everything(
+    tmp_path, fake_mnist, fast_rubric
+):
+    path = write_notebook(
+        tmp_path / "hw.ipynb",
+        code("from torch import nn"),
+        code("def widest():\n    return 16\n\nWIDTH = widest()"),  # a constant computed by a call: not kept
+        code(
+            "def build_model(problem, variant):\n    return nn.Sequential(nn.Linear(4, WIDTH), nn.ReLU(), "
+            "nn.Linear(WIDTH, 3))"
+        ),
+    )
+    options = GradeOptions(problems=("iris",), data_dir=fake_mnist, threads=1)
+    failure = measure_submission(path, options, fast_rubric).models[0].failure
+    assert failure.message == "build_model('iris', 'single') raised NameError: name 'WIDTH' is not defined"
+    assert (failure.location.cell, failure.location.line) == (3, 2)
+    assert failure.hint.startswith("'WIDTH' is set in cell 2 by top-level code the grader does not run")
+    options = GradeOptions(problems=("iris",), data_dir=fake_mnist, threads=1, run_all=True)
+    assert all(m.failure is None for m in measure_submission(path, options, fast_rubric).models)
