@@ -22,8 +22,8 @@ SHARED_DATA = REPOSITORY.parent / "shared" / "data"
 FAST_RUBRIC = """
 [limits]
 import_seconds = 60.0
-build_seconds = 8.0
-grace_seconds = 8.0
+build_seconds = 6.0
+grace_seconds = 4.0
 [problems.iris]
 max_epochs = 40
 [problems.iris.defaults]

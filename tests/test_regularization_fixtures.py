@@ -119,10 +119,9 @@ def test_double_softmax(graded):
     assert loss.message.startswith("double softmax: the model ends in a softmax and the compiled model's loss")
 
 
-def test_the_references_keep_full_marks_on_every_regularization_and_structure_check():
-    options = GradeOptions(problems=("iris",), quick=True)
-    for name in ("torch_solution.py", "keras_solution.py"):
-        path = Path(__file__).resolve().parent.parent / "reference" / name
-        report = grade(path, options, load_rubric(), load_baselines())
-        lost = [(s.key, c.id, c.message) for s in report.scores for c in s.checks if c.lost > 0]
-        assert lost == [], lost
+def test_the_reference_keeps_full_marks_on_every_regularization_and_structure_check():
+    """On Iris, without MNIST; test_pipeline checks both references on real MNIST where it is available."""
+    path = Path(__file__).resolve().parent.parent / "reference" / "torch_solution.py"
+    report = grade(path, GradeOptions(problems=("iris",), quick=True), load_rubric(), load_baselines())
+    lost = [(s.key, c.id, c.message) for s in report.scores for c in s.checks if c.lost > 0]
+    assert lost == [], lost
