@@ -116,13 +116,19 @@ def model(
     )
 
 
-def ablated(key: str, train: float, val: float, switched_off: tuple[str, ...] = ("Dropout(0.2) -> rate 0",)):
+def ablated(
+    key: str,
+    train: float,
+    val: float,
+    switched_off: tuple[str, ...] = ("Dropout(0.2) -> rate 0",),
+    epochs: list[EpochRecord] | None = None,
+):
     problem, variant = key.split("/")
     plan = TrainingPlan(10, 64, "adam", 1e-3, 0.0, None, 300.0)
     return ModelMeasurement(
         problem,
         variant,
-        run=TrainingRun("cpu", plan, [], 10, "completed", 5.0),
+        run=TrainingRun("cpu", plan, epochs or [], len(epochs) if epochs else 10, "completed", 5.0),
         accuracy=Accuracy(train, val, val),
         switched_off=list(switched_off),
     )

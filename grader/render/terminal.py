@@ -98,7 +98,7 @@ def _regularization(report: Report) -> list[RenderableType]:
                 Text(
                     f"    ablation: gap {100 * with_.gap:.1f} with it, {100 * without.gap:.1f} without; validation "
                     f"{100 * with_.val:.1f}% vs {100 * without.val:.1f}%; val loss lowest at epoch "
-                    f"{with_.best_epoch} vs {without.best_epoch}"
+                    f"{with_.best_epoch or '-'} vs {without.best_epoch or '-'}"
                 )
             )
         if score.overfitting_onset is not None:

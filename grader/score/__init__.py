@@ -42,8 +42,8 @@ def score(measurements: Measurements, baselines: Baselines | None, rubric: Rubri
     pass_mark = rubric.pass_mark_for(max_points)
     lost = sorted((c for s in scores for c in s.checks if c.lost > 0 and c.hint), key=lambda c: -c.lost)
     steps = list(dict.fromkeys(c.hint for c in lost))
-    if measurements.failure is not None and measurements.failure.hint:
-        steps.insert(0, measurements.failure.hint)
+    if measurements.failure is not None:  # nothing else matters until the submission runs
+        steps = [measurements.failure.hint] if measurements.failure.hint else []
     return Report(
         schema_version=SCHEMA_VERSION,
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

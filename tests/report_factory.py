@@ -1,0 +1,80 @@
+"""Reports for the renderers' tests: fixed, realistic, and covering every case a page must show."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from measurements_factory import BASELINES, RELU, ablated, dense, dropout, failed, measurements, model
+
+from grader.records import EpochRecord, Failure, SourceLocation
+from grader.report import Report
+from grader.rubric import load_rubric
+from grader.score import score
+
+CREATED = "2026-11-28T12:00:00+00:00"
+
+
+def curve(val_losses: list[float], train_accuracy_end: float = 0.995) -> list[EpochRecord]:
+    """Per-epoch records whose training loss falls steadily and whose validation loss follows ``val_losses``."""
+    n = len(val_losses)
+    return [
+        EpochRecord(
+            epoch=i + 1,
+            loss=round(0.6 / (i + 1), 4),
+            accuracy=round(0.85 + (train_accuracy_end - 0.85) * (i + 1) / n, 4),
+            val_loss=val,
+            val_accuracy=round(0.97 - val / 10, 4),
+            seconds=1.5,
+        )
+        for i, val in enumerate(val_losses)
+    ]
+
+
+OVERFITTING = [0.30, 0.16, 0.11, 0.09, 0.085, 0.084, 0.086, 0.09, 0.095, 0.10, 0.106, 0.112, 0.118, 0.124]
+REGULARIZED = [0.31, 0.17, 0.12, 0.10, 0.092, 0.088, 0.086, 0.085, 0.085, 0.086]
+
+
+def sample_report() -> Report:
+    """Four models: one passing, one that failed in a notebook cell, one below its reference, and an MNIST
+    multi-layer model that overfits, with dropout and an ablation run beside it."""
+    failure = Failure(
+        "build_error",
+        "build_model('iris', 'multi') raised TypeError: torch.nn.modules.activation.ReLU is not a Module subclass",
+        "run  build_model(...)  yourself in a notebook cell and fix the error",
+        SourceLocation("hw.ipynb", 4, "return nn.Sequential(nn.Linear(4, 16), nn.ReLU, nn.Linear(16, 3))", cell=7),
+        'Traceback (most recent call last):\n  File "hw.ipynb", cell 7, line 4, in build_model\nTypeError: ...',
+    )
+    mnist_multi = model(
+        "mnist/multi",
+        0.9990,
+        0.9700,
+        0.9690,
+        layers=[dense(256), RELU, dropout(0.2), dense(10)],
+        epochs=curve(OVERFITTING),
+        ablation=ablated("mnist/multi", 0.9999, 0.9660, epochs=curve([*OVERFITTING, 0.13, 0.137], 0.9999)),
+    )
+    models = [
+        model("iris/single", epochs=curve([0.5, 0.4, 0.35, 0.33, 0.32])),
+        failed("iris/multi", failure),
+        model("mnist/single", 0.90, 0.89, 0.885, epochs=curve(REGULARIZED, 0.90)),
+        mnist_multi,
+    ]
+    report = score(measurements(*models), BASELINES, load_rubric())
+    return dataclasses.replace(report, created=CREATED)
+
+
+def passing_report() -> Report:
+    models = [
+        model(key, epochs=curve(REGULARIZED)) for key in ("iris/single", "iris/multi", "mnist/single", "mnist/multi")
+    ]
+    return dataclasses.replace(score(measurements(*models), BASELINES, load_rubric()), created=CREATED)
+
+
+def ungradable_report() -> Report:
+    failure = Failure(
+        "syntax_error",
+        "hw.ipynb, cell 3, line 3: SyntaxError: '(' was never closed",
+        "fix the syntax there, or tag the cell grader:skip if grading does not need it",
+        SourceLocation("hw.ipynb", 3, "return nn.Sequential(nn.Linear(n_in, 3)", cell=3),
+    )
+    return dataclasses.replace(score(measurements(failure=failure), BASELINES, load_rubric()), created=CREATED)
