@@ -101,8 +101,11 @@ class Baselines:
                 return stats, candidate
         return None
 
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1, sort_keys=True) + "\n"
+
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self), indent=1, sort_keys=True) + "\n")
+        path.write_text(self.to_json())
 
 
 def load_baselines(path: Path | None = None) -> Baselines | None:

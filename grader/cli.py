@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -23,17 +24,19 @@ from rich.console import Console
 
 from grader import __version__
 from grader.baselines import REPOSITORY_BASELINES, Baselines, load_baselines
+from grader.bundle import FRAMEWORK_EXTRAS, write_bundle
 from grader.data import PROBLEMS
-from grader.errors import BaselineError, DataError, GraderError, RubricError
+from grader.errors import BaselineError, DataError, GraderError, RubricError, SubmissionError
+from grader.load import frameworks_imported, load_submission
+from grader.notebook import NotebookError
 from grader.pipeline import GradeOptions, grade
+from grader.render import FORMATS
 from grader.render.progress import ProgressPrinter
 from grader.render.terminal import render_terminal
 from grader.report import EXIT_UNGRADABLE, EXIT_USAGE, Report
 from grader.rubric import DEFAULT_RUBRIC, Rubric, load_rubric
 from grader.score import score
 
-FORMATS = ("terminal", "json")
-EXTENSIONS = {"terminal": "txt", "json": "json"}
 DEFAULT_COMMAND = "submission"
 
 
@@ -93,15 +96,17 @@ def report_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--format",
             "formats",
-            type=click.Choice(FORMATS),
+            type=click.Choice(list(FORMATS)),
             multiple=True,
-            help="Report format(s); several need --out. Default: terminal.",
+            help="Report format(s), repeatable; several need --out (github excepted). Default: terminal. "
+            + "; ".join(f"{f.name}: {f.what}" for f in FORMATS.values()),
         ),
         click.option(
             "--out",
             type=click.Path(file_okay=False, path_type=Path),
             default=None,
-            help="Write each format to DIR/report.<ext> (the terminal summary is still shown).",
+            help="Write each format to its file in DIR (report.json, report.html, results.json, junit.xml...); "
+            "the terminal summary is still shown.",
         ),
         click.option(
             "--baselines",
@@ -133,6 +138,7 @@ def main() -> None:
     grade hw.ipynb                 grade one submission (a notebook, a .py module, or a folder)
     grade baselines                regenerate reference/baselines.json
     grade rescore report.json      score a JSON report again under another rubric, without retraining
+    grade framework hw.ipynb       the framework a submission imports (for CI: install only that one)
     grade rubric                   print the rubric in force
     """
 
@@ -216,7 +222,8 @@ def rescore_command(
 
 
 def _check_formats(formats: tuple[str, ...], out: Path | None) -> None:
-    if len(formats) > 1 and out is None:
+    to_stdout = [name for name in formats if name != "github"]
+    if len(to_stdout) > 1 and out is None:
         raise click.UsageError("several --format values need --out DIR to write them to")
 
 
@@ -232,25 +239,38 @@ def _rubric_and_baselines(rubric_path: Path | None, baselines_path: Path | None)
 
 
 def _emit(report: Report, formats: tuple[str, ...], out: Path | None, fail_under: float | None) -> None:
-    """Write the report in every format asked for, then exit with its exit code."""
+    """Write the report in every format asked for, then exit with its exit code.
+
+    With --out each format goes to its file there and the terminal summary is shown too; without it the
+    one format asked for goes to standard output. GitHub annotations always go to standard output (the
+    runner reads them from the log) and the job summary to $GITHUB_STEP_SUMMARY.
+    """
     if fail_under is not None:
         report = report.with_pass_mark(fail_under)
     formats = formats or ("terminal",)
+    if "github" in formats:
+        click.echo(FORMATS["github"].render(report), nl=False)
+        _append_job_summary(report)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         for name in formats:
-            target = out / f"report.{EXTENSIONS[name]}"
-            if name == "json":
-                target.write_text(report.to_json() + "\n")
-            else:
-                with target.open("w") as handle:
-                    render_terminal(report, Console(file=handle, width=100, no_color=True, highlight=False))
+            if name != "github":
+                (out / FORMATS[name].file_name).write_text(FORMATS[name].render(report))
         render_terminal(report, Console(highlight=False))
-    elif formats == ("json",):
-        click.echo(report.to_json())
+    elif formats == ("terminal",) or formats == ("github",):
+        render_terminal(report, Console(highlight=False))
     else:
-        render_terminal(report, Console(highlight=False))
+        click.echo(FORMATS[formats[0]].render(report), nl=False)
     sys.exit(report.exit_code)
+
+
+def _append_job_summary(report: Report) -> None:
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        from grader.render.github import job_summary
+
+        with open(summary, "a", encoding="utf-8") as handle:
+            handle.write(job_summary(report))
 
 
 @main.command("baselines")
@@ -318,6 +338,64 @@ def baselines_command(
     out.parent.mkdir(parents=True, exist_ok=True)
     baselines.save(out)
     stderr.print(f"wrote {out}")
+
+
+@main.command("framework")
+@click.argument("path", type=click.Path(path_type=Path))
+def framework_command(path: Path) -> None:
+    """Print the framework(s) the submission at PATH imports ("torch", "keras"), one per line, without
+    running it: a CI job installs only what it prints. Nothing found prints "torch"."""
+    try:
+        found = frameworks_imported(load_submission(path))
+    except (SubmissionError, NotebookError) as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_USAGE)
+    click.echo("\n".join(found or ["torch"]))
+
+
+@main.command("data")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Look here first (then $GRADER_DATA_DIR, then the user cache).",
+)
+def data_command(data_dir: Path | None) -> None:
+    """Find MNIST, or download it into the user cache, check it, and print where its files are: run it
+    once where grading must not download (a CI cache, an autograder image)."""
+    from grader.data.mnist import mnist_files, read_mnist
+
+    try:
+        files = mnist_files(data_dir, progress=sys.stderr.isatty())
+        read_mnist(files)
+    except DataError as error:
+        _fail(error, EXIT_UNGRADABLE)
+    click.echo("\n".join(str(path) for path in files.values()))
+
+
+@main.command("gradescope-bundle")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path), default="autograder.zip")
+@click.option(
+    "--framework",
+    type=click.Choice(list(FRAMEWORK_EXTRAS)),
+    default="both",
+    show_default=True,
+    help="The framework(s) the autograder image installs.",
+)
+@rubric_option("A rubric TOML to grade with on Gradescope (default: the grader's own).")
+@click.option(
+    "--baselines",
+    "baselines_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Reference baselines JSON (default: the grader's own).",
+)
+def gradescope_bundle_command(out: Path, framework: str, rubric_path: Path | None, baselines_path: Path | None) -> None:
+    """Write OUT (default autograder.zip): the autograder to upload to Gradescope as it is, carrying this
+    grader, its baselines and rubric, setup.sh and run_autograder."""
+    _rubric, baselines = _rubric_and_baselines(rubric_path, baselines_path)  # checked before they are packed
+    entries = write_bundle(out, framework, baselines, rubric_path)
+    click.echo(f"wrote {out} ({len(entries)} files): upload it as the assignment's autograder on Gradescope")
 
 
 @main.command("rubric")

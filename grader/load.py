@@ -7,6 +7,7 @@ A submission is a ``.py`` module, a ``.ipynb`` notebook, or a folder holding one
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import hashlib
 import re
@@ -82,6 +83,30 @@ class Submission:
                     "inside build_model"
                 )
         return failure.hint
+
+
+def frameworks_imported(submission: Submission) -> list[str]:
+    """The frameworks ("keras", "torch") the submission's code imports, read from its syntax, not run:
+    what a CI job must install before grading it."""
+    sources = list(submission.generated.values())
+    sources += [
+        (submission.root / name).read_text(errors="replace") for name in submission.files if name.endswith(".py")
+    ]
+    found = set()
+    for source in sources:
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            found |= {FRAMEWORK_OF[n.split(".")[0]] for n in names if n.split(".")[0] in FRAMEWORK_OF}
+    return sorted(found)
+
+
+FRAMEWORK_OF = {"torch": "torch", "keras": "keras", "tensorflow": "keras"}
 
 
 def load_submission(path: Path, *, run_all: bool = False) -> Submission:

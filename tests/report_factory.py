@@ -78,3 +78,18 @@ def ungradable_report() -> Report:
         SourceLocation("hw.ipynb", 3, "return nn.Sequential(nn.Linear(n_in, 3)", cell=3),
     )
     return dataclasses.replace(score(measurements(failure=failure), BASELINES, load_rubric()), created=CREATED)
+
+
+def hostile_report() -> Report:
+    """A model that failed with markup, Markdown, control characters and workflow-command syntax in its
+    message and code: what a student's exception text can hold, and what no format may let through."""
+    nasty = "<script>alert('x')</script> | **bold** [link](http://x) `code` %0A ::error::fake\x1b[31m\x07 50% done"
+    failure = Failure(
+        "train_error",
+        f"training raised ValueError: {nasty}",
+        f"look at {nasty}",
+        SourceLocation("sub dir/hw,1:x.py", 12, "raise ValueError('<img src=x onerror=alert(1)>')"),
+        f"Traceback:\n  {nasty}\n```\nnot the end of the block",
+    )
+    models = [model("iris/single", epochs=curve(REGULARIZED)), failed("iris/multi", failure)]
+    return dataclasses.replace(score(measurements(*models), BASELINES, load_rubric()), created=CREATED)

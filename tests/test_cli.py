@@ -121,6 +121,36 @@ def test_out_writes_every_format_asked_for(grade, tmp_path):
     assert "Total 46.5 / 46.5" in (out / "report.txt").read_text()
 
 
+def test_github_format_prints_annotations_and_appends_a_job_summary(grade, tmp_path, monkeypatch):
+    summary = tmp_path / "summary.md"
+    summary.write_text("earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    out = tmp_path / "out"
+    baselines = baselines_file(tmp_path, 0.5)
+    result = grade(
+        str(SUBMISSIONS / "torch_small.py"),
+        "--format",
+        "github",
+        "--format",
+        "html",
+        "--out",
+        str(out),
+        "--baselines",
+        baselines,
+    )
+    assert result.exit_code == 0
+    assert "::notice title=nn-grader%3A grade::Total 46.5 / 46.5 · PASS" in result.stdout
+    assert summary.read_text().startswith("earlier step\n## Total 46.5 / 46.5 · PASS")
+    assert (out / "report.html").read_text().count("data:image/png;base64,") == 2
+
+
+def test_the_data_command_finds_and_checks_mnist_and_says_what_to_do_when_it_is_missing(fake_mnist, tmp_path):
+    found = CliRunner().invoke(main, ["data", "--data-dir", str(fake_mnist)])
+    assert found.exit_code == 0 and len(found.output.splitlines()) == 4
+    missing = CliRunner().invoke(main, ["data", "--data-dir", str(tmp_path)])
+    assert missing.exit_code == 3 and "MNIST data not found" in missing.output
+
+
 def test_the_rubric_command_prints_the_commented_default():
     result = CliRunner().invoke(main, ["rubric"])
     assert result.exit_code == 0

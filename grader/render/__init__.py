@@ -1,1 +1,45 @@
-"""Render stage: the one report object, written for each place a grade is read."""
+"""Render stage: the one report object, written for each place a grade is read.
+
+Every format is a function ``Report -> str``, imported only when asked for (matplotlib, for one, is
+not loaded to print a terminal table).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from grader.report import Report
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    file_name: str  # its file under --out
+    function: str  # "module:function", rendering a Report as text
+    what: str  # for --help
+
+    def render(self, report: Report) -> str:
+        module, function = self.function.split(":")
+        renderer: Callable[[Report], str] = getattr(importlib.import_module(module), function)
+        return renderer(report)
+
+
+FORMATS = {
+    f.name: f
+    for f in (
+        Format("terminal", "report.txt", "grader.render.terminal:render_text", "the summary a person reads"),
+        Format("json", "report.json", "grader.render.json_report:render_json", "everything, with a schema version"),
+        Format("markdown", "report.md", "grader.render.markdown:render_markdown", "a feedback page with plots"),
+        Format("html", "report.html", "grader.render.html:render_html", "a self-contained feedback page"),
+        Format("gradescope", "results.json", "grader.render.gradescope:render_gradescope", "Gradescope's results"),
+        Format("junit", "junit.xml", "grader.render.junit:render_junit", "one testcase per check"),
+        Format(
+            "github",
+            "github.txt",
+            "grader.render.github:render_annotations",
+            "GitHub Actions annotations (and a job summary in $GITHUB_STEP_SUMMARY)",
+        ),
+    )
+}

@@ -1,11 +1,13 @@
-"""Progress while the worker trains: a live status line on a terminal, one quiet line per model elsewhere."""
+"""Progress while the worker trains: a live bar per model on a terminal, one quiet line per model elsewhere
+(CI logs, files), so a log stays readable and a person at a terminal sees how long is left."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from rich.console import Console
-from rich.status import Status
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 
 class ProgressPrinter:
@@ -15,31 +17,66 @@ class ProgressPrinter:
         self.console = console
         self.enabled = enabled
         self.live = enabled and console.is_terminal
-        self.status: Status | None = None
+        self.bar: Progress | None = None
+        self.tasks: dict[str, TaskID] = {}
+        self.started: dict[str, float] = {}
+        self.last: dict[str, dict[str, Any]] = {}
 
     def __enter__(self) -> ProgressPrinter:
         if self.live:
-            self.status = self.console.status("starting the worker")
-            self.status.start()
+            self.bar = Progress(
+                TextColumn("{task.description:<20}"),
+                BarColumn(bar_width=20),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[status]}"),
+                TimeRemainingColumn(),
+                console=self.console,
+                transient=True,
+            )
+            self.bar.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.status is not None:
-            self.status.stop()
+        if self.bar is not None:
+            self.bar.stop()
 
     def __call__(self, event: dict[str, Any]) -> None:
         if not self.enabled:
             return
-        kind, task = event.get("event"), event.get("task")
-        if kind == "phase":
-            self._show(f"{task}: {event.get('phase')}" if task else "importing the submission")
+        kind, task = event.get("event"), str(event.get("task"))
+        if kind == "phase" and event.get("task"):
+            self.started.setdefault(task, time.monotonic())
+            self._update(task, status=str(event.get("phase")))
         elif kind == "epoch":
+            self.last[task] = event
             accuracy = event.get("val_accuracy")
-            shown = f" · val acc {100 * accuracy:.1f}%" if isinstance(accuracy, float) else ""
-            self._show(f"{task}: epoch {event.get('epoch')}/{event.get('epochs')}{shown}")
-        elif kind == "result" and not self.live:
-            self.console.print(f"{task}: done")
+            status = f"val acc {100 * accuracy:.1f}%" if isinstance(accuracy, (int, float)) else "training"
+            self._update(task, status=status, completed=event.get("epoch"), total=event.get("epochs"))
+        elif kind == "result":
+            self._finish(task)
 
-    def _show(self, text: str) -> None:
-        if self.status is not None:
-            self.status.update(text)
+    def _update(self, task: str, *, status: str, completed: Any = None, total: Any = None) -> None:
+        if self.bar is None:
+            return
+        if task not in self.tasks:
+            self.tasks[task] = self.bar.add_task(task.replace("+ablation", " (ablation)"), total=None, status="")
+        extra: dict[str, Any] = {}
+        if isinstance(total, int):
+            extra["total"] = total
+        if isinstance(completed, int):
+            extra["completed"] = completed
+        self.bar.update(self.tasks[task], status=status, **extra)
+
+    def _finish(self, task: str) -> None:
+        seconds = time.monotonic() - self.started.get(task, time.monotonic())
+        last = self.last.get(task, {})
+        accuracy = last.get("val_accuracy")
+        shown = f", val acc {100 * accuracy:.1f}%" if isinstance(accuracy, (int, float)) else ""
+        epochs = f"{last['epoch']} epochs" if "epoch" in last else "done"
+        if "epoch" not in last and task.endswith("+ablation"):
+            epochs = "no regularization to switch off"
+        line = f"{task.replace('+ablation', ' (ablation)')}: {epochs}{shown} ({seconds:.1f} s)"
+        if self.bar is not None and task in self.tasks:
+            self.bar.remove_task(self.tasks.pop(task))
+        self.console.print(line, highlight=False)
+

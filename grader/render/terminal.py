@@ -5,6 +5,8 @@ Plain enough to read without colour and within 80 columns.
 
 from __future__ import annotations
 
+import io
+
 from rich import box
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
@@ -17,13 +19,20 @@ LOG_LINES_SHOWN = 15
 _EMPTY = ModelMeasurement("", "")
 
 
+def render_text(report: Report) -> str:
+    """The same summary as plain text, 100 columns wide, for a file."""
+    console = Console(file=io.StringIO(), width=100, no_color=True, highlight=False, force_terminal=False)
+    render_terminal(report, console)
+    return console.file.getvalue()  # type: ignore[attr-defined]
+
+
 def render_terminal(report: Report, console: Console) -> None:
     console.print(_heading(report))
     if report.measurements.failure is not None:
         console.print(_submission_failure(report))
     else:
         console.print(_models_table(report))
-        for line in [*_regularization(report), *_deductions(report)]:
+        for line in [*_training(report), *_deductions(report)]:
             console.print(line)
     console.print(_total(report))
     if report.next_steps:
@@ -46,59 +55,66 @@ def _heading(report: Report) -> RenderableType:
 
 
 def _models_table(report: Report) -> Table:
+    """One row per model, within 80 columns: how good it is against the reference, how much it overfits,
+    what regularization it uses, and what it earned."""
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False)
-    for header, justify in (
-        ("Model", "left"),
-        ("Test", "right"),
-        ("Reference", "right"),
-        ("Train/Val", "right"),
-        ("Epochs", "right"),
-        ("Time", "right"),
-        ("Points", "right"),
-    ):
-        table.add_column(header, justify=justify, no_wrap=True)
+    for header, justify in COLUMNS:
+        wide = 20 if header == "Regularization" else None
+        table.add_column(header, justify=justify, no_wrap=True, max_width=wide, overflow="ellipsis")
     for score in report.scores:
         model = report.measurements.model(score.key) or ModelMeasurement(*score.key.split("/"))
         table.add_row(*_model_row(model, score))
     return table
 
 
+COLUMNS = (
+    ("Model", "left"),
+    ("Test", "right"),
+    ("Reference", "right"),
+    ("Gap", "right"),
+    ("Regularization", "left"),
+    ("Points", "right"),
+)
+
+
 def _model_row(model: ModelMeasurement, score: ModelScore) -> list[str]:
-    reference = (
-        f"{_pct(score.reference.test_accuracy)} ±{100 * score.reference.test_spread:.1f}" if score.reference else "-"
-    )
+    reference = "-"
+    if score.reference:
+        reference = f"{_pct(score.reference.test_accuracy)} ±{100 * score.reference.test_spread:.1f}"
     points = f"{score.points:g}/{score.max_points:g}" if score.max_points else "unscored"
-    if model.accuracy is None or model.run is None:
-        return [model.key, "failed", reference, "-", "-", "-", points]
-    accuracy, run = model.accuracy, model.run
-    epochs = f"{run.epochs_run}" + ("*" if run.stop_reason in ("early_stopping", "time_budget") else "")
-    return [
-        model.key,
-        _pct(accuracy.test),
-        reference,
-        f"{100 * accuracy.train:.1f}/{100 * accuracy.val:.1f}",
-        epochs,
-        f"{run.seconds:.1f} s",
-        points,
-    ]
+    regularization = ", ".join(_short(found) for found in score.regularization) or "-"
+    if model.accuracy is None:
+        return [model.key, "failed", reference, "-", regularization, points]
+    gap = f"{100 * model.accuracy.gap:.1f}"
+    return [model.key, _pct(model.accuracy.test), reference, gap, regularization, points]
 
 
-def _regularization(report: Report) -> list[RenderableType]:
-    """For each multi-layer model: what regularization it has, and what the ablation showed."""
+def _short(found: str) -> str:
+    """A regularization in a few letters: "Dropout(0.2)" stays, "early stopping on val_loss" is "early stop"."""
+    if found.startswith("early stopping"):
+        return "early stop"
+    return found.replace("weight decay ", "wd ").replace("kernel ", "")
+
+
+def _training(report: Report) -> list[RenderableType]:
+    """How each model trained, and for a multi-layer one what its regularization did (the ablation)."""
+    stops = {"early_stopping": ", stopped early", "time_budget": ", stopped at the time budget"}
     lines: list[RenderableType] = []
     for score in report.scores:
-        if not score.key.endswith("/multi") or (report.measurements.model(score.key) or _EMPTY).failure:
+        model = report.measurements.model(score.key) or _EMPTY
+        if model.run is None or model.failure is not None:
             continue
-        found = ", ".join(score.regularization) or "none"
-        lines.append(Text(f"{score.key} regularization: {found}"))
+        run = model.run
+        lines.append(
+            Text(f"{score.key}: {run.epochs_run} epochs{stops.get(run.stop_reason, '')} in {run.seconds:.1f} s")
+        )
         ablation = score.ablation
         if ablation is not None and ablation.ablated is not None:
             with_, without = ablation.regularized, ablation.ablated
             lines.append(
                 Text(
-                    f"    ablation: gap {100 * with_.gap:.1f} with it, {100 * without.gap:.1f} without; validation "
-                    f"{100 * with_.val:.1f}% vs {100 * without.val:.1f}%; val loss lowest at epoch "
-                    f"{with_.best_epoch or '-'} vs {without.best_epoch or '-'}"
+                    f"    without its regularization: gap {100 * without.gap:.1f} (with: {100 * with_.gap:.1f}), "
+                    f"validation {100 * without.val:.1f}% (with: {100 * with_.val:.1f}%)"
                 )
             )
         if score.overfitting_onset is not None:

@@ -1,0 +1,144 @@
+"""The feedback page as one self-contained HTML file: styles inline, plots embedded as data URIs.
+
+It shows what ``markdown.page`` says a feedback page shows; this module only lays it out. No scripts,
+no fonts, no external assets, so the file opens the same from a CI artifact, an e-mail or a disk.
+Every piece of report text passes through ``html.escape``: messages quote the student's code.
+"""
+
+from __future__ import annotations
+
+import html
+
+from grader.render.markdown import CheckLine, FailureView, ModelView, Table, page, png_data_uri
+from grader.render.plots import learning_curves
+from grader.render.text import clean
+from grader.report import Report
+
+STYLE = """
+body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1b1f24; margin: 0 auto;
+       max-width: 60rem; padding: 1.5rem; }
+h1 { font-size: 1.4rem; margin-bottom: .25rem; word-break: break-all; }
+h2 { font-size: 1.15rem; margin-top: 2rem; border-bottom: 1px solid #d0d7de; padding-bottom: .2rem; }
+.verdict { font-size: 1.2rem; font-weight: 600; padding: .5rem .8rem; border-radius: 6px; }
+.about { color: #57606a; font-size: .85rem; }
+.pass { background: #dafbe1; } .partial { background: #fff8c5; } .fail, .ungraded { background: #ffebe9; }
+.quick { border-left: 4px solid #bf8700; background: #fff8c5; padding: .4rem .8rem; }
+table { border-collapse: collapse; margin: .6rem 0; font-size: .9rem; }
+th, td { border: 1px solid #d0d7de; padding: .25rem .5rem; text-align: left; vertical-align: top; }
+th { background: #f6f8fa; }
+tr.quiet td { color: #6e7781; font-style: italic; }
+td.status-pass { color: #1a7f37; } td.status-partial { color: #9a6700; } td.status-fail { color: #cf222e; }
+.hint { color: #0550ae; }
+dl.facts { display: grid; grid-template-columns: max-content auto; gap: .1rem 1rem; }
+dl.facts dt { font-weight: 600; } dl.facts dd { margin: 0; }
+figure { margin: .8rem 0; } figure img { max-width: 100%; height: auto; border: 1px solid #d0d7de; }
+figcaption { color: #57606a; font-size: .85rem; }
+pre { background: #f6f8fa; padding: .6rem; overflow-x: auto; font-size: .85rem; white-space: pre-wrap; }
+.failure { border-left: 4px solid #cf222e; padding: .2rem .8rem; background: #fff5f5; }
+"""
+
+
+def render_html(report: Report, *, plots: bool = True) -> str:
+    """The feedback page; ``plots=False`` leaves the images out (for golden files)."""
+    content = page(report)
+    images = learning_curves(report) if plots else {}
+    body = [
+        f"<h1>{escape(content.title)}</h1>",
+        f'<p class="verdict {content.outcome}">{escape(content.verdict)}</p>',
+        f'<p class="about">{escape(content.about)}</p>',
+    ]
+    if content.quick:
+        body.append('<div class="quick">' + "<br>".join(escape(line) for line in content.quick) + "</div>")
+    if content.submission_failure:
+        body.append(_failure(content.submission_failure))
+    if content.next_steps:
+        body += ["<h2>Next steps</h2>", "<ol>" + "".join(f"<li>{escape(s)}</li>" for s in content.next_steps) + "</ol>"]
+    if content.summary:
+        body += ["<h2>Models</h2>", _table(content.summary, links=[m.anchor for m in content.models])]
+    body += [_model(model, images.get(model.key)) for model in content.models]
+    if content.log_tail:
+        body += ["<h2>Last lines the submission printed</h2>", _pre("\n".join(content.log_tail))]
+    if content.warnings:
+        body += ["<h2>Warnings</h2>", "<ul>" + "".join(f"<li>{escape(w)}</li>" for w in content.warnings) + "</ul>"]
+    body += ["<h2>Data</h2>", _table(content.data) if content.data else "<p>No data recorded.</p>"]
+    body += ["<h2>Environment</h2>", _facts(content.environment)]
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{escape(content.verdict)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
+        + "\n".join(body)
+        + "\n</body>\n</html>\n"
+    )
+
+
+def _model(model: ModelView, png: bytes | None) -> str:
+    parts = [f'<section id="{model.anchor}">', f'<h2 class="{model.outcome}">{escape(model.key)} · {model.points}</h2>']
+    if model.facts:
+        parts.append(_facts(model.facts))
+    if png is not None:
+        caption = "Training (blue) and validation (orange) loss and accuracy per epoch"
+        if model.ablation is not None:
+            caption += "; faded dashed lines: the same model retrained without its regularization"
+        parts.append(
+            f'<figure><img src="{png_data_uri(png)}" alt="learning curves for {escape(model.key)}">'
+            f"<figcaption>{caption}.</figcaption></figure>"
+        )
+    if model.failure:
+        parts.append(_failure(model.failure))
+    if model.regularization:
+        parts.append(f"<p><strong>Regularization found:</strong> {escape(model.regularization)}</p>")
+    if model.ablation_note:
+        parts.append(f"<p>{escape(model.ablation_note)}</p>")
+    if model.ablation:
+        parts.append(_table(model.ablation))
+    parts += [_checks(model.checks), "</section>"]
+    return "\n".join(parts)
+
+
+def _checks(checks: list[CheckLine]) -> str:
+    rows = []
+    for check in checks:
+        hint = f'<br><span class="hint">→ {escape(check.hint)}</span>' if check.hint else ""
+        rows.append(
+            f"<tr{' class=quiet' if check.quiet else ''}><td>{escape(check.title)}</td><td>{check.points}</td>"
+            f'<td class="status-{escape(check.status)}">{escape(check.words)}</td>'
+            f"<td>{escape(check.message)}{hint}</td></tr>"
+        )
+    header = "<tr><th>Check</th><th>Points</th><th>Status</th><th>What was measured</th></tr>"
+    return f"<table>{header}{''.join(rows)}</table>"
+
+
+def _failure(failure: FailureView) -> str:
+    parts = [f"<p><strong>{escape(failure.headline)}:</strong> {escape(failure.message)}</p>"]
+    if failure.location:
+        parts.append(f"<p>At <code>{escape(failure.location)}</code></p>")
+    if failure.hint:
+        parts.append(f'<p class="hint">→ {escape(failure.hint)}</p>')
+    if failure.traceback:
+        parts.append(_pre(failure.traceback))
+    return '<div class="failure">' + "".join(parts) + "</div>"
+
+
+def _table(table: Table, links: list[str] | None = None) -> str:
+    """A table of plain text; with ``links``, each row's first cell links to that anchor."""
+    header = "<tr>" + "".join(f"<th>{escape(cell)}</th>" for cell in table.header) + "</tr>"
+    rows = []
+    for n, row in enumerate(table.rows):
+        cells = [escape(cell) for cell in row]
+        if links and n < len(links):
+            cells[0] = f'<a href="#{links[n]}">{cells[0]}</a>'
+        rows.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
+    return f"<table>{header}{''.join(rows)}</table>"
+
+
+def _facts(facts: list[tuple[str, str]]) -> str:
+    items = "".join(f"<dt>{escape(label)}</dt><dd>{escape(value)}</dd>" for label, value in facts)
+    return f'<dl class="facts">{items}</dl>'
+
+
+def escape(text: str) -> str:
+    return html.escape(clean(text))
+
+
+def _pre(text: str) -> str:
+    return f"<pre>{escape(text)}</pre>"

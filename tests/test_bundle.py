@@ -1,0 +1,95 @@
+"""``grade gradescope-bundle``: the zip an instructor uploads to Gradescope as it is, and its
+``run_autograder`` writing a results.json for every submission, gradable or not."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from gradescope_schema import problems
+
+from grader.cli import main
+
+
+def bundle(tmp_path: Path, *args: str) -> zipfile.ZipFile:
+    out = tmp_path / "autograder.zip"
+    result = CliRunner().invoke(main, ["gradescope-bundle", str(out), *args])
+    assert result.exit_code == 0, result.output
+    return zipfile.ZipFile(out)
+
+
+def test_the_bundle_holds_gradescopes_entry_points_executable_at_its_root(tmp_path):
+    names = bundle(tmp_path).namelist()
+    assert {"setup.sh", "run_autograder", "requirements.txt", "baselines.json", "grader/cli.py"} <= set(names)
+    with bundle(tmp_path) as zipped:
+        for script in ("setup.sh", "run_autograder"):
+            mode = zipped.getinfo(script).external_attr >> 16
+            assert mode & stat.S_IXUSR, f"{script} is not executable"
+            subprocess.run(["bash", "-n"], input=zipped.read(script), check=True)  # valid shell
+
+
+def test_the_bundle_installs_only_the_framework_asked_for(tmp_path):
+    requirements = bundle(tmp_path, "--framework", "torch").read("requirements.txt").decode().splitlines()
+    assert any(line.startswith("torch") for line in requirements)
+    assert not any(line.startswith(("tensorflow", "keras")) for line in requirements)
+    assert not any(line.startswith(("pytest", "ruff")) for line in requirements)  # no dev tools
+    both = bundle(tmp_path).read("requirements.txt").decode()
+    assert "torch" in both and "tensorflow-cpu" in both
+
+
+def test_the_bundle_carries_the_instructors_rubric_after_checking_it(tmp_path):
+    rubric = tmp_path / "rubric.toml"
+    rubric.write_text("pass_mark = 70\n")
+    assert bundle(tmp_path, "--rubric", str(rubric)).read("rubric.toml") == rubric.read_bytes()
+    rubric.write_text("pass_mrak = 70\n")
+    result = CliRunner().invoke(main, ["gradescope-bundle", str(tmp_path / "x.zip"), "--rubric", str(rubric)])
+    assert result.exit_code == 2 and "pass_mrak" in result.output and not (tmp_path / "x.zip").exists()
+
+
+def test_the_same_grader_makes_the_same_bundle_bytes(tmp_path):
+    first = (tmp_path / "a.zip", tmp_path / "b.zip")
+    for out in first:
+        CliRunner().invoke(main, ["gradescope-bundle", str(out)])
+    assert first[0].read_bytes() == first[1].read_bytes()
+
+
+@pytest.fixture
+def autograder(tmp_path: Path, fake_mnist: Path) -> Path:
+    """Gradescope's /autograder, with the bundle unpacked in source/ and an empty submission/."""
+    root = tmp_path / "autograder"
+    bundle(tmp_path).extractall(root / "source")
+    for script in ("setup.sh", "run_autograder"):
+        (root / "source" / script).chmod(0o755)
+    (root / "submission").mkdir()
+    return root
+
+
+def run_autograder(root: Path, fake_mnist: Path) -> dict:
+    env = {**os.environ, "AUTOGRADER": str(root), "GRADER_PYTHON": sys.executable, "GRADER_DATA_DIR": str(fake_mnist)}
+    subprocess.run([str(root / "source" / "run_autograder")], env=env, check=True, capture_output=True, timeout=300)
+    results = json.loads((root / "results" / "results.json").read_text())
+    assert problems(results) == []
+    return results
+
+
+def test_run_autograder_reports_a_broken_submission_to_the_student(autograder, fake_mnist):
+    (autograder / "submission" / "submission.py").write_text("def build_model(problem, variant:\n    pass\n")
+    results = run_autograder(autograder, fake_mnist)
+    assert results["score"] == 0
+    assert "SyntaxError" in results["tests"][0]["output"] and "submission.py" in results["tests"][0]["output"]
+    assert (autograder / "results" / "report.html").exists()
+
+
+def test_run_autograder_turns_a_refused_upload_into_results_that_say_what_to_do(autograder, fake_mnist):
+    for name in ("a.ipynb", "b.ipynb"):
+        (autograder / "submission" / name).write_text("{}")
+    results = run_autograder(autograder, fake_mnist)
+    assert results["score"] == 0
+    assert "more than one thing to grade here" in results["output"]

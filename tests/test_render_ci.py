@@ -1,0 +1,181 @@
+"""The formats CI systems read: Gradescope's results.json, JUnit XML, GitHub annotations and job summary.
+
+Golden files: see golden_files.py.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+from golden_files import matches_golden
+from gradescope_schema import problems
+from report_factory import hostile_report, passing_report, sample_report, ungradable_report
+
+from grader.render import github
+from grader.render.github import escape_data, escape_property, job_summary, render_annotations
+from grader.render.gradescope import LEADERBOARD_NAME, render_gradescope
+from grader.render.junit import render_junit
+
+REPORTS = {"sample": sample_report, "ungradable": ungradable_report, "passing": passing_report}
+
+
+@pytest.mark.parametrize("name", ["sample", "ungradable"])
+@pytest.mark.parametrize(
+    ("renderer", "suffix"),
+    [(render_gradescope, "gradescope.json"), (render_junit, "junit.xml"), (render_annotations, "github.txt")],
+)
+def test_each_ci_format_matches_its_golden_file(name, renderer, suffix):
+    matches_golden(f"{name}_report.{suffix}", renderer(REPORTS[name]()))
+
+
+@pytest.mark.parametrize("name", ["sample", "ungradable"])
+def test_the_job_summary_matches_its_golden_file(name):
+    matches_golden(f"{name}_report.summary.md", job_summary(REPORTS[name]()))
+
+
+# Gradescope
+
+
+@pytest.mark.parametrize("name", [*REPORTS, "hostile"])
+def test_gradescope_results_follow_the_published_schema(name):
+    report = hostile_report() if name == "hostile" else REPORTS[name]()
+    assert problems(json.loads(render_gradescope(report))) == []
+
+
+def test_the_validator_catches_what_gradescope_rejects():
+    bad = {"score": "10", "tests": [{"name": 1, "status": "ok", "visibility": "public"}], "colour": "red"}
+    found = problems(bad)
+    assert len(found) == 5 and any("colour" in p for p in found) and any("status" in p for p in found)
+
+
+def test_gradescope_tests_add_up_to_the_total_and_carry_every_required_field():
+    report = sample_report()
+    results = json.loads(render_gradescope(report))
+    assert results["score"] == report.points
+    assert sum(test["score"] for test in results["tests"]) == pytest.approx(report.points)
+    assert sum(test["max_score"] for test in results["tests"]) == pytest.approx(report.max_points)
+    for test in results["tests"]:
+        assert {"name", "score", "max_score", "status", "output", "visibility"} <= test.keys()
+        assert test["status"] == ("passed" if test["score"] == test["max_score"] else "failed")
+    assert isinstance(results["execution_time"], int)
+
+
+def test_the_leaderboard_ranks_by_mnist_multi_layer_test_accuracy():
+    results = json.loads(render_gradescope(sample_report()))
+    assert results["leaderboard"] == [{"name": LEADERBOARD_NAME, "value": 96.9, "order": "desc"}]
+    ungraded = json.loads(render_gradescope(ungradable_report()))
+    assert ungraded["leaderboard"][0]["value"] == 0
+
+
+def test_an_ungradable_submission_scores_zero_with_one_failed_test_that_says_why_and_where():
+    results = json.loads(render_gradescope(ungradable_report()))
+    assert results["score"] == 0
+    [test] = results["tests"]
+    assert test["status"] == "failed"
+    assert "SyntaxError" in test["output"] and "cell 3, line 3" in test["output"]
+
+
+def test_gradescope_shows_student_text_as_text_never_as_html():
+    results = json.loads(render_gradescope(hostile_report()))
+    assert results["output_format"] == results["test_output_format"] == "text"
+
+
+# JUnit
+
+
+def parse_junit(text: str) -> ET.Element:
+    root = ET.fromstring(text.encode())
+    assert root.tag == "testsuites"
+    for element in [root, *root.iter("testsuite")]:
+        cases = list(element.iter("testcase"))
+        assert int(element.get("tests")) == len(cases)
+        for attribute, tag in (("failures", "failure"), ("errors", "error"), ("skipped", "skipped")):
+            assert int(element.get(attribute)) == sum(case.find(tag) is not None for case in cases)
+        assert float(element.get("time")) >= 0
+    for case in root.iter("testcase"):
+        assert case.get("classname") and case.get("name")
+        for outcome in (case.find("failure"), case.find("error")):
+            if outcome is not None:
+                assert outcome.get("message")
+    return root
+
+
+@pytest.mark.parametrize("name", [*REPORTS, "hostile"])
+def test_junit_parses_back_with_consistent_counts(name):
+    parse_junit(render_junit(hostile_report() if name == "hostile" else REPORTS[name]()))
+
+
+def test_junit_has_a_testcase_per_check_and_a_failure_for_each_check_that_lost_points():
+    report = sample_report()
+    root = parse_junit(render_junit(report))
+    checks = [check for score in report.scores for check in score.checks]
+    trained_cases = [case for case in root.iter("testcase") if case.get("name") != "training"]
+    assert len(trained_cases) == len(checks)
+    assert sum(case.find("failure") is not None for case in trained_cases) == sum(
+        check.status in ("partial", "fail") for check in checks
+    )
+    [error] = [case for case in root.iter("testcase") if case.find("error") is not None]
+    assert error.get("classname") == "nn-grader.iris.multi" and error.get("file") == "hw.ipynb"
+    assert error.get("line") is None  # a notebook's line would be a line of its JSON
+
+
+def test_junit_keeps_control_characters_out_of_the_xml():
+    text = render_junit(hostile_report())
+    assert "\x1b" not in text and "\x07" not in text
+    parse_junit(text)
+
+
+# GitHub
+
+
+@pytest.mark.parametrize(
+    ("text", "data", "prop"),
+    [
+        ("50% done", "50%25 done", "50%25 done"),
+        ("two\nlines\r\n", "two%0Alines%0D%0A", "two%0Alines%0D%0A"),
+        ("a:b,c", "a:b,c", "a%3Ab%2Cc"),
+        ("%0A is not a newline", "%250A is not a newline", "%250A is not a newline"),
+    ],
+)
+def test_annotation_escaping_follows_the_workflow_command_rules(text, data, prop):
+    assert escape_data(text) == data
+    assert escape_property(text) == prop
+
+
+def test_every_annotation_is_one_clean_line_that_student_text_cannot_end_early():
+    """The runner reads a command from the start of a line only: a student's "::error::" inside a message
+    is text, as long as no newline reaches the log."""
+    text = render_annotations(hostile_report())
+    lines = text.splitlines()
+    assert len(lines) == text.count("\n")
+    assert sum(line.startswith("::error") for line in lines) == 1  # the one failed model
+    assert all(line.startswith(("::error ", "::warning ", "::notice ")) for line in lines)
+    assert "\r" not in text and "\x1b" not in text and "\x07" not in text
+
+
+def test_a_failure_points_at_the_students_file_and_a_module_gets_its_line():
+    [error] = [line for line in render_annotations(hostile_report()).splitlines() if line.startswith("::error")]
+    assert error.startswith("::error file=sub dir/hw%2C1%3Ax.py,line=12,title=")
+
+
+def test_checks_that_lost_points_are_warnings_on_the_submission_and_the_total_a_notice():
+    lines = render_annotations(sample_report()).splitlines()
+    levels = [line.split(" ", 1)[0] for line in lines]
+    assert levels == ["::error", "::warning", "::warning", "::notice"]
+    assert all("file=s.py" in line for line in lines if line.startswith("::warning"))
+    assert "Total 65.75 / 100" in lines[-1]
+
+
+def test_annotations_stay_within_githubs_limit_per_level(monkeypatch):
+    monkeypatch.setattr(github, "MAX_PER_LEVEL", 1)
+    lines = render_annotations(sample_report()).splitlines()
+    warnings = [line for line in lines if line.startswith("::warning")]
+    assert len(warnings) == 1 and "and 2 more" in warnings[0]
+
+
+def test_the_job_summary_leads_with_the_verdict_and_lists_what_lost_points():
+    summary = job_summary(sample_report())
+    assert summary.startswith("## Total 65.75 / 100 · PASS")
+    assert "### Checks that lost points" in summary and "report.html" in summary

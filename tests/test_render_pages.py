@@ -1,0 +1,154 @@
+"""The feedback pages (Markdown and HTML): the same content, learning curves embedded, the student's text
+escaped, and an HTML file that a real browser shows with its plots.
+
+Golden files leave the images out (``plots=False``): their pixels belong to matplotlib's version; the
+plots are tested for what they show instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+import shutil
+import subprocess
+
+import matplotlib.image
+import numpy as np
+import pytest
+from golden_files import matches_golden
+from measurements_factory import BASELINES
+from report_factory import hostile_report, passing_report, sample_report, ungradable_report
+
+from grader.render.html import render_html
+from grader.render.markdown import render_markdown
+from grader.render.plots import ONSET, TRAIN, learning_curves
+from grader.rubric import load_rubric
+from grader.score import score
+
+PNG_URI = re.compile(r"data:image/png;base64,([A-Za-z0-9+/=]+)")
+REPORTS = {"sample": sample_report, "ungradable": ungradable_report}
+
+
+@pytest.mark.parametrize("name", REPORTS)
+def test_the_markdown_page_matches_its_golden_file(name):
+    matches_golden(f"{name}_report.md", render_markdown(REPORTS[name](), plots=False))
+
+
+@pytest.mark.parametrize("name", REPORTS)
+def test_the_html_page_matches_its_golden_file(name):
+    matches_golden(f"{name}_report.html", render_html(REPORTS[name](), plots=False))
+
+
+def pixels(png: bytes) -> np.ndarray:
+    """The image as an RGB array of 0-255 integers."""
+    image = matplotlib.image.imread(io.BytesIO(png), format="png")
+    return np.round(image[..., :3] * 255).astype(int)
+
+
+def has_colour(png: bytes, hex_colour: str, tolerance: int = 8) -> bool:
+    rgb = np.array([int(hex_colour[i : i + 2], 16) for i in (1, 3, 5)])
+    return bool((np.abs(pixels(png) - rgb).max(axis=-1) <= tolerance).any())
+
+
+def test_each_trained_model_gets_its_learning_curves_and_the_same_report_draws_the_same_bytes():
+    report = sample_report()
+    curves = learning_curves(report)
+    assert sorted(curves) == ["iris/single", "mnist/multi", "mnist/single"]  # iris/multi never trained
+    assert all(png.startswith(b"\x89PNG\r\n\x1a\n") for png in curves.values())
+    assert learning_curves(report) == curves
+
+
+def test_the_overfitting_onset_is_marked_only_where_there_is_one():
+    curves = learning_curves(sample_report())
+    assert sample_report().score("mnist/multi").overfitting_onset is not None
+    assert has_colour(curves["mnist/multi"], ONSET)
+    assert sample_report().score("iris/single").overfitting_onset is None
+    assert not has_colour(curves["iris/single"], ONSET)
+
+
+def test_the_ablation_run_is_drawn_behind_the_model_and_explained_under_the_plot():
+    report = sample_report()
+    with_ablation = learning_curves(report)["mnist/multi"]
+    caption = "the same model retrained without its regularization"
+    assert caption in render_html(report)
+    report.measurements.model("mnist/multi").ablation = None
+    report = score(report.measurements, BASELINES, load_rubric())
+    assert learning_curves(report)["mnist/multi"] != with_ablation
+    assert caption not in render_html(report)
+
+
+def test_both_pages_embed_one_png_per_trained_model_and_nothing_external():
+    report = sample_report()
+    for text in (render_markdown(report), render_html(report)):
+        images = PNG_URI.findall(text)
+        assert len(images) == 3
+        assert all(base64.b64decode(image).startswith(b"\x89PNG") for image in images)
+        assert "http://" not in text and "https://" not in text  # no fonts, scripts or images to fetch
+
+
+def test_the_pages_show_every_check_with_its_message_and_hint():
+    report = sample_report()
+    markdown, html = render_markdown(report, plots=False), render_html(report, plots=False)
+    gap = next(c for c in report.score("mnist/multi").checks if c.id == "gap")
+    assert gap.hint
+    for check in (c for s in report.scores for c in s.checks):
+        assert check.title in markdown and check.title in html
+    assert gap.hint.replace('"', "&quot;") in html
+    assert "overfitting from epoch" not in markdown  # the plot's legend, not the page's text
+    assert "validation loss rising from epoch 7 on" in markdown and "validation loss rising from epoch 7 on" in html
+
+
+def test_a_passing_report_says_so_and_lists_no_failure():
+    html = render_html(passing_report(), plots=False)
+    assert 'class="verdict pass"' in html and "failure" not in html.split("<body>")[1].split("<h2>")[0]
+
+
+def test_student_text_cannot_inject_markup_into_the_html_page():
+    html = render_html(hostile_report(), plots=False)
+    assert "<script>" not in html and "<img src=x" not in html and "\x1b" not in html
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in html
+
+
+def test_student_text_cannot_inject_markup_or_break_out_of_a_code_block_in_markdown():
+    markdown = render_markdown(hostile_report(), plots=False)
+    outside_code = re.sub(r"^(`{3,})text\n.*?^\1$", "", markdown, flags=re.M | re.S)
+    assert "```" in markdown and "```" not in outside_code
+    assert "<script>" not in outside_code and "<img" not in outside_code
+    assert "\x1b" not in markdown and "\x07" not in markdown
+    assert "[link](http://x)" not in outside_code  # the brackets are escaped: no live link
+    assert "````text" in markdown  # the traceback's own ``` cannot close its block: the fence is longer
+    # table rows keep their columns: a | in a message is escaped
+    for row in (line for line in markdown.splitlines() if line.startswith("| ")):
+        assert len(re.findall(r"(?<!\\)\|", row)) in (5, 8)  # 4 or 7 columns
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium here (Debian: apt-get install chromium)")
+def test_a_real_browser_shows_the_html_page_with_its_plots(tmp_path):
+    """Screenshots of the page with and without plots: only the first shows the curves' training blue."""
+    shots = {}
+    for plots in (True, False):
+        page = tmp_path / f"report-{plots}.html"
+        page.write_text(render_html(sample_report(), plots=plots))
+        shot = tmp_path / f"shot-{plots}.png"
+        subprocess.run(
+            [
+                CHROMIUM,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+                "--window-size=1000,4000",
+                f"--screenshot={shot}",
+                page.as_uri(),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        shots[plots] = shot.read_bytes()
+    assert has_colour(shots[True], TRAIN) and has_colour(shots[True], ONSET)
+    assert not has_colour(shots[False], TRAIN)
