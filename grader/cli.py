@@ -10,23 +10,31 @@ Exit codes: 0 graded and at or above the pass mark; 1 graded, below it; 2 usage 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
 import dacite
 from rich.console import Console
 
 from grader import __version__
-from grader.baselines import REPOSITORY_BASELINES, Baselines, load_baselines
+from grader.baselines import REPOSITORY_BASELINES
+from grader.batch.commands import batch_command, export_command, regrade_command
 from grader.bundle import FRAMEWORK_EXTRAS, write_bundle
+from grader.cli_options import (
+    baselines_option,
+    fail,
+    report_options,
+    rubric_and_baselines,
+    rubric_option,
+    seed_option,
+    training_options,
+)
 from grader.data import PROBLEMS
-from grader.errors import BaselineError, DataError, GraderError, RubricError, SubmissionError
+from grader.errors import DataError, GraderError, RubricError, SubmissionError
+from grader.lifeline import hold_inherited_lifeline
 from grader.load import frameworks_imported, load_submission
 from grader.notebook import NotebookError
 from grader.pipeline import GradeOptions, grade
@@ -34,7 +42,7 @@ from grader.render import FORMATS
 from grader.render.progress import ProgressPrinter
 from grader.render.terminal import render_terminal
 from grader.report import EXIT_UNGRADABLE, EXIT_USAGE, Report
-from grader.rubric import DEFAULT_RUBRIC, Rubric, load_rubric
+from grader.rubric import DEFAULT_RUBRIC, load_rubric
 from grader.score import score
 
 DEFAULT_COMMAND = "submission"
@@ -49,86 +57,6 @@ class DefaultCommandGroup(click.Group):
         return super().parse_args(ctx, args)
 
 
-def rubric_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    return click.option(
-        "--rubric", "rubric_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help=help_text
-    )
-
-
-def training_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Options shared by every command that trains."""
-    options = [
-        click.option(
-            "--quick",
-            is_flag=True,
-            help="A fifth of MNIST and at most 3 epochs per MNIST model: a fast, rougher grade. Reports say so.",
-        ),
-        click.option(
-            "--device",
-            type=click.Choice(["auto", "cpu", "cuda"]),
-            default="auto",
-            show_default=True,
-            help="auto: a CUDA GPU, then Apple MPS (PyTorch), else the CPU.",
-        ),
-        click.option(
-            "--data-dir",
-            type=click.Path(file_okay=False, path_type=Path),
-            default=None,
-            help="Where the MNIST IDX files are (else $GRADER_DATA_DIR, else the user cache, "
-            "else they are downloaded).",
-        ),
-        click.option(
-            "--problem",
-            "problems",
-            type=click.Choice(PROBLEMS),
-            multiple=True,
-            help="Grade only this problem (repeatable). Default: both.",
-        ),
-        click.option("--threads", type=click.IntRange(min=0), default=0, help="CPU threads for training (0: all)."),
-        rubric_option("A TOML file overriding parts of the default rubric."),
-    ]
-    return functools.reduce(lambda f, option: option(f), reversed(options), command)
-
-
-def report_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Options shared by every command that produces a report."""
-    options = [
-        click.option(
-            "--format",
-            "formats",
-            type=click.Choice(list(FORMATS)),
-            multiple=True,
-            help="Report format(s), repeatable; several need --out (github excepted). Default: terminal. "
-            + "; ".join(f"{f.name}: {f.what}" for f in FORMATS.values()),
-        ),
-        click.option(
-            "--out",
-            type=click.Path(file_okay=False, path_type=Path),
-            default=None,
-            help="Write each format to its file in DIR (report.json, report.html, results.json, junit.xml...); "
-            "the terminal summary is still shown.",
-        ),
-        click.option(
-            "--baselines",
-            "baselines_path",
-            type=click.Path(dir_okay=False, path_type=Path),
-            default=None,
-            help="Reference baselines JSON (default: the grader's own).",
-        ),
-        click.option(
-            "--fail-under", type=float, default=None, help="Points needed to pass (instead of the rubric's pass mark)."
-        ),
-    ]
-    return functools.reduce(lambda f, option: option(f), reversed(options), command)
-
-
-def _fail(error: GraderError, code: int) -> None:
-    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {error.message}")
-    if error.hint:
-        Console(stderr=True, highlight=False).print(f"  hint: {error.hint}")
-    sys.exit(code)
-
-
 @click.group(cls=DefaultCommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="nn-grader")
 def main() -> None:
@@ -140,13 +68,15 @@ def main() -> None:
     grade rescore report.json      score a JSON report again under another rubric, without retraining
     grade framework hw.ipynb       the framework a submission imports (for CI: install only that one)
     grade rubric                   print the rubric in force
+    grade batch submissions/       grade a class into a gradebook (resumable); see also regrade, export
     """
+    hold_inherited_lifeline()
 
 
 @main.command(DEFAULT_COMMAND)
 @click.argument("path", type=click.Path(path_type=Path))
 @training_options
-@click.option("--seed", type=int, default=None, help="Training seed (default: the rubric's).")
+@seed_option
 @report_options
 @click.option(
     "--run-all",
@@ -175,7 +105,7 @@ def submission_command(
 ) -> None:
     """Grade the submission at PATH: a notebook, a module, or a folder holding one."""
     _check_formats(formats, out)
-    rubric, baselines = _rubric_and_baselines(rubric_path, baselines_path)
+    rubric, baselines = rubric_and_baselines(rubric_path, baselines_path)
     stderr = Console(stderr=True, highlight=False)
     with ProgressPrinter(stderr, enabled=not no_progress) as progress:
         options = GradeOptions(
@@ -193,9 +123,9 @@ def submission_command(
         try:
             report = grade(path, options, rubric, baselines)
         except DataError as error:
-            _fail(error, EXIT_UNGRADABLE)
+            fail(error, EXIT_UNGRADABLE)
         except GraderError as error:
-            _fail(error, EXIT_USAGE)
+            fail(error, EXIT_USAGE)
     _emit(report, formats, out, fail_under)
 
 
@@ -213,7 +143,7 @@ def rescore_command(
 ) -> None:
     """Score a JSON report's measurements again, under another rubric or baselines: no retraining."""
     _check_formats(formats, out)
-    rubric, baselines = _rubric_and_baselines(rubric_path, baselines_path)
+    rubric, baselines = rubric_and_baselines(rubric_path, baselines_path)
     try:
         stored = Report.from_dict(json.loads(report_path.read_text()))
     except (ValueError, dacite.DaciteError) as error:
@@ -225,17 +155,6 @@ def _check_formats(formats: tuple[str, ...], out: Path | None) -> None:
     to_stdout = [name for name in formats if name != "github"]
     if len(to_stdout) > 1 and out is None:
         raise click.UsageError("several --format values need --out DIR to write them to")
-
-
-def _rubric_and_baselines(rubric_path: Path | None, baselines_path: Path | None) -> tuple[Rubric, Baselines]:
-    try:
-        rubric = load_rubric(rubric_path)
-        baselines = load_baselines(baselines_path)
-        if baselines is None:
-            raise BaselineError("no reference baselines were found", "pass --baselines FILE, or run: grade baselines")
-    except (RubricError, BaselineError) as error:
-        _fail(error, EXIT_USAGE)
-    return rubric, baselines
 
 
 def _emit(report: Report, formats: tuple[str, ...], out: Path | None, fail_under: float | None) -> None:
@@ -332,9 +251,9 @@ def baselines_command(
                 log=stderr.print,
             )
     except RubricError as error:
-        _fail(error, EXIT_USAGE)
+        fail(error, EXIT_USAGE)
     except GraderError as error:
-        _fail(error, EXIT_UNGRADABLE)
+        fail(error, EXIT_UNGRADABLE)
     out.parent.mkdir(parents=True, exist_ok=True)
     baselines.save(out)
     stderr.print(f"wrote {out}")
@@ -369,7 +288,7 @@ def data_command(data_dir: Path | None) -> None:
         files = mnist_files(data_dir, progress=sys.stderr.isatty())
         read_mnist(files)
     except DataError as error:
-        _fail(error, EXIT_UNGRADABLE)
+        fail(error, EXIT_UNGRADABLE)
     click.echo("\n".join(str(path) for path in files.values()))
 
 
@@ -383,17 +302,11 @@ def data_command(data_dir: Path | None) -> None:
     help="The framework(s) the autograder image installs.",
 )
 @rubric_option("A rubric TOML to grade with on Gradescope (default: the grader's own).")
-@click.option(
-    "--baselines",
-    "baselines_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Reference baselines JSON (default: the grader's own).",
-)
+@baselines_option
 def gradescope_bundle_command(out: Path, framework: str, rubric_path: Path | None, baselines_path: Path | None) -> None:
     """Write OUT (default autograder.zip): the autograder to upload to Gradescope as it is, carrying this
     grader, its baselines and rubric, setup.sh and run_autograder."""
-    _rubric, baselines = _rubric_and_baselines(rubric_path, baselines_path)  # checked before they are packed
+    _rubric, baselines = rubric_and_baselines(rubric_path, baselines_path)  # checked before they are packed
     entries = write_bundle(out, framework, baselines, rubric_path)
     click.echo(f"wrote {out} ({len(entries)} files): upload it as the assignment's autograder on Gradescope")
 
@@ -408,9 +321,13 @@ def rubric_command(rubric_path: Path | None) -> None:
     try:
         rubric = load_rubric(rubric_path)
     except RubricError as error:
-        _fail(error, EXIT_USAGE)
+        fail(error, EXIT_USAGE)
     click.echo(json.dumps(dataclasses.asdict(rubric), indent=2))
 
+
+main.add_command(batch_command)
+main.add_command(regrade_command)
+main.add_command(export_command)
 
 if __name__ == "__main__":
     main()

@@ -177,7 +177,7 @@ def _check_keys(override: dict[str, Any], schema: dict[str, Any], path: Path, pr
             suggestion = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
             raise RubricError(
                 f"{path}: unknown key {name!r}{suggestion}",
-                "the keys are those of the default rubric: grade rubric --show",
+                "the keys are those of the default rubric: grade rubric",
             )
         expected = schema[key]
         if isinstance(expected, dict):

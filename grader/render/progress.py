@@ -80,3 +80,47 @@ class ProgressPrinter:
             self.bar.remove_task(self.tasks.pop(task))
         self.console.print(line, highlight=False)
 
+
+class BatchProgress:
+    """A batch's progress on stderr: a bar with done/total, failures and ETA, and a live count of statuses
+    on a terminal; one line per student elsewhere."""
+
+    def __init__(self, console: Console, total: int, enabled: bool = True) -> None:
+        self.console = console
+        self.enabled = enabled
+        self.total = total
+        self.counts: dict[str, int] = {}
+        self.bar: Progress | None = None
+        if enabled and console.is_terminal:
+            self.bar = Progress(
+                TextColumn("grading"),
+                BarColumn(bar_width=30),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[failures]} failed"),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[statuses]}"),
+                console=console,
+                transient=True,
+            )
+        self.task = self.bar.add_task("batch", total=total, failures=0, statuses="") if self.bar else None
+
+    def __enter__(self) -> BatchProgress:
+        if self.bar is not None:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def __call__(self, student_id: str, status: str, detail: str) -> None:
+        self.counts[status] = self.counts.get(status, 0) + 1
+        if not self.enabled:
+            return
+        if self.bar is not None and self.task is not None:
+            failures = sum(n for s, n in self.counts.items() if s != "graded")
+            statuses = " · ".join(f"{s} {n}" for s, n in sorted(self.counts.items()))
+            self.bar.update(self.task, advance=1, failures=failures, statuses=statuses)
+        done = sum(self.counts.values())
+        line = f"[{done}/{self.total}] {student_id}: {status}" + (f" ({detail})" if detail else "")
+        self.console.print(line, highlight=False)

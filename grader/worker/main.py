@@ -12,7 +12,6 @@ import os
 import platform
 import resource
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from grader.adapters import (
 )
 from grader.errors import GraderError
 from grader.hparams import resolve_plan, top_level_warnings
+from grader.lifeline import hold_lifeline
 from grader.records import (
     EpochRecord,
     Failure,
@@ -57,7 +57,6 @@ from grader.worker.contract import (
 from grader.worker.job import ENVIRONMENT_RESULT, SUBMISSION_RESULT, Job, Task, result_paths
 
 LIBRARIES = ("torch", "keras", "tensorflow", "jax", "numpy")
-LIFELINE_EXIT = 75  # the grader went away
 PROBE_SAMPLES = 256  # inputs used to probe a model's structure and its inference
 
 
@@ -103,23 +102,6 @@ def main(argv: list[str]) -> int:
     _write_atomically(out_dir / ENVIRONMENT_RESULT, json.dumps(environment()))
     events.send("finished")
     return 0
-
-
-def hold_lifeline(fd: int) -> None:
-    """Exit as soon as the grader is gone: its end of the lifeline pipe closes when it dies, however it
-    dies (Ctrl-C, SIGKILL, a crash), so no worker is left training for nobody."""
-    if fd < 0:
-        return
-
-    def wait() -> None:
-        try:
-            while os.read(fd, 1):
-                pass
-        except OSError:
-            pass
-        os._exit(LIFELINE_EXIT)
-
-    threading.Thread(target=wait, name="grader-lifeline", daemon=True).start()
 
 
 def limit_memory(limit: int) -> None:

@@ -1,0 +1,238 @@
+"""The instructor's commands: ``grade batch`` a class into a gradebook, ``grade regrade`` it under another
+rubric without retraining, ``grade export`` it for an LMS, with feedback pages and a class summary."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from grader import __version__
+from grader.batch.gradebook import Gradebook, GradebookError, GradingKey
+from grader.batch.jobs import Backend, Job
+from grader.batch.local import LocalBackend, threads_per_job, visible_gpus
+from grader.batch.run_one import Outcome
+from grader.batch.runner import plan_batch, run_batch
+from grader.batch.submissions import Entry, find_entries, read_roster
+from grader.cli_options import (
+    baselines_option,
+    fail,
+    rubric_and_baselines,
+    rubric_option,
+    seed_option,
+    training_options,
+)
+from grader.errors import GraderError
+from grader.render.progress import BatchProgress
+from grader.report import EXIT_USAGE
+from grader.score import score
+
+DEFAULT_DB = Path("gradebook.sqlite")
+DEFAULT_TIMEOUT = 1800.0
+
+
+def db_option(command: click.decorators.FC) -> click.decorators.FC:
+    return click.option(
+        "--db",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=DEFAULT_DB,
+        show_default=True,
+        help="The gradebook (SQLite).",
+    )(command)
+
+
+@click.command("batch")
+@click.argument("submissions", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@db_option
+@click.option("--roster", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="CSV: id,name,email.")
+@training_options
+@seed_option
+@baselines_option
+@click.option("--jobs", type=click.IntRange(min=1), default=None, help="Submissions at once (default: the cores).")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=DEFAULT_TIMEOUT,
+    show_default=True,
+    help="Seconds for one submission's whole grading.",
+)
+@click.option("--retry-failed", is_flag=True, help="Grade again those that could not be graded, timed out or failed.")
+@click.option("--force", is_flag=True, help="Grade everything again, even what is already graded.")
+@click.option("--backend", type=click.Choice(["local", "dask"]), default="local", show_default=True)
+@click.option("--scheduler", default=None, help="Dask: the scheduler's address (tcp://HOST:PORT).")
+@click.option(
+    "--scheduler-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Dask: a scheduler file."
+)
+@click.option("--no-progress", is_flag=True, help="One line per submission, no progress bar.")
+def batch_command(
+    submissions: Path,
+    db: Path,
+    roster: Path | None,
+    quick: bool,
+    device: str,
+    data_dir: Path | None,
+    problems: tuple[str, ...],
+    threads: int,
+    rubric_path: Path | None,
+    seed: int | None,
+    baselines_path: Path | None,
+    jobs: int | None,
+    timeout: float,
+    retry_failed: bool,
+    force: bool,
+    backend: str,
+    scheduler: str | None,
+    scheduler_file: Path | None,
+    no_progress: bool,
+) -> None:
+    """Grade every entry of SUBMISSIONS (a folder, notebook or module per student, named by the student's
+    id) into the gradebook, several at once. Rerunning resumes: what is already graded is skipped."""
+    rubric, baselines = rubric_and_baselines(rubric_path, baselines_path)
+    try:
+        entries = find_entries(submissions, read_roster(roster) if roster else None)
+        gradebook = Gradebook(db)
+    except (GraderError, GradebookError) as error:
+        fail(error, EXIT_USAGE)
+    jobs = jobs or threads_per_job(1)
+    options = _grade_options(quick, device, data_dir, problems, seed, threads or threads_per_job(jobs))
+    settings = {"quick": quick, "device": device, "problems": sorted(problems), "seed": seed}
+    settings["baselines"] = hashlib.sha256(baselines.to_json().encode()).hexdigest()[:16]
+    key = GradingKey(rubric.name, rubric.digest, json.dumps(settings, sort_keys=True), __version__)
+    plan = plan_batch(entries, gradebook, key, retry_failed=retry_failed, force=force)
+    stderr = Console(stderr=True, highlight=False)
+    stderr.print(
+        f"{len(entries)} submissions in {submissions}: {plan.total} to grade, {len(plan.skipped)} already graded"
+        + (f", {sum(map(len, plan.copies.values()))} identical to another" if plan.copies else "")
+    )
+    chosen = _backend(backend, jobs, scheduler, scheduler_file)
+    on_gpu = device == "cuda" if backend == "dask" else device != "cpu" and bool(visible_gpus())
+    started = time.monotonic()
+
+    def make_job(entry: Entry) -> Job:
+        return Job(entry, options, rubric_path, baselines_path, timeout, on_gpu)
+
+    with gradebook, BatchProgress(stderr, plan.total, enabled=not no_progress) as progress:
+
+        def recorded(entry: Entry, outcome: Outcome) -> None:
+            progress(entry.student.id, outcome.status, _detail(outcome))
+
+        result = run_batch(plan, gradebook, chosen, key, make_job, recorded)
+    counts = ", ".join(f"{n} {status}" for status, n in result.counts.items() if n)
+    stderr.print(f"done in {time.monotonic() - started:.0f} s: {counts or 'nothing graded'}; gradebook: {db}")
+
+
+@click.command("regrade")
+@db_option
+@rubric_option("The rubric to score with (default: the grader's own).")
+@baselines_option
+def regrade_command(db: Path, rubric_path: Path | None, baselines_path: Path | None) -> None:
+    """Score every stored submission again from its measurements, under RUBRIC: no training, seconds for a
+    class. Submissions stored without measurements (timed out, grader errors) are left as they are."""
+    rubric, baselines = rubric_and_baselines(rubric_path, baselines_path)
+    if not db.exists():
+        fail(GraderError(f"{db}: no such gradebook", "grade a class first: grade batch SUBMISSIONS --db FILE"), 2)
+    started, rescored = time.monotonic(), 0
+    with Gradebook(db) as gradebook, gradebook.transaction():
+        for row in gradebook.rows():
+            report = row.report()
+            if report is not None:
+                gradebook.rescored(row, score(report.measurements, baselines, rubric))
+                rescored += 1
+    click.echo(
+        f"rescored {rescored} submissions under rubric {rubric.name} {rubric.digest} in "
+        f"{time.monotonic() - started:.1f} s",
+        err=True,
+    )
+
+
+EXPORTS = {
+    "csv": "a plain gradebook CSV: status, points and each model's points per student",
+    "canvas": "a CSV for Canvas' gradebook import (with its Points Possible row)",
+    "moodle": "a CSV for Moodle's grade import: identifier, grade, feedback",
+    "json": "every stored result as JSON (--reports adds each full report)",
+    "feedback": "a folder per student with report.html and report.md (--out DIR)",
+    "summary": "the class summary page (HTML): scores, accuracy per model, common failures, copies",
+}
+
+
+@click.command("export")
+@db_option
+@click.option(
+    "--format",
+    "export_format",
+    type=click.Choice(list(EXPORTS)),
+    required=True,
+    help="; ".join(f"{name}: {what}" for name, what in EXPORTS.items()),
+)
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="The file (or, for feedback, folder).")
+@click.option("--assignment", default="Neural networks", show_default=True, help="Canvas: the assignment column.")
+@click.option(
+    "--points-possible", type=float, default=100.0, show_default=True, help="Canvas: the assignment's points."
+)
+@click.option("--reports", is_flag=True, help="json: include each student's full report.")
+def export_command(
+    db: Path, export_format: str, out: Path | None, assignment: str, points_possible: float, reports: bool
+) -> None:
+    """Export the gradebook for an LMS, as feedback pages, or as the class summary. Without --out a file
+    format goes to standard output."""
+    from grader.batch import export
+    from grader.render.class_summary import render_class_summary
+
+    if not db.exists():
+        fail(GraderError(f"{db}: no such gradebook", "grade a class first: grade batch SUBMISSIONS --db FILE"), 2)
+    with Gradebook(db) as gradebook:
+        rows = gradebook.rows()
+    if export_format == "feedback":
+        if out is None:
+            raise click.UsageError("--format feedback needs --out DIR")
+        written = export.write_feedback(rows, out)
+        click.echo(f"wrote {len(written)} feedback files for {len(rows)} students in {out}", err=True)
+        return
+    renderers = {
+        "csv": lambda: export.export_csv(rows),
+        "canvas": lambda: export.export_canvas(rows, assignment, points_possible),
+        "moodle": lambda: export.export_moodle(rows),
+        "json": lambda: export.export_json(rows, reports=reports),
+        "summary": lambda: render_class_summary(rows),
+    }
+    text = renderers[export_format]()
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        click.echo(f"wrote {out} ({len(rows)} students)", err=True)
+
+
+def _grade_options(
+    quick: bool, device: str, data_dir: Path | None, problems: tuple[str, ...], seed: int | None, threads: int
+) -> tuple[str, ...]:
+    options = ["--device", device, "--threads", str(threads)]
+    options += ["--quick"] if quick else []
+    options += ["--data-dir", str(data_dir.resolve())] if data_dir else []
+    options += [word for problem in problems for word in ("--problem", problem)]
+    options += ["--seed", str(seed)] if seed is not None else []
+    return tuple(options)
+
+
+def _backend(name: str, jobs: int, scheduler: str | None, scheduler_file: Path | None) -> Backend:
+    if name == "local":
+        return LocalBackend(jobs, visible_gpus())
+    if scheduler is None and scheduler_file is None:
+        raise click.UsageError("--backend dask needs --scheduler tcp://HOST:PORT or --scheduler-file FILE")
+    try:
+        from grader.batch.dask_backend import DaskBackend
+    except ImportError:
+        fail(GraderError("Dask is not installed", "pip install 'nn-grader[dask]'"), EXIT_USAGE)
+    return DaskBackend(scheduler=scheduler, scheduler_file=scheduler_file)
+
+
+def _detail(outcome: Outcome) -> str:
+    if outcome.status == "graded" and outcome.points is not None:
+        return f"{outcome.points:g} points, {outcome.seconds:.0f} s"
+    return outcome.error.splitlines()[0][:100] if outcome.error else ""

@@ -1,0 +1,283 @@
+"""The gradebook: one SQLite database per class (standard library ``sqlite3``, WAL mode).
+
+One row per student holds the latest result: what was graded (content hash), under what (rubric digest,
+grader version), how it went (status, error, log tail, device, seconds) and the whole JSON report, which
+carries the raw measurements (per model, per epoch) and the scores. A ``models`` table repeats each
+model's numbers for plain SQL. Each result is written in one transaction the moment it is known, so a
+batch killed at any point loses nothing already graded and never leaves half a row.
+
+The report JSON was written by the grader's own process from its measurements; it is parsed as JSON,
+never unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from grader.batch.run_one import Outcome
+from grader.batch.submissions import Entry, Student
+from grader.report import Report
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS results (
+    student_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL DEFAULT '',
+    email TEXT NOT NULL DEFAULT '',
+    path TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    rubric_name TEXT NOT NULL,
+    rubric_digest TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    grader_version TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('graded', 'ungradable', 'timed_out', 'error')),
+    points REAL,
+    max_points REAL,
+    passed INTEGER,
+    error TEXT NOT NULL DEFAULT '',
+    log TEXT NOT NULL DEFAULT '',
+    device TEXT NOT NULL DEFAULT '',
+    seconds REAL NOT NULL,
+    graded_at TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 1,
+    report_json TEXT
+);
+CREATE TABLE IF NOT EXISTS models (
+    student_id TEXT NOT NULL REFERENCES results (student_id) ON DELETE CASCADE,
+    model TEXT NOT NULL,
+    test_accuracy REAL,
+    train_accuracy REAL,
+    val_accuracy REAL,
+    epochs INTEGER,
+    points REAL NOT NULL,
+    max_points REAL NOT NULL,
+    PRIMARY KEY (student_id, model)
+);
+"""
+
+
+@dataclass(frozen=True)
+class GradingKey:
+    """Everything besides the submission that decides its grade: equal keys, equal grades."""
+
+    rubric_name: str
+    rubric_digest: str
+    settings: str
+    grader_version: str
+
+    @classmethod
+    def of(cls, row: Row) -> GradingKey:
+        return cls(row.rubric_name, row.rubric_digest, row.settings, row.grader_version)
+
+    def matches(self, row: Row) -> bool:
+        return (row.rubric_digest, row.settings, row.grader_version) == (
+            self.rubric_digest,
+            self.settings,
+            self.grader_version,
+        )
+
+
+@dataclass(frozen=True)
+class Row:
+    """A student's latest result, as stored."""
+
+    student: Student
+    path: str
+    content_hash: str
+    rubric_name: str
+    rubric_digest: str
+    settings: str  # what else decides the grade: mode, problems, seed, device, baselines (JSON)
+    grader_version: str
+    status: str
+    points: float | None
+    max_points: float | None
+    passed: bool | None
+    error: str
+    log: str
+    device: str
+    seconds: float
+    graded_at: str
+    attempts: int
+    report_json: str | None
+
+    def report(self) -> Report | None:
+        return Report.from_dict(json.loads(self.report_json)) if self.report_json else None
+
+
+class GradebookError(Exception):
+    pass
+
+
+class Gradebook:
+    """The database, opened (and created) at ``path``; use it from one thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, timeout=30, isolation_level=None)  # transactions are explicit
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        with self.transaction():
+            for statement in _statements(SCHEMA):  # executescript would commit the transaction
+                self._db.execute(statement)
+            found = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            if found is None:
+                self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            elif int(found[0]) != SCHEMA_VERSION:
+                raise GradebookError(f"{path}: gradebook schema {found[0]}, this grader reads {SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Gradebook:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def record(self, entry: Entry, outcome: Outcome, key: GradingKey) -> Row:
+        """Store one result, replacing the student's previous one, in one transaction."""
+        report = Report.from_dict(json.loads(outcome.report_json)) if outcome.report_json else None
+        previous = self.get(entry.student.id)
+        attempts = previous.attempts + 1 if previous and previous.content_hash == entry.content_hash else 1
+        row = Row(
+            student=entry.student,
+            path=str(entry.path),
+            content_hash=entry.content_hash,
+            rubric_name=key.rubric_name,
+            rubric_digest=key.rubric_digest,
+            settings=key.settings,
+            grader_version=key.grader_version,
+            status=outcome.status,
+            points=report.points if report else None,
+            max_points=report.max_points if report else None,
+            passed=report.passed if report else None,
+            error=outcome.error,
+            log=outcome.log,
+            device=outcome.device,
+            seconds=round(outcome.seconds, 3),
+            graded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            attempts=attempts,
+            report_json=outcome.report_json or None,
+        )
+        with self.transaction():
+            self._write(row, report)
+        return row
+
+    def rescored(self, row: Row, report: Report) -> Row:
+        """Store ``report`` (the row's measurements under another rubric) in place of the row's scores."""
+        new = Row(
+            **{
+                **row.__dict__,
+                "rubric_name": report.rubric.get("name", ""),
+                "rubric_digest": report.rubric.get("digest", ""),
+                "points": report.points,
+                "max_points": report.max_points,
+                "passed": report.passed,
+                "report_json": report.to_json(),
+            }
+        )
+        self._write(new, report)
+        return new
+
+    def get(self, student_id: str) -> Row | None:
+        found = self._db.execute(f"SELECT {_COLUMNS} FROM results WHERE student_id = ?", (student_id,)).fetchone()
+        return _row(found) if found else None
+
+    def rows(self) -> list[Row]:
+        return [_row(found) for found in self._db.execute(f"SELECT {_COLUMNS} FROM results ORDER BY student_id")]
+
+    def transaction(self) -> _Transaction:
+        """For many writes at once (a regrade): all of them, or none."""
+        return _Transaction(self._db)
+
+    def _write(self, row: Row, report: Report | None) -> None:
+        values = _values(row)
+        self._db.execute(f"INSERT OR REPLACE INTO results ({_COLUMNS}) VALUES ({', '.join('?' * len(values))})", values)
+        self._db.execute("DELETE FROM models WHERE student_id = ?", (row.student.id,))
+        if report is None:
+            return
+        for score in report.scores:
+            model = report.measurements.model(score.key)
+            accuracy = model.accuracy if model else None
+            epochs = model.run.epochs_run if model and model.run else None
+            self._db.execute(
+                "INSERT INTO models VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    row.student.id,
+                    score.key,
+                    accuracy.test if accuracy else None,
+                    accuracy.train if accuracy else None,
+                    accuracy.val if accuracy else None,
+                    epochs,
+                    score.points,
+                    score.max_points,
+                ),
+            )
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception; nested uses join the outer one."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+        self._outer = False
+
+    def __enter__(self) -> None:
+        self._outer = not self._db.in_transaction
+        if self._outer:
+            self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind: object, *exc: object) -> None:
+        if self._outer:
+            self._db.execute("ROLLBACK" if kind else "COMMIT")
+
+
+_FIELDS = [
+    "student_id",
+    "name",
+    "email",
+    "path",
+    "content_hash",
+    "rubric_name",
+    "rubric_digest",
+    "settings",
+    "grader_version",
+    "status",
+    "points",
+    "max_points",
+    "passed",
+    "error",
+    "log",
+    "device",
+    "seconds",
+    "graded_at",
+    "attempts",
+    "report_json",
+]
+_COLUMNS = ", ".join(_FIELDS)
+
+
+def _values(row: Row) -> tuple[object, ...]:
+    passed = None if row.passed is None else int(row.passed)
+    head = (row.student.id, row.student.name, row.student.email)
+    rest = [getattr(row, name) for name in _FIELDS[3:]]
+    rest[_FIELDS.index("passed") - 3] = passed
+    return (*head, *rest)
+
+
+def _row(found: tuple[object, ...]) -> Row:
+    values = dict(zip(_FIELDS, found, strict=True))
+    student = Student(str(values.pop("student_id")), str(values.pop("name")), str(values.pop("email")))
+    passed = values.pop("passed")
+    return Row(student=student, passed=None if passed is None else bool(passed), **values)  # type: ignore[arg-type]
+
+
+def _statements(script: str) -> list[str]:
+    return [statement.strip() for statement in script.split(";") if statement.strip()]

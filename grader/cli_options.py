@@ -1,0 +1,115 @@
+"""Options and error handling shared by the ``grade`` commands: each command states what it takes
+with these decorators, and fails the same way."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from rich.console import Console
+
+from grader.baselines import Baselines, load_baselines
+from grader.data import PROBLEMS
+from grader.errors import BaselineError, GraderError, RubricError
+from grader.render import FORMATS
+from grader.report import EXIT_USAGE
+from grader.rubric import Rubric, load_rubric
+
+
+def rubric_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option(
+        "--rubric", "rubric_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help=help_text
+    )
+
+
+baselines_option = click.option(
+    "--baselines",
+    "baselines_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Reference baselines JSON (default: the grader's own).",
+)
+seed_option = click.option("--seed", type=int, default=None, help="Training seed (default: the rubric's).")
+
+
+def training_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by every command that trains."""
+    options = [
+        click.option(
+            "--quick",
+            is_flag=True,
+            help="A fifth of MNIST and at most 3 epochs per MNIST model: a fast, rougher grade. Reports say so.",
+        ),
+        click.option(
+            "--device",
+            type=click.Choice(["auto", "cpu", "cuda"]),
+            default="auto",
+            show_default=True,
+            help="auto: a CUDA GPU, then Apple MPS (PyTorch), else the CPU.",
+        ),
+        click.option(
+            "--data-dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=None,
+            help="Where the MNIST IDX files are (else $GRADER_DATA_DIR, else the user cache, "
+            "else they are downloaded).",
+        ),
+        click.option(
+            "--problem",
+            "problems",
+            type=click.Choice(PROBLEMS),
+            multiple=True,
+            help="Grade only this problem (repeatable). Default: both.",
+        ),
+        click.option("--threads", type=click.IntRange(min=0), default=0, help="CPU threads for training (0: all)."),
+        rubric_option("A TOML file overriding parts of the default rubric."),
+    ]
+    return functools.reduce(lambda f, option: option(f), reversed(options), command)
+
+
+def report_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by every command that produces a report."""
+    options = [
+        click.option(
+            "--format",
+            "formats",
+            type=click.Choice(list(FORMATS)),
+            multiple=True,
+            help="Report format(s), repeatable; several need --out (github excepted). Default: terminal. "
+            + "; ".join(f"{f.name}: {f.what}" for f in FORMATS.values()),
+        ),
+        click.option(
+            "--out",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=None,
+            help="Write each format to its file in DIR (report.json, report.html, results.json, junit.xml...); "
+            "the terminal summary is still shown.",
+        ),
+        baselines_option,
+        click.option(
+            "--fail-under", type=float, default=None, help="Points needed to pass (instead of the rubric's pass mark)."
+        ),
+    ]
+    return functools.reduce(lambda f, option: option(f), reversed(options), command)
+
+
+def fail(error: GraderError, code: int) -> NoReturn:
+    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {error.message}")
+    if error.hint:
+        Console(stderr=True, highlight=False).print(f"  hint: {error.hint}")
+    sys.exit(code)
+
+
+def rubric_and_baselines(rubric_path: Path | None, baselines_path: Path | None) -> tuple[Rubric, Baselines]:
+    try:
+        rubric = load_rubric(rubric_path)
+        baselines = load_baselines(baselines_path)
+        if baselines is None:
+            raise BaselineError("no reference baselines were found", "pass --baselines FILE, or run: grade baselines")
+    except (RubricError, BaselineError) as error:
+        fail(error, EXIT_USAGE)
+    return rubric, baselines

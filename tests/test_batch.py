@@ -1,0 +1,300 @@
+"""``grade batch``, ``grade regrade``: a class graded into a gradebook, in parallel, resumable after any
+kill, and re-scored under a new rubric without retraining."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import SUBMISSIONS
+
+from grader.batch.gradebook import Gradebook, GradingKey
+from grader.batch.run_one import Outcome
+from grader.batch.runner import plan_batch
+from grader.batch.submissions import content_hash, find_entries, read_roster
+from grader.cli import main
+from grader.errors import SubmissionError
+
+pytest.importorskip("torch")
+
+WEAK = """
+from torch import nn
+
+HYPERPARAMS = {"iris": {"learning_rate": 1e-6}}
+
+
+def build_model(problem, variant):
+    if variant == "single":
+        return nn.Sequential(nn.Linear(4, 3))
+    return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+"""
+HANGS = "import time\ntime.sleep(3600)\n"
+STATUS_OF_CLASS = {
+    "ada": "graded",  # correct
+    "bob": "graded",  # a copy of ada's files
+    "cyd": "graded",  # weak: trains with a learning rate too small to learn
+    "dan": "ungradable",  # a syntax error
+    "eve": "timed_out",  # never finishes importing
+}
+
+
+def make_class(folder: Path) -> Path:
+    folder.mkdir()
+    shutil.copy(SUBMISSIONS / "torch_small.py", folder / "ada.py")
+    (folder / "bob").mkdir()
+    shutil.copy(SUBMISSIONS / "torch_small.py", folder / "bob" / "submission.py")
+    (folder / "cyd.py").write_text(WEAK)
+    (folder / "dan.py").write_text("def build_model(problem, variant:\n    pass\n")
+    (folder / "eve.py").write_text(HANGS)
+    (folder / "notes.txt").write_text("not a submission")
+    return folder
+
+
+def batch_args(folder: Path, db: Path, fast_rubric_file: Path, fake_mnist: Path, *extra: str) -> list[str]:
+    return [
+        "batch",
+        str(folder),
+        "--db",
+        str(db),
+        "--problem",
+        "iris",
+        "--rubric",
+        str(fast_rubric_file),
+        "--data-dir",
+        str(fake_mnist),
+        "--timeout",
+        "25",
+        "--no-progress",
+        *extra,
+    ]
+
+
+def said(output: str) -> str:
+    """Output as one line: the console wraps long lines at its width."""
+    return " ".join(output.split())
+
+
+def stored(db: Path) -> dict[str, tuple]:
+    """What the gradebook says of each student, without times: status, points, max points, passed."""
+    with Gradebook(db) as gradebook:
+        return {row.student.id: (row.status, row.points, row.max_points, row.passed) for row in gradebook.rows()}
+
+
+@pytest.fixture(scope="module")
+def graded_class(tmp_path_factory, fast_rubric_file, fake_mnist) -> tuple[Path, Path, str]:
+    """A mixed class graded once, uninterrupted, two at a time."""
+    root = tmp_path_factory.mktemp("class")
+    folder, db = make_class(root / "submissions"), root / "gradebook.sqlite"
+    result = CliRunner().invoke(main, batch_args(folder, db, fast_rubric_file, fake_mnist, "--jobs", "2"))
+    assert result.exit_code == 0, result.output
+    return folder, db, result.output
+
+
+def test_every_entry_is_graded_under_its_student_id_with_its_status(graded_class):
+    _folder, db, _output = graded_class
+    statuses = {student: row[0] for student, row in stored(db).items()}
+    assert statuses == STATUS_OF_CLASS  # notes.txt is not a submission
+
+
+def test_the_good_submission_passes_the_weak_one_does_not_and_copies_get_the_same_grade(graded_class):
+    _folder, db, _output = graded_class
+    rows = stored(db)
+    assert rows["ada"][3] is True and rows["cyd"][3] is False
+    assert rows["cyd"][1] < rows["ada"][1]
+    assert rows["bob"] == rows["ada"]
+
+
+def test_failures_are_stored_with_their_reason_and_never_stop_the_batch(graded_class):
+    _folder, db, output = graded_class
+    with Gradebook(db) as gradebook:
+        dan, eve = gradebook.get("dan"), gradebook.get("eve")
+    assert "SyntaxError" in dan.error and dan.report() is not None  # the report says where
+    assert "longer than 25 s" in eve.error and eve.report() is None
+    assert "1 timed_out" in said(output) and "1 ungradable" in said(output)
+
+
+def test_each_row_holds_the_measurements_per_epoch_and_the_models_table(graded_class):
+    _folder, db, _output = graded_class
+    with Gradebook(db) as gradebook:
+        ada = gradebook.get("ada")
+    report = ada.report()
+    assert report.measurements.model("iris/multi").run.history  # per epoch
+    assert (ada.rubric_name, ada.grader_version, ada.device) == ("default", report.measurements.grader_version, "cpu")
+    with sqlite3.connect(db) as connection:
+        models = connection.execute("SELECT model, points FROM models WHERE student_id = 'ada'").fetchall()
+    assert {model for model, _ in models} == {"iris/single", "iris/multi"}
+    assert sum(points for _, points in models) == pytest.approx(ada.points)
+
+
+def test_rerunning_skips_what_is_graded_and_retries_failures_only_when_asked(
+    graded_class, fast_rubric_file, fake_mnist
+):
+    folder, db, _output = graded_class
+    again = CliRunner().invoke(main, batch_args(folder, db, fast_rubric_file, fake_mnist))
+    assert "0 to grade, 5 already graded" in said(again.output)
+    with Gradebook(db) as gradebook:
+        key = GradingKey.of(gradebook.get("ada"))
+        entries = find_entries(folder)
+        retry = plan_batch(entries, gradebook, key, retry_failed=True)
+        everything = plan_batch(entries, gradebook, key, force=True)
+    assert sorted(e.student.id for e in retry.to_grade) == ["dan", "eve"]
+    assert len(everything.to_grade) == 4 and everything.total == 5  # bob's copy is graded with ada's
+
+
+def test_a_changed_submission_or_rubric_is_graded_again(graded_class, tmp_path):
+    folder, db, _output = graded_class
+    with Gradebook(db) as gradebook:
+        row = gradebook.get("cyd")
+        key = GradingKey.of(row)
+        entries = find_entries(folder)
+        changed = [e if e.student.id != "cyd" else e.__class__(e.student, e.path, "edited") for e in entries]
+        assert [e.student.id for e in plan_batch(changed, gradebook, key).to_grade] == ["cyd"]
+        other_rubric = GradingKey(row.rubric_name, "another", row.settings, row.grader_version)
+        assert len(plan_batch(entries, gradebook, other_rubric).to_grade) == 4
+
+
+def grading_processes(marker: str) -> list[int]:
+    """PIDs of live processes whose command line mentions ``marker``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if marker in cmdline and "pytest" not in cmdline:
+                found.append(int(entry.name))
+    return found
+
+
+def test_a_batch_killed_halfway_resumes_to_the_same_gradebook(graded_class, tmp_path, fast_rubric_file, fake_mnist):
+    """SIGKILL the batch while it grades: nothing graded is lost, no grading process is left behind, and
+    the rerun ends where an uninterrupted batch ends."""
+    _folder, uninterrupted_db, _output = graded_class
+    folder, db = make_class(tmp_path / "interrupted-class"), tmp_path / "gradebook.sqlite"
+    command = [sys.executable, "-m", "grader.cli", *batch_args(folder, db, fast_rubric_file, fake_mnist, "--jobs", "1")]
+    batch = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(stored(db) if db.exists() else {}) < 2:
+        time.sleep(0.2)
+    os.kill(batch.pid, signal.SIGKILL)
+    batch.wait()
+    partial = stored(db)
+    assert 2 <= len(partial) < 5
+    time.sleep(2)  # the grading process sees its lifeline close and exits
+    assert grading_processes(str(folder)) == []
+    resumed = CliRunner().invoke(main, batch_args(folder, db, fast_rubric_file, fake_mnist, "--jobs", "2"))
+    assert f"{len(partial)} already graded" in said(resumed.output)
+    assert stored(db) == stored(uninterrupted_db)
+
+
+def test_regrade_rescores_every_stored_submission_like_a_fresh_grade_under_the_new_rubric(
+    graded_class, tmp_path, fast_rubric_file, fake_mnist
+):
+    folder, db, _output = graded_class
+    copy = tmp_path / "gradebook.sqlite"
+    shutil.copy(db, copy)
+    rubric = tmp_path / "stricter.toml"
+    top = 'name = "stricter"\npass_mark = 99.0\n'
+    rubric.write_text(top + fast_rubric_file.read_text() + "\n[accuracy]\npoints = 30.0\n")
+    result = CliRunner().invoke(main, ["regrade", "--db", str(copy), "--rubric", str(rubric)])
+    assert result.exit_code == 0, result.output
+    assert "rescored 4 submissions" in said(result.output)  # eve timed out: no measurements to re-score
+    with Gradebook(copy) as gradebook:
+        regraded = gradebook.get("cyd")
+    fresh = CliRunner().invoke(
+        main,
+        [
+            str(folder / "cyd.py"),
+            "--format",
+            "json",
+            "--problem",
+            "iris",
+            "--rubric",
+            str(rubric),
+            "--data-dir",
+            str(fake_mnist),
+            "--threads",
+            "1",  # as in the batch: the cores shared by two jobs
+            "--no-progress",
+        ],
+    )
+    report = json.loads(fresh.stdout)
+    assert regraded.rubric_name == "stricter" and regraded.max_points == report["max_points"]
+    assert regraded.points == pytest.approx(report["points"], abs=0.01)
+    assert regraded.passed == report["passed"]
+
+
+def test_a_roster_names_the_students_and_a_roster_without_ids_is_refused(tmp_path):
+    roster = tmp_path / "roster.csv"
+    roster.write_text("ID,Name,Email\nada,Ada Lovelace,ada@example.org\n")
+    assert read_roster(roster)["ada"].email == "ada@example.org"
+    roster.write_text("student,name\nada,Ada\n")
+    with pytest.raises(SubmissionError, match="no 'id' column"):
+        read_roster(roster)
+
+
+def test_the_content_hash_ignores_caches_and_sees_every_file(tmp_path):
+    folder = tmp_path / "s"
+    folder.mkdir()
+    (folder / "submission.py").write_text("x = 1\n")
+    before = content_hash(folder)
+    (folder / "__pycache__").mkdir()
+    (folder / "__pycache__" / "submission.cpython-311.pyc").write_bytes(b"\0")
+    assert content_hash(folder) == before
+    (folder / "helpers.py").write_text("y = 2\n")
+    assert content_hash(folder) != before
+
+
+def test_a_result_is_one_transaction(tmp_path, monkeypatch):
+    """A failure halfway through storing a result leaves the previous result whole."""
+    folder = tmp_path / "class"
+    folder.mkdir()
+    (folder / "ada.py").write_text("x = 1\n")
+    [entry] = find_entries(folder)
+    key = GradingKey("default", "d", "{}", "test")
+    with Gradebook(tmp_path / "g.sqlite") as gradebook:
+        gradebook.record(entry, Outcome("error", "", "first", "", 1.0), key)
+        write = Gradebook._write
+
+        def write_then_fail(self, row, report):
+            write(self, row, report)
+            raise OSError("disk full")
+
+        monkeypatch.setattr(Gradebook, "_write", write_then_fail)
+        with pytest.raises(OSError):
+            gradebook.record(entry, Outcome("error", "", "second", "", 1.0), key)
+    with Gradebook(tmp_path / "g.sqlite") as reopened:
+        assert reopened.get("ada").error == "first"
+
+
+def test_export_writes_each_format_from_the_gradebook(graded_class, tmp_path):
+    _folder, db, _output = graded_class
+
+    def export(*args: str):
+        result = CliRunner().invoke(main, ["export", "--db", str(db), *args])
+        assert result.exit_code == 0, result.output
+        return result
+
+    plain = list(csv.DictReader(io.StringIO(export("--format", "csv").stdout)))
+    assert [row["student_id"] for row in plain] == sorted(STATUS_OF_CLASS)
+    canvas = list(csv.reader(io.StringIO(export("--format", "canvas", "--points-possible", "10").stdout)))
+    assert canvas[1][0].strip() == "Points Possible" and canvas[1][-1] == "10"
+    assert len(canvas) == 2 + len(STATUS_OF_CLASS)
+    export("--format", "summary", "--out", str(tmp_path / "class.html"))
+    assert "eve" in (tmp_path / "class.html").read_text()
+    export("--format", "feedback", "--out", str(tmp_path / "feedback"))
+    assert sorted(p.name for p in (tmp_path / "feedback").iterdir()) == sorted(STATUS_OF_CLASS)
+    missing = CliRunner().invoke(main, ["export", "--db", str(tmp_path / "none.sqlite"), "--format", "csv"])
+    assert missing.exit_code == 2 and "no such gradebook" in said(missing.output)
