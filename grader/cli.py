@@ -86,6 +86,11 @@ def main() -> None:
 )
 @click.option("--keep-workdir", is_flag=True, help="Keep the worker's scratch directory, for debugging.")
 @click.option("--no-progress", is_flag=True, help="No progress output on stderr.")
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Retrain even if this code was measured before (same code, training rubric, data and grader).",
+)
 def submission_command(
     path: Path,
     quick: bool,
@@ -102,6 +107,7 @@ def submission_command(
     run_all: bool,
     keep_workdir: bool,
     no_progress: bool,
+    no_cache: bool,
 ) -> None:
     """Grade the submission at PATH: a notebook, a module, or a folder holding one."""
     _check_formats(formats, out)
@@ -118,6 +124,7 @@ def submission_command(
             keep_workdir=keep_workdir,
             run_all=run_all,
             progress=not no_progress,
+            cache=not no_cache,
             on_event=progress,
         )
         try:

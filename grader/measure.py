@@ -105,6 +105,7 @@ class Measurements:
     environment: Environment
     log: CapturedOutput
     seconds: float
+    reused: bool = False  # taken from the measurements cache: the same files, training rubric and data
 
     def model(self, key: str) -> ModelMeasurement | None:
         return next((m for m in self.models if m.key == key), None)

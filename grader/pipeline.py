@@ -17,7 +17,9 @@ from typing import Any
 
 from grader import __version__
 from grader.baselines import REFERENCE_DIR, Baselines
+from grader.cache import MeasurementCache, cache_key, code_digest
 from grader.data import PROBLEMS, ProblemData, load_problem
+from grader.devices import device_kind
 from grader.isolation import secrets_in_home
 from grader.load import Submission, load_submission
 from grader.locations import cache_dir
@@ -42,6 +44,7 @@ class GradeOptions:
     keep_workdir: bool = False
     run_all: bool = False  # a notebook: run every cell, not only definitions
     progress: bool = False  # show download progress bars
+    cache: bool = True  # reuse the measurements of an unchanged submission
     on_event: Callable[[dict[str, Any]], None] = field(default=lambda event: None)
 
     @property
@@ -107,6 +110,15 @@ def measure_submission(path: Path, options: GradeOptions, rubric: Rubric) -> Mea
         problem: load_problem(problem, quick=options.quick, data_dir=options.data_dir, progress=options.progress)
         for problem in options.problems
     }
+    cache, key = MeasurementCache(), _cache_key(submission, data, options, rubric, seed)
+    cached = cache.get(key) if options.cache else None
+    if cached is not None:
+        return dataclasses.replace(
+            cached,
+            submission=_submission_info(submission),
+            reused=True,
+            seconds=round(time.perf_counter() - started, 3),
+        )
     limits = rubric.limits
     if options.run_all:
         limits = dataclasses.replace(limits, import_seconds=limits.run_all_seconds)
@@ -139,11 +151,9 @@ def measure_submission(path: Path, options: GradeOptions, rubric: Rubric) -> Mea
         peak_memory_mb=float(reported.get("peak_memory_mb", 0.0)),
     )
     failure = outcome.submission_failure
-    return Measurements(
+    measurements = Measurements(
         grader_version=__version__,
-        submission=SubmissionInfo(
-            submission.path, submission.notebook or submission.entry, submission.files, submission.content_hash
-        ),
+        submission=_submission_info(submission),
         settings=settings,
         data={problem: problem_data.info for problem, problem_data in data.items()},
         models=[_explained(models[task.key], submission) for task in tasks if task.key in models],
@@ -152,6 +162,24 @@ def measure_submission(path: Path, options: GradeOptions, rubric: Rubric) -> Mea
         log=outcome.log,
         seconds=round(time.perf_counter() - started, 3),
     )
+    cache.put(key, measurements)
+    return measurements
+
+
+def _submission_info(submission: Submission) -> SubmissionInfo:
+    return SubmissionInfo(
+        submission.path, submission.notebook or submission.entry, submission.files, submission.content_hash
+    )
+
+
+def _cache_key(
+    submission: Submission, data: dict[str, ProblemData], options: GradeOptions, rubric: Rubric, seed: int
+) -> str:
+    chosen = {"mode": options.mode, "problems": sorted(options.problems), "seed": seed, "run_all": options.run_all}
+    fingerprints = {problem: problem_data.info.fingerprint for problem, problem_data in data.items()}
+    files = {name: (submission.root / name).read_bytes() for name in submission.files}
+    files |= {name: module.encode() for name, module in submission.generated.items()}
+    return cache_key(code_digest(files), rubric, chosen, fingerprints, __version__, device_kind(options.device))
 
 
 def _explained(model: ModelMeasurement, submission: Submission) -> ModelMeasurement:

@@ -14,7 +14,7 @@ from rich.console import Console
 from grader import __version__
 from grader.batch.gradebook import Gradebook, GradebookError, GradingKey
 from grader.batch.jobs import Backend, Job
-from grader.batch.local import LocalBackend, threads_per_job, visible_gpus
+from grader.batch.local import LocalBackend, threads_per_job
 from grader.batch.run_one import Outcome
 from grader.batch.runner import plan_batch, run_batch
 from grader.batch.submissions import Entry, find_entries, read_roster
@@ -26,6 +26,7 @@ from grader.cli_options import (
     seed_option,
     training_options,
 )
+from grader.devices import visible_gpus
 from grader.errors import GraderError
 from grader.render.progress import BatchProgress
 from grader.report import EXIT_USAGE
@@ -99,6 +100,7 @@ def batch_command(
         fail(error, EXIT_USAGE)
     jobs = jobs or threads_per_job(1)
     options = _grade_options(quick, device, data_dir, problems, seed, threads or threads_per_job(jobs))
+    options += ("--no-cache",) if force else ()
     settings = {"quick": quick, "device": device, "problems": sorted(problems), "seed": seed}
     settings["baselines"] = hashlib.sha256(baselines.to_json().encode()).hexdigest()[:16]
     key = GradingKey(rubric.name, rubric.digest, json.dumps(settings, sort_keys=True), __version__)

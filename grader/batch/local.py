@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import shutil
-import subprocess
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -43,20 +41,6 @@ class LocalBackend:
             with self._lock:
                 env["CUDA_VISIBLE_DEVICES"] = next(self._gpus)
         return grade_entry(job.entry.path, job.grade_args(), job.timeout, env=env, cancelled=self._stop.is_set)
-
-
-def visible_gpus() -> list[str]:
-    """The NVIDIA GPUs this process may use, by index, without importing a framework."""
-    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if listed is not None:
-        return [gpu.strip() for gpu in listed.split(",") if gpu.strip() and gpu.strip() != "-1"]
-    if shutil.which("nvidia-smi") is None:
-        return []
-    try:
-        found = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10, check=True)
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return [str(n) for n, line in enumerate(found.stdout.splitlines()) if line.startswith("GPU ")]
 
 
 def threads_per_job(jobs: int) -> int:

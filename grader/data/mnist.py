@@ -14,6 +14,7 @@ import numpy as np
 
 from grader.data.fetch import DownloadError, download
 from grader.data.idx import REPAIR_HINT, decode_idx, read_file
+from grader.data.store import save_atomically
 from grader.errors import DataError
 from grader.locations import cache_dir
 
@@ -153,25 +154,12 @@ def _decoded(raw: bytes, path: Path, digest: str) -> np.ndarray:
     with contextlib.suppress(OSError, ValueError):
         return np.load(cached, mmap_mode="r", allow_pickle=False)
     array = decode_idx(raw, path)
-    _store(array, cached)
+    save_atomically(cached, array)
     return array
 
 
 def _decoded_cache_path(digest: str) -> Path:
     return cache_dir() / "mnist-decoded" / f"{digest}.npy"
-
-
-def _store(array: np.ndarray, target: Path) -> None:
-    """Best effort, atomic: readers see a whole .npy or none; an unwritable cache only costs speed."""
-    part = target.with_name(f".{target.stem}.{os.getpid()}.part")
-    with contextlib.suppress(OSError):
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with part.open("wb") as out:
-                np.save(out, array, allow_pickle=False)
-            os.replace(part, target)
-        finally:
-            part.unlink(missing_ok=True)
 
 
 def _check_split(images_path: Path, images: np.ndarray, labels_path: Path, labels: np.ndarray) -> None:

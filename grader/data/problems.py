@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from grader.data import iris, mnist
+from grader.data.store import save_atomically
+from grader.locations import cache_dir
 
 PROBLEMS = ("iris", "mnist")
 SPLIT_SEED = 20240513  # fixes the data splits, independent of the training seed
@@ -128,11 +130,19 @@ def _load_mnist(quick: bool, data_dir: Path | None, progress: bool) -> ProblemDa
 
 def _split(indices: np.ndarray, labels: np.ndarray, n_holdout: int) -> tuple[np.ndarray, np.ndarray]:
     """Split ``indices`` into (rest, holdout of ``n_holdout``), stratified by label wherever the counts allow.
+    Splits are stored in the cache: computing one needs scikit-learn, whose import alone takes a second.
 
     Tiny fixture sets may not allow it (a class with one sample, fewer holdout places than classes);
     they get a plain seeded split instead of an error.
     """
     part_labels = labels[indices]
+    stored = _split_path(indices, part_labels, n_holdout)
+    with contextlib.suppress(OSError, ValueError):
+        both = np.load(stored, allow_pickle=False)
+        if len(both) == len(indices):
+            return both[: len(indices) - n_holdout], both[len(indices) - n_holdout :]
+    from sklearn.model_selection import train_test_split  # a second of imports: only when not stored
+
     _, counts = np.unique(part_labels, return_counts=True)
     stratifiable = counts.min() >= 2 and len(counts) <= n_holdout <= len(indices) - len(counts)
     rest, holdout = train_test_split(
@@ -141,7 +151,15 @@ def _split(indices: np.ndarray, labels: np.ndarray, n_holdout: int) -> tuple[np.
         stratify=part_labels if stratifiable else None,
         random_state=SPLIT_SEED,
     )
+    save_atomically(stored, np.concatenate([rest, holdout]))
     return rest, holdout
+
+
+def _split_path(indices: np.ndarray, part_labels: np.ndarray, n_holdout: int) -> Path:
+    """Where a split is stored: named by everything that decides it, scikit-learn's version included."""
+    digest = hashlib.sha256(indices.tobytes() + part_labels.tobytes())
+    digest.update(f"{n_holdout}:{SPLIT_SEED}:{iris.SKLEARN_VERSION}".encode())
+    return cache_dir() / "splits" / f"{digest.hexdigest()[:32]}.npy"
 
 
 def _quick_subset(indices: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -112,6 +112,7 @@ def page(report: Report) -> Page:
             f"nn-grader {m.grader_version} · {'quick' if m.settings.mode == 'quick' else 'full'} mode · "
             f"seed {m.settings.seed} · {m.seconds:.0f} s · rubric {report.rubric.get('name', '?')} "
             f"{report.rubric.get('digest', '')} · {report.created}"
+            + (" · measurements reused from an earlier run of the same code" if m.reused else "")
         ),
         quick=_quick_note(report),
         submission_failure=_failure_view("The submission could not be graded", m.failure) if m.failure else None,

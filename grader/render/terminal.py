@@ -51,6 +51,8 @@ def _heading(report: Report) -> RenderableType:
     line = Text()
     line.append(f"nn-grader {m.grader_version}", style="bold")
     line.append(f" · {m.submission.path} · {mode} · seed {m.settings.seed} · {m.seconds:.0f} s")
+    if m.reused:
+        line.append(" · measurements reused: this code was graded before (--no-cache retrains)")
     return line
 
 

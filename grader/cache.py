@@ -1,0 +1,152 @@
+"""The measurements cache: an unchanged submission is re-scored, not retrained.
+
+A student re-running ``grade`` after editing a comment in a notebook cell the grader does not keep, or
+CI re-running a job, gets the same measurements in a fraction of a second. The key holds everything
+that decides what training measures: the digest of the submission's code (``code_digest``), the training part of
+the rubric (limits, epoch budgets, defaults, seed, ablation), the grading options (mode, problems, seed,
+``--run-all``), the data's fingerprints, the grader version and the kind of device. Scoring is not in
+the key: a changed rubric's points re-score cached measurements.
+
+Only results that another run would reproduce are stored: none with a timeout, a crash, a memory error,
+an unreadable result, or training stopped by the time budget (those depend on the machine's load).
+
+Entries are the grader's own JSON (never student output, never pickles), written atomically (a temporary
+file, then a rename), so concurrent graders never read half an entry. The directory is bounded in size
+(``GRADER_CACHE_MAX_MB``, default 200); past it the least recently used entries go.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from grader.locations import cache_dir
+from grader.measure import Measurements
+from grader.records import from_json, to_json
+from grader.rubric import Rubric
+
+MAX_MB_ENV = "GRADER_CACHE_MAX_MB"
+DEFAULT_MAX_MB = 200.0
+NOT_REPRODUCIBLE = {"timeout", "crash", "memory", "malformed_result", "import_error"}
+SUFFIX = ".measurements.json"
+
+
+def code_digest(files: dict[str, bytes]) -> str:
+    """The submission's code, blind to what cannot change a run: a Python file counts by its syntax tree
+    with line and column numbers (so a comment edited in place keeps the digest, and a failure's line
+    stays right), any other file by its bytes."""
+    digest = hashlib.sha256()
+    for name, content in sorted(files.items()):
+        digest.update(name.encode() + b"\0" + _normalized(name, content) + b"\0")
+    return digest.hexdigest()
+
+
+def cache_key(
+    code: str,
+    rubric: Rubric,
+    options: dict[str, Any],
+    data_fingerprints: dict[str, str],
+    grader_version: str,
+    device_kind: str,
+) -> str:
+    """The digest naming a cache entry."""
+    training = {
+        "seed": rubric.seed,
+        "limits": asdict(rubric.limits),
+        "problems": {name: asdict(rules) for name, rules in rubric.problems.items()},
+        "ablation": asdict(rubric.ablation),
+    }
+    key = {
+        "code": code,
+        "training": training,
+        "options": options,
+        "data": data_fingerprints,
+        "grader": grader_version,
+        "device": device_kind,
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+
+
+def reproducible(measurements: Measurements) -> bool:
+    """Would another run measure the same? Not after a timeout, a crash or a stop by the clock."""
+    failures = [measurements.failure] + [m.failure for m in _with_ablations(measurements)]
+    if any(failure is not None and failure.kind in NOT_REPRODUCIBLE for failure in failures):
+        return False
+    return all(m.run is None or m.run.stop_reason != "time_budget" for m in _with_ablations(measurements))
+
+
+class MeasurementCache:
+    def __init__(self, directory: Path | None = None, max_bytes: int | None = None) -> None:
+        self.directory = directory or cache_dir() / "measurements"
+        if max_bytes is None:
+            max_bytes = int(float(os.environ.get(MAX_MB_ENV, DEFAULT_MAX_MB)) * 2**20)
+        self.max_bytes = max_bytes
+
+    def get(self, key: str) -> Measurements | None:
+        path = self._path(key)
+        try:
+            text = path.read_text()
+        except OSError:
+            return None
+        try:
+            measurements = from_json(Measurements, text)
+        except Exception:  # an entry from another grader version's schema, or damaged: drop it
+            with contextlib.suppress(OSError):
+                path.unlink()
+            return None
+        with contextlib.suppress(OSError):
+            os.utime(path)  # recently used
+        return measurements
+
+    def put(self, key: str, measurements: Measurements) -> None:
+        """Store the entry (if it is reproducible) and evict the least recently used past the bound."""
+        if not reproducible(measurements):
+            return
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=self.directory, prefix=".writing-")
+            with os.fdopen(handle, "w") as out:
+                out.write(to_json(measurements))
+            os.replace(temporary, self._path(key))
+        except OSError:  # a read-only or full cache: grading goes on without it
+            with contextlib.suppress(OSError, UnboundLocalError):
+                os.unlink(temporary)
+            return
+        self._evict()
+
+    def _evict(self) -> None:
+        entries = []
+        for path in self.directory.glob(f"*{SUFFIX}"):
+            with contextlib.suppress(OSError):
+                stat = path.stat()
+                entries.append((stat.st_mtime, stat.st_size, path))
+        total = sum(size for _, size, _ in entries)
+        for _, size, path in sorted(entries):
+            if total <= self.max_bytes:
+                break
+            with contextlib.suppress(OSError):
+                path.unlink()
+            total -= size
+
+    def _path(self, key: str) -> Path:
+        return self.directory / f"{key}{SUFFIX}"
+
+
+def _normalized(name: str, content: bytes) -> bytes:
+    if not name.endswith(".py"):
+        return content
+    try:
+        return ast.dump(ast.parse(content), include_attributes=True).encode()
+    except (SyntaxError, ValueError):
+        return content
+
+
+def _with_ablations(measurements: Measurements) -> list:
+    return [m for model in measurements.models for m in (model, model.ablation) if m is not None]

@@ -1,0 +1,139 @@
+"""The measurements cache: an unchanged submission is re-scored, not retrained; anything that changes
+what training measures retrains; only reproducible results are kept; the cache stays bounded and whole."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import pytest
+from conftest import SUBMISSIONS, write_submission
+from measurements_factory import failed, measurements, model
+
+from grader.cache import MeasurementCache, cache_key, code_digest, reproducible
+from grader.pipeline import grade
+from grader.records import Failure
+from grader.rubric import load_rubric
+
+OPTIONS = {"mode": "full", "problems": ["iris"], "seed": 0, "run_all": False}
+
+
+def key(**changes) -> str:
+    parts = {
+        "code": "c",
+        "rubric": load_rubric(),
+        "options": OPTIONS,
+        "data_fingerprints": {"iris": "f"},
+        "grader_version": "1",
+        "device_kind": "cpu",
+    } | changes
+    return cache_key(**parts)
+
+
+def test_the_key_changes_with_everything_that_changes_what_training_measures():
+    rubric = load_rubric()
+    longer = dataclasses.replace(
+        rubric, problems={**rubric.problems, "iris": dataclasses.replace(rubric.problems["iris"], max_epochs=7)}
+    )
+    changed = [
+        key(code="other"),
+        key(rubric=longer),
+        key(rubric=dataclasses.replace(rubric, seed=rubric.seed + 1)),
+        key(options={**OPTIONS, "mode": "quick"}),
+        key(data_fingerprints={"iris": "g"}),
+        key(grader_version="2"),
+        key(device_kind="cuda"),
+    ]
+    assert len({key(), *changed}) == len(changed) + 1
+
+
+def test_the_key_ignores_how_measurements_are_scored():
+    rubric = load_rubric()
+    rescored = dataclasses.replace(rubric, name="stricter", pass_mark=90.0)
+    rescored = dataclasses.replace(rescored, accuracy=dataclasses.replace(rubric.accuracy, points=40.0))
+    assert key(rubric=rescored) == key()
+
+
+def test_the_code_digest_ignores_a_comment_edited_in_place_but_not_code_or_moved_lines():
+    code = b"import torch  # the framework\nN = 16\n"
+    assert code_digest({"s.py": code}) == code_digest({"s.py": b"import torch  # PyTorch, of course\nN = 16\n"})
+    assert code_digest({"s.py": code}) != code_digest({"s.py": code.replace(b"16", b"32")})
+    assert code_digest({"s.py": code}) != code_digest({"s.py": b"# a new first line\n" + code})
+    assert code_digest({"data.csv": b"1,2"}) != code_digest({"data.csv": b"1, 2"})
+
+
+@pytest.mark.parametrize(
+    ("measured", "kept"),
+    [
+        (measurements(model("iris/single")), True),
+        (measurements(failed("iris/multi", Failure("build_error", "TypeError"))), True),
+        (measurements(failed("iris/multi", Failure("timeout", "ran past its budget"))), False),
+        (measurements(failed("iris/multi", Failure("crash", "SIGSEGV"))), False),
+        (measurements(failure=Failure("memory", "used more than 4 GiB")), False),
+    ],
+)
+def test_only_results_another_run_would_reproduce_are_kept(measured, kept):
+    assert reproducible(measured) is kept
+
+
+def test_a_run_stopped_by_the_clock_is_not_kept():
+    measured = measurements(model("iris/single"))
+    measured.models[0].run.stop_reason = "time_budget"
+    assert not reproducible(measured)
+
+
+def test_an_entry_reads_back_as_written_and_leaves_no_temporary_file(tmp_path):
+    cache = MeasurementCache(tmp_path)
+    measured = measurements(model("iris/single"))
+    cache.put("k", measured)
+    assert cache.get("k") == measured
+    assert [p.name for p in tmp_path.iterdir()] == ["k.measurements.json"]
+    assert cache.get("missing") is None
+
+
+def test_a_damaged_entry_is_dropped_not_trusted(tmp_path):
+    cache = MeasurementCache(tmp_path)
+    (tmp_path / "k.measurements.json").write_text('{"grader_version": ')
+    assert cache.get("k") is None
+    assert not (tmp_path / "k.measurements.json").exists()
+
+
+def test_past_its_bound_the_least_recently_used_entries_go(tmp_path):
+    measured = measurements(model("iris/single"))
+    cache = MeasurementCache(tmp_path / "c", max_bytes=10**9)
+    cache.put("a", measured)
+    one_entry = (cache.directory / "a.measurements.json").stat().st_size
+    cache = MeasurementCache(tmp_path / "c", max_bytes=int(2.5 * one_entry))
+    cache.put("b", measured)
+    os.utime(cache.directory / "a.measurements.json", (1, 1))
+    os.utime(cache.directory / "b.measurements.json", (2, 2))
+    assert cache.get("a") is not None  # used now: the most recent
+    cache.put("c", measured)
+    assert sorted(p.name.split(".")[0] for p in cache.directory.iterdir()) == ["a", "c"]
+
+
+def test_an_unwritable_cache_does_not_stop_grading(tmp_path):
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    MeasurementCache(blocked / "cache").put("k", measurements(model("iris/single")))  # no exception
+
+
+def events_of(options, path, rubric, baselines):
+    events = []
+    report = grade(path, dataclasses.replace(options, on_event=events.append), rubric, baselines)
+    return report, events
+
+
+def test_grading_unchanged_code_again_rescores_the_stored_measurements_without_training(
+    iris_only, fast_rubric, tmp_path
+):
+    pytest.importorskip("torch")
+    path = write_submission(tmp_path, (SUBMISSIONS / "torch_small.py").read_text())
+    first, trained = events_of(iris_only, path, fast_rubric, None)
+    path.write_text(path.read_text() + "# tried a wider layer: no better\n")  # a comment added: the same code
+    again, events = events_of(iris_only, path, fast_rubric, None)
+    assert trained and not events  # no worker started
+    assert not first.measurements.reused and again.measurements.reused
+    assert again.measurements.models == first.measurements.models
+    retrained, events = events_of(dataclasses.replace(iris_only, cache=False), path, fast_rubric, None)
+    assert events and not retrained.measurements.reused
