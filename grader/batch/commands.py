@@ -62,7 +62,8 @@ def db_option(command: click.decorators.FC) -> click.decorators.FC:
     help="Seconds for one submission's whole grading.",
 )
 @click.option("--retry-failed", is_flag=True, help="Grade again those that could not be graded, timed out or failed.")
-@click.option("--force", is_flag=True, help="Grade everything again, even what is already graded.")
+@click.option("--force", is_flag=True, help="Grade everything again, even what is already graded (implies --no-cache).")
+@click.option("--no-cache", is_flag=True, help="Retrain even code the measurements cache has seen.")
 @click.option("--backend", type=click.Choice(["local", "dask"]), default="local", show_default=True)
 @click.option("--scheduler", default=None, help="Dask: the scheduler's address (tcp://HOST:PORT).")
 @click.option(
@@ -85,6 +86,7 @@ def batch_command(
     timeout: float,
     retry_failed: bool,
     force: bool,
+    no_cache: bool,
     backend: str,
     scheduler: str | None,
     scheduler_file: Path | None,
@@ -100,7 +102,7 @@ def batch_command(
         fail(error, EXIT_USAGE)
     jobs = jobs or threads_per_job(1)
     options = _grade_options(quick, device, data_dir, problems, seed, threads or threads_per_job(jobs))
-    options += ("--no-cache",) if force else ()
+    options += ("--no-cache",) if force or no_cache else ()
     settings = {"quick": quick, "device": device, "problems": sorted(problems), "seed": seed}
     settings["baselines"] = hashlib.sha256(baselines.to_json().encode()).hexdigest()[:16]
     key = GradingKey(rubric.name, rubric.digest, json.dumps(settings, sort_keys=True), __version__)
@@ -122,7 +124,10 @@ def batch_command(
         def recorded(entry: Entry, outcome: Outcome) -> None:
             progress(entry.student.id, outcome.status, _detail(outcome))
 
-        result = run_batch(plan, gradebook, chosen, key, make_job, recorded)
+        try:
+            result = run_batch(plan, gradebook, chosen, key, make_job, recorded)
+        except GraderError as error:  # the cluster cannot take the jobs: nothing was graded
+            fail(error, EXIT_USAGE)
     counts = ", ".join(f"{n} {status}" for status, n in result.counts.items() if n)
     stderr.print(f"done in {time.monotonic() - started:.0f} s: {counts or 'nothing graded'}; gradebook: {db}")
 
@@ -229,8 +234,8 @@ def _backend(name: str, jobs: int, scheduler: str | None, scheduler_file: Path |
         raise click.UsageError("--backend dask needs --scheduler tcp://HOST:PORT or --scheduler-file FILE")
     try:
         from grader.batch.dask_backend import DaskBackend
-    except ImportError:
-        fail(GraderError("Dask is not installed", "pip install 'nn-grader[dask]'"), EXIT_USAGE)
+    except GraderError as error:  # distributed is an optional extra
+        fail(error, EXIT_USAGE)
     return DaskBackend(scheduler=scheduler, scheduler_file=scheduler_file)
 
 
