@@ -30,7 +30,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check .
 
 benchmark: $(VENV)/.installed
-	$(BIN)/python benchmarks/epoch_speed.py $(ARGS)
+	$(BIN)/python benchmarks/grader_cost.py $(ARGS)
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

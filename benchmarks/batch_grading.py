@@ -41,7 +41,7 @@ def grade(*args: str) -> float:
 def throughput(work: Path, students: int, jobs: int) -> float:
     folder = make_class(work / f"class-{jobs}", students)
     return grade("batch", str(folder), "--db", str(work / f"jobs{jobs}.sqlite"), "--problem", "iris",
-                 "--jobs", str(jobs), "--no-progress")  # fmt: skip
+                 "--jobs", str(jobs), "--no-cache", "--no-progress")  # fmt: skip
 
 
 def fill_gradebook(source_db: Path, target: Path, stored: int) -> None:
