@@ -71,13 +71,19 @@ def grade(*args: str, env: dict[str, str] | None = None) -> tuple[float, dict]:
     return seconds, json.loads(out)
 
 
-def overhead(work: Path, data_args: list[str], modes: list[str]) -> None:
+def overhead(work: Path, data_args: list[str], modes: list[str], rounds: int) -> None:
+    """Best of ``rounds``, the two taking turns: on a shared two-core machine one run can be 25 % off."""
     rubric = work / "no_ablation.toml"
     rubric.write_text(NO_ABLATION)
     for mode in modes:
         quick = ["--quick"] if mode == "quick" else []
-        plain, _ = timed([sys.executable, str(REPOSITORY / "benchmarks" / "plain_training.py"), *quick, *data_args])
-        graded, _ = grade(str(TORCH_REFERENCE), *quick, *data_args, "--no-cache", "--rubric", str(rubric))
+        plain_command = [sys.executable, str(REPOSITORY / "benchmarks" / "plain_training.py"), *quick, *data_args]
+        plain, graded = float("inf"), float("inf")
+        for _ in range(rounds):
+            plain = min(plain, timed(plain_command)[0])
+            graded = min(
+                graded, grade(str(TORCH_REFERENCE), *quick, *data_args, "--no-cache", "--rubric", str(rubric))[0]
+            )
         target = "<= 1.15" if mode == "full" else "<= 1.5"
         row(f"overhead, {mode}: plain script {plain:.1f} s, grade {graded:.1f} s", f"{graded / plain:.2f}x", target)
         with_ablation, _ = grade(str(TORCH_REFERENCE), *quick, *data_args, "--no-cache")
@@ -230,7 +236,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="grader-cost-") as folder:
         work = Path(folder)
         os.environ["GRADER_CACHE_DIR"] = str(work / "cache")  # cold: nothing measured before
-        overhead(work, data_args, ["quick"] if args.smoke else ["full", "quick"])
+        overhead(work, data_args, ["quick"] if args.smoke else ["full", "quick"], 1 if args.smoke else 3)
         cold_start(work, data_args)
         training_speed(data_args, [256] if args.smoke else [64, 256])
         scaling(work, 2 if args.smoke else 8)

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
+import dacite
 import numpy as np
 import pytest
+from measurements_factory import measurements, model
+from report_factory import curve
 
-from grader.measure import accuracy
+from grader.measure import Measurements, accuracy
+from grader.records import from_dict, to_json
 
 LABELS = {"train": np.array([0, 1, 2, 1]), "val": np.array([0, 1]), "test": np.array([2, 2, 1])}
 
@@ -44,3 +50,13 @@ def test_pickled_objects_are_never_loaded(tmp_path):
     path = save(tmp_path / "p.npz", train=np.array([object()] * 4), val=np.zeros(2, int), test=np.zeros(3, int))
     with pytest.raises(ValueError, match="allow_pickle"):
         accuracy(path, LABELS)
+
+
+def test_stored_measurements_read_back_strictly_epoch_records_included():
+    """Epoch records are built by a fast path; it refuses what the rest refuses."""
+    measured = measurements(model("iris/single", epochs=curve([0.5, 0.4, 0.3])))
+    stored = json.loads(to_json(measured))
+    assert from_dict(Measurements, stored) == measured
+    stored["models"][0]["run"]["history"][0]["learning_rate"] = 0.1
+    with pytest.raises(dacite.DaciteError, match="learning_rate"):
+        from_dict(Measurements, stored)

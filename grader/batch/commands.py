@@ -28,6 +28,8 @@ from grader.cli_options import (
 )
 from grader.devices import visible_gpus
 from grader.errors import GraderError
+from grader.measure import Measurements
+from grader.records import from_dict
 from grader.render.progress import BatchProgress
 from grader.report import EXIT_USAGE
 from grader.score import score
@@ -145,9 +147,10 @@ def regrade_command(db: Path, rubric_path: Path | None, baselines_path: Path | N
     started, rescored = time.monotonic(), 0
     with Gradebook(db) as gradebook, gradebook.transaction():
         for row in gradebook.rows():
-            report = row.report()
-            if report is not None:
-                gradebook.rescored(row, score(report.measurements, baselines, rubric))
+            if row.report_json:
+                stored = json.loads(row.report_json)["measurements"]
+                measurements = from_dict(Measurements, stored)
+                gradebook.rescored(row, score(measurements, baselines, rubric), stored)
                 rescored += 1
     click.echo(
         f"rescored {rescored} submissions under rubric {rubric.name} {rubric.digest} in "

@@ -12,11 +12,13 @@ never unpickled.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from grader.batch.run_one import Outcome
 from grader.batch.submissions import Entry, Student
@@ -170,18 +172,18 @@ class Gradebook:
             self._write(row, report)
         return row
 
-    def rescored(self, row: Row, report: Report) -> Row:
-        """Store ``report`` (the row's measurements under another rubric) in place of the row's scores."""
-        new = Row(
-            **{
-                **row.__dict__,
-                "rubric_name": report.rubric.get("name", ""),
-                "rubric_digest": report.rubric.get("digest", ""),
-                "points": report.points,
-                "max_points": report.max_points,
-                "passed": report.passed,
-                "report_json": report.to_json(),
-            }
+    def rescored(self, row: Row, report: Report, stored_measurements: dict[str, Any]) -> Row:
+        """Store ``report`` (the row's measurements, ``stored_measurements`` as parsed from the row, under
+        another rubric) in place of the row's scores."""
+        data = {**asdict(dataclasses.replace(report, measurements=None)), "measurements": stored_measurements}
+        new = dataclasses.replace(
+            row,
+            rubric_name=report.rubric.get("name", ""),
+            rubric_digest=report.rubric.get("digest", ""),
+            points=report.points,
+            max_points=report.max_points,
+            passed=report.passed,
+            report_json=json.dumps(data, sort_keys=True, separators=(",", ":")),  # the C encoder: no indent
         )
         self._write(new, report)
         return new
