@@ -6,10 +6,12 @@ crash in one model loses nothing already done.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import platform
+import re
 import resource
 import sys
 import time
@@ -102,6 +104,16 @@ def main(argv: list[str]) -> int:
     _write_atomically(out_dir / ENVIRONMENT_RESULT, json.dumps(environment()))
     events.send("finished")
     return 0
+
+
+def _peak_memory_mb() -> float:
+    """The worker's own high-water mark. On Linux from /proc (VmHWM): getrusage's ru_maxrss is carried
+    across exec, so it would report the grading process's peak if that were larger."""
+    with contextlib.suppress(OSError, TypeError):
+        status = Path("/proc/self/status").read_text()
+        return int(re.search(r"VmHWM:\s+(\d+)", status)[1]) / 1024  # type: ignore[index]
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
 def limit_memory(limit: int) -> None:
@@ -389,8 +401,7 @@ def environment() -> dict[str, Any]:
                 libraries[name] = metadata.version(name)
             except metadata.PackageNotFoundError:
                 libraries[name] = getattr(sys.modules[name], "__version__", "unknown")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-    peak_mb = peak / 2**20 if sys.platform == "darwin" else peak / 1024
+    peak_mb = _peak_memory_mb()
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
