@@ -52,7 +52,7 @@ def _heading(report: Report) -> RenderableType:
     line.append(f"nn-grader {m.grader_version}", style="bold")
     line.append(f" · {m.submission.path} · {mode} · seed {m.settings.seed} · {m.seconds:.0f} s")
     if m.reused:
-        line.append(" · measurements reused: this code was graded before (--no-cache retrains)")
+        line.append("\nmeasurements reused: this code was graded before (--no-cache retrains)", style="dim")
     return line
 
 
