@@ -76,3 +76,11 @@ def test_progress_on_a_terminal_draws_a_bar_per_model_with_epochs_and_accuracy()
         task = progress.bar.tasks[0]
         assert (task.description, task.completed, task.total) == ("iris/single", 5, 5)
         assert task.fields["status"] == "val acc 90.0%"
+
+
+def test_a_report_from_cached_measurements_says_so_and_how_to_retrain():
+    report = sample_report()
+    report.measurements.reused = True
+    text = FORMATS["terminal"].render(report)
+    assert "measurements reused" in text and "--no-cache" in text
+    assert "measurements reused" not in FORMATS["terminal"].render(sample_report())
