@@ -74,7 +74,7 @@ def batch_args(folder: Path, db: Path, fast_rubric_file: Path, fake_mnist: Path,
         "--data-dir",
         str(fake_mnist),
         "--timeout",
-        "25",
+        "30",
         "--no-progress",
         *extra,
     ]
@@ -113,6 +113,9 @@ def test_the_good_submission_passes_the_weak_one_does_not_and_copies_get_the_sam
     assert rows["ada"][3] is True and rows["cyd"][3] is False
     assert rows["cyd"][1] < rows["ada"][1]
     assert rows["bob"] == rows["ada"]
+    with Gradebook(db) as gradebook:  # each report names its own student's files
+        assert gradebook.get("bob").report().measurements.submission.path.endswith("bob")
+        assert gradebook.get("ada").report().measurements.submission.path.endswith("ada.py")
 
 
 def test_failures_are_stored_with_their_reason_and_never_stop_the_batch(graded_class):
@@ -120,7 +123,7 @@ def test_failures_are_stored_with_their_reason_and_never_stop_the_batch(graded_c
     with Gradebook(db) as gradebook:
         dan, eve = gradebook.get("dan"), gradebook.get("eve")
     assert "SyntaxError" in dan.error and dan.report() is not None  # the report says where
-    assert "longer than 25 s" in eve.error and eve.report() is None
+    assert "longer than 30 s" in eve.error and eve.report() is None
     assert "1 timed_out" in said(output) and "1 ungradable" in said(output)
 
 

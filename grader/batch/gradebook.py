@@ -146,6 +146,11 @@ class Gradebook:
     def record(self, entry: Entry, outcome: Outcome, key: GradingKey) -> Row:
         """Store one result, replacing the student's previous one, in one transaction."""
         report = Report.from_dict(json.loads(outcome.report_json)) if outcome.report_json else None
+        report_json = outcome.report_json or None
+        if report is not None and report.measurements.submission.path != str(entry.path):
+            # graded elsewhere (a Dask worker's folder) or as a copy's twin: the report names this entry
+            report.measurements.submission.path = str(entry.path)
+            report_json = json.dumps(report.to_dict(), sort_keys=True, separators=(",", ":"))
         previous = self.get(entry.student.id)
         attempts = previous.attempts + 1 if previous and previous.content_hash == entry.content_hash else 1
         row = Row(
@@ -166,7 +171,7 @@ class Gradebook:
             seconds=round(outcome.seconds, 3),
             graded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             attempts=attempts,
-            report_json=outcome.report_json or None,
+            report_json=report_json,
         )
         with self.transaction():
             self._write(row, report)
