@@ -61,7 +61,7 @@ def make_class(folder: Path) -> Path:
     return folder
 
 
-def batch_args(folder: Path, db: Path, fast_rubric_file: Path, fake_mnist: Path, *extra: str) -> list[str]:
+def batch_args(folder: Path, db: Path, rubric: Path, fake_mnist: Path, *extra: str) -> list[str]:
     return [
         "batch",
         str(folder),
@@ -70,7 +70,7 @@ def batch_args(folder: Path, db: Path, fast_rubric_file: Path, fake_mnist: Path,
         "--problem",
         "iris",
         "--rubric",
-        str(fast_rubric_file),
+        str(rubric),
         "--data-dir",
         str(fake_mnist),
         "--timeout",
@@ -237,6 +237,11 @@ def test_regrade_rescores_every_stored_submission_like_a_fresh_grade_under_the_n
     assert regraded.rubric_name == "stricter" and regraded.max_points == report["max_points"]
     assert regraded.points == pytest.approx(report["points"], abs=0.01)
     assert regraded.passed == report["passed"]
+    # a batch under the new rubric finds the regraded class graded (eve, who timed out, left out)
+    graded_folder = tmp_path / "graded"
+    shutil.copytree(folder, graded_folder, ignore=shutil.ignore_patterns("eve.py"))
+    again = CliRunner().invoke(main, batch_args(graded_folder, copy, rubric, fake_mnist))
+    assert "0 to grade, 4 already graded" in said(again.output)
 
 
 def test_a_roster_names_the_students_and_a_roster_without_ids_is_refused(tmp_path):

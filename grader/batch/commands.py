@@ -12,6 +12,7 @@ import click
 from rich.console import Console
 
 from grader import __version__
+from grader.baselines import Baselines
 from grader.batch.gradebook import Gradebook, GradebookError, GradingKey
 from grader.batch.jobs import Backend, Job
 from grader.batch.local import LocalBackend, threads_per_job
@@ -106,7 +107,7 @@ def batch_command(
     options = _grade_options(quick, device, data_dir, problems, seed, threads or threads_per_job(jobs))
     options += ("--no-cache",) if force or no_cache else ()
     settings = {"quick": quick, "device": device, "problems": sorted(problems), "seed": seed}
-    settings["baselines"] = hashlib.sha256(baselines.to_json().encode()).hexdigest()[:16]
+    settings["baselines"] = baselines_digest(baselines)
     key = GradingKey(rubric.name, rubric.digest, json.dumps(settings, sort_keys=True), __version__)
     plan = plan_batch(entries, gradebook, key, retry_failed=retry_failed, force=force)
     stderr = Console(stderr=True, highlight=False)
@@ -150,7 +151,8 @@ def regrade_command(db: Path, rubric_path: Path | None, baselines_path: Path | N
             if row.report_json:
                 stored = json.loads(row.report_json)["measurements"]
                 measurements = from_dict(Measurements, stored)
-                gradebook.rescored(row, score(measurements, baselines, rubric), stored)
+                settings = {**json.loads(row.settings), "baselines": baselines_digest(baselines)}
+                gradebook.rescored(row, score(measurements, baselines, rubric), stored, settings)
                 rescored += 1
     click.echo(
         f"rescored {rescored} submissions under rubric {rubric.name} {rubric.digest} in "
@@ -217,6 +219,11 @@ def export_command(
         with out.open("w", encoding="utf-8", newline="") as handle:
             handle.write(text)
         click.echo(f"wrote {out} ({len(rows)} students)", err=True)
+
+
+def baselines_digest(baselines: Baselines) -> str:
+    """Part of a result's settings: other baselines, other points."""
+    return hashlib.sha256(baselines.to_json().encode()).hexdigest()[:16]
 
 
 def _grade_options(

@@ -177,14 +177,15 @@ class Gradebook:
             self._write(row, report)
         return row
 
-    def rescored(self, row: Row, report: Report, stored_measurements: dict[str, Any]) -> Row:
+    def rescored(self, row: Row, report: Report, stored_measurements: dict[str, Any], settings: dict[str, Any]) -> Row:
         """Store ``report`` (the row's measurements, ``stored_measurements`` as parsed from the row, under
-        another rubric) in place of the row's scores."""
+        another rubric and ``settings``' baselines) in place of the row's scores."""
         data = {**asdict(dataclasses.replace(report, measurements=None)), "measurements": stored_measurements}
         new = dataclasses.replace(
             row,
             rubric_name=report.rubric.get("name", ""),
             rubric_digest=report.rubric.get("digest", ""),
+            settings=json.dumps(settings, sort_keys=True),
             points=report.points,
             max_points=report.max_points,
             passed=report.passed,
