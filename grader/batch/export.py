@@ -25,6 +25,7 @@ from grader.batch.gradebook import Row
 from grader.records import MODEL_KEYS, model_key
 from grader.render.html import STYLE, escape, render_html
 from grader.render.markdown import md_text, render_markdown
+from grader.render.plots import learning_curves
 from grader.render.text import clean
 from grader.report import Report
 
@@ -122,9 +123,10 @@ def write_feedback(rows: Iterable[Row], out_dir: Path, formats: Sequence[str] = 
         folder = out_dir / safe_name(row.student.id)
         folder.mkdir(parents=True, exist_ok=True)
         report = row.report()
+        images = learning_curves(report) if report is not None else {}  # drawn once for both pages
         for name in dict.fromkeys(formats):
             path = folder / FEEDBACK_FILES[name]
-            path.write_text(_feedback_page(row, report, name), encoding="utf-8")
+            path.write_text(_feedback_page(row, report, name, images), encoding="utf-8")
             written.append(path)
     return written
 
@@ -194,9 +196,9 @@ def _json_model(report: Report, key: str) -> dict[str, float | None]:
     }
 
 
-def _feedback_page(row: Row, report: Report | None, name: str) -> str:
+def _feedback_page(row: Row, report: Report | None, name: str, images: dict[str, bytes]) -> str:
     if report is not None:
-        return render_html(report) if name == "html" else render_markdown(report)
+        return render_html(report, images=images) if name == "html" else render_markdown(report, images=images)
     return _unreported_html(row) if name == "html" else _unreported_markdown(row)
 
 

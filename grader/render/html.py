@@ -38,10 +38,11 @@ pre { background: #f6f8fa; padding: .6rem; overflow-x: auto; font-size: .85rem; 
 """
 
 
-def render_html(report: Report, *, plots: bool = True) -> str:
+def render_html(report: Report, *, plots: bool = True, images: dict[str, bytes] | None = None) -> str:
     """The feedback page; ``plots=False`` leaves the images out (for golden files)."""
     content = page(report)
-    images = learning_curves(report) if plots else {}
+    if images is None:  # drawn here unless the caller drew them once for several pages
+        images = learning_curves(report) if plots else {}
     body = [
         f"<h1>{escape(content.title)}</h1>",
         f'<p class="verdict {content.outcome}">{escape(content.verdict)}</p>',

@@ -308,10 +308,11 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~#])")
 _MD_BLOCK_START = re.compile(r"^(?:\d+[.)]|[-+])(?=\s|$)|^>")  # text that would open a list or a quote
 
 
-def render_markdown(report: Report, *, plots: bool = True) -> str:
+def render_markdown(report: Report, *, plots: bool = True, images: dict[str, bytes] | None = None) -> str:
     """The feedback page as Markdown; ``plots=False`` leaves the images out (for diffs and golden files)."""
     content = page(report)
-    images = learning_curves(report) if plots else {}
+    if images is None:  # drawn here unless the caller drew them once for several pages
+        images = learning_curves(report) if plots else {}
     parts = [f"# {md_text(content.title)}", f"**{md_text(content.verdict)}**", md_text(content.about)]
     parts += ["\n".join(f"> {md_text(line)}" for line in content.quick)] if content.quick else []
     if content.submission_failure:
