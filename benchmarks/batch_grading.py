@@ -12,14 +12,14 @@ Prints a table with the machine and the library versions.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from machine import describe_machine
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 SUBMISSION = REPOSITORY / "tests" / "fixtures" / "submissions" / "torch_small.py"
@@ -59,17 +59,6 @@ def fill_gradebook(source_db: Path, target: Path, stored: int) -> None:
             gradebook.record(entry, outcome, GradingKey.of(row))
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if "model name" in line]
-        cpu = names[0] if names else cpu
-    import torch
-
-    return f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, torch {torch.__version__}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--students", type=int, default=8)
@@ -84,7 +73,7 @@ def main() -> None:
         regrade = grade("regrade", "--db", str(work / "big.sqlite"), "--rubric", str(rubric))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"machine: {machine()}")
+    print(f"machine: {describe_machine()}")
     print(f"{'measure':<46} {'seconds':>9} {'per item':>10} {'speed-up':>9}")
     for jobs, total in seconds.items():
         label = f"batch of {args.students} Iris submissions, --jobs {jobs}"

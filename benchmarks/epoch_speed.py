@@ -10,13 +10,12 @@ Prints a table: seconds per epoch (best of the measured epochs, after one warm-u
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from machine import describe_machine
 
 from grader.adapters import TrainingData
 from grader.data import load_problem
@@ -109,18 +108,6 @@ CONTENDERS: dict[str, Callable[[TrainingData, int, int], list[float]]] = {
 }
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", type=Path, default=None)
@@ -131,7 +118,7 @@ def main() -> None:
     x = (mnist.x_train.astype(np.float32) / 255).reshape(-1, 784)
     x_val = (mnist.x_val.astype(np.float32) / 255).reshape(-1, 784)
     data = TrainingData("mnist", 10, x, mnist.y_train, x_val, mnist.y_val)
-    print(f"machine: {machine()}")
+    print(f"machine: {describe_machine()}")
     print(f"data: {len(x):,} training + {len(x_val):,} validation digits, model 784-128-10, Adam 1e-3")
     print(f"{'contender':<48} {'batch':>5} {'s/epoch':>8} {'samples/s':>10}")
     for batch_size in (int(b) for b in arguments.batch_sizes.split(",")):

@@ -24,22 +24,17 @@ import argparse
 import importlib.util
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
+from batch_grading import throughput  # benchmarks/ is on the path of a script run from it
+from machine import describe_machine
 
 REPOSITORY = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPOSITORY / "benchmarks"))
-
-from batch_grading import throughput  # noqa: E402
-
-from grader.devices import visible_gpus  # noqa: E402
 
 TORCH_REFERENCE = REPOSITORY / "reference" / "torch_solution.py"
 KERAS_REFERENCE = REPOSITORY / "reference" / "keras_solution.py"
@@ -210,23 +205,6 @@ def cached(data_args: list[str]) -> None:
     row("re-grade of unchanged code (cached measurements)", f"{seconds:.2f} s", "< 2 s")
 
 
-def machine() -> str:
-    cpu = platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if "model name" in line]
-        cpu = names[0] if names else cpu
-    gpus = visible_gpus()
-    gpu = f"{len(gpus)} NVIDIA GPU(s)" if gpus else "no GPU"
-    found = []
-    for name in ("torch", "tensorflow-cpu", "tensorflow", "keras", "numpy"):
-        try:
-            found.append(f"{name} {metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            continue
-    return f"{cpu}, {os.cpu_count()} cores, {gpu}; Python {platform.python_version()}, {', '.join(found)}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", default=os.environ.get("GRADER_DATA_DIR"))
@@ -242,7 +220,7 @@ def main() -> None:
         scaling(work, 2 if args.smoke else 8)
         memory(data_args)
         cached(data_args)
-    print(f"machine: {machine()}")
+    print(f"machine: {describe_machine()}")
     width = max(len(measure) for measure, _, _ in ROWS)
     print(f"{'measure':<{width}}  {'result':>16}  target")
     for measure, value, target in ROWS:

@@ -22,12 +22,11 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from grader.locations import cache_dir
+from grader.locations import cache_dir, write_atomically
 from grader.measure import Measurements
 from grader.records import from_json, to_json
 from grader.rubric import Rubric
@@ -109,17 +108,9 @@ class MeasurementCache:
         """Store the entry (if it is reproducible) and evict the least recently used past the bound."""
         if not reproducible(measurements):
             return
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=self.directory, prefix=".writing-")
-            with os.fdopen(handle, "w") as out:
-                out.write(to_json(measurements))
-            os.replace(temporary, self._path(key))
-        except OSError:  # a read-only or full cache: grading goes on without it
-            with contextlib.suppress(OSError, UnboundLocalError):
-                os.unlink(temporary)
-            return
-        self._evict()
+        text = to_json(measurements).encode()
+        if write_atomically(self._path(key), lambda out: out.write(text)):  # unwritable: grading goes on
+            self._evict()
 
     def _evict(self) -> None:
         entries = []

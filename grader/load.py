@@ -128,7 +128,7 @@ def load_submission(path: Path, *, run_all: bool = False) -> Submission:
 
 
 def _folder(path: Path, run_all: bool) -> Submission:
-    files = _files_under(path)
+    files = files_under(path)
     notebooks = [name for name in files if name.endswith(".ipynb") and "/" not in name]
     has_entry = ENTRY in files
     if has_entry and not notebooks:
@@ -149,7 +149,9 @@ def _folder(path: Path, run_all: bool) -> Submission:
     )
 
 
-def _files_under(root: Path) -> list[str]:
+def files_under(root: Path) -> list[str]:
+    """The files of a submission folder the grader reads, relative to it: no dot files, caches, virtual
+    environments or links."""
     files = []
     for file in sorted(root.rglob("*")):
         relative = file.relative_to(root)

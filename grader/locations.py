@@ -1,10 +1,13 @@
-"""Where the grader keeps files between runs."""
+"""Where the grader keeps files between runs, and how it writes them there."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import platformdirs
 
@@ -20,3 +23,21 @@ def cache_dir() -> Path:
     with contextlib.suppress(OSError):
         path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def write_atomically(target: Path, write: Callable[[BinaryIO], object]) -> bool:
+    """Best effort, atomic: ``write`` fills a temporary file beside ``target`` which then replaces it, so
+    readers (other graders included) see a whole file or none. False when the folder is not writable: a
+    cache that cannot be written only costs speed."""
+    part = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.part")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with part.open("wb") as out:
+            write(out)
+        os.replace(part, target)
+        return True
+    except OSError:
+        return False
+    finally:
+        with contextlib.suppress(OSError):
+            part.unlink(missing_ok=True)

@@ -41,7 +41,7 @@ from grader.batch.jobs import Job, OnResult
 from grader.batch.run_one import Outcome, grade_entry
 from grader.batch.submissions import Entry, Student
 from grader.errors import GraderError
-from grader.load import SKIPPED_DIRECTORIES
+from grader.load import files_under
 
 try:
     from distributed import Client, Event, Future, as_completed, get_worker
@@ -145,17 +145,10 @@ def _check_cluster(client: Client, jobs: Sequence[Job]) -> None:
 
 def entry_files(path: Path) -> dict[str, bytes]:
     """The files of an entry that the grader reads: a file by its name; a folder's by their paths in it,
-    leaving out dot files, caches, virtual environments and links as the loader does (``grader.load``)."""
+    as the loader lists them (``grader.load.files_under``)."""
     if path.is_file():
         return {path.name: path.read_bytes()}
-    files = {}
-    for file in sorted(path.rglob("*")):
-        relative = file.relative_to(path)
-        if any(part in SKIPPED_DIRECTORIES or part.startswith(".") for part in relative.parts):
-            continue
-        if file.is_file() and not file.is_symlink():
-            files[relative.as_posix()] = file.read_bytes()
-    return files
+    return {name: (path / name).read_bytes() for name in files_under(path)}
 
 
 def _ship(job: Job) -> Shipped:

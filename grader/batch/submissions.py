@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.errors import SubmissionError
+from grader.load import files_under
 
-SKIPPED_NAMES = {"__pycache__", ".ipynb_checkpoints", ".git", ".DS_Store"}
+SKIPPED_NAMES = {"__pycache__", ".ipynb_checkpoints", ".git"}
 SUFFIXES = (".py", ".ipynb")
 MAX_ENTRY_BYTES = 20 * 2**20
 
@@ -57,7 +58,7 @@ def find_entries(folder: Path, roster: dict[str, Student] | None = None) -> list
 def content_hash(path: Path) -> str:
     """The hash of an entry's files (names and bytes), bounded in size. A lone file counts by its bytes
     alone, so ``ada.py`` and ``bob/submission.py`` with the same code are the same submission."""
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file() and not _skipped(p, path))
+    files = [path] if path.is_file() else [path / name for name in files_under(path)]
     digest, total = hashlib.sha256(), 0
     for file in files:
         content = file.read_bytes()
@@ -86,7 +87,3 @@ def read_roster(path: Path) -> dict[str, Student]:
                 name, email = (row.get(columns[c], "") if c in columns else "" for c in ("name", "email"))
                 students[student_id] = Student(student_id, (name or "").strip(), (email or "").strip())
         return students
-
-
-def _skipped(file: Path, root: Path) -> bool:
-    return any(part in SKIPPED_NAMES or part.startswith(".") for part in file.relative_to(root).parts)

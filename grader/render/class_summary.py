@@ -26,6 +26,7 @@ from grader.batch.run_one import STATUSES
 from grader.records import Accuracy
 from grader.render.html import STYLE, escape
 from grader.render.markdown import png_data_uri
+from grader.render.text import percent
 from grader.report import Report
 
 DPI = 100
@@ -81,9 +82,9 @@ def _about(rows: list[Row]) -> str:
 def _overview(rows: list[Row], graded: list[Graded]) -> list[str]:
     """The numbers first: how many were graded, how many passed, the points' centre."""
     passed = sum(1 for row in rows if row.passed)
-    pass_rate = f"{passed} of {len(rows)} students ({_pct(passed / len(rows))})"
+    pass_rate = f"{passed} of {len(rows)} students ({percent(passed / len(rows))})"
     if graded:
-        pass_rate += f"; {_pct(passed / len(graded))} of those graded"
+        pass_rate += f"; {percent(passed / len(graded))} of those graded"
     facts = [("Students", str(len(rows))), ("Graded", f"{len(graded)} of {len(rows)}"), ("Passed", pass_rate)]
     if graded:
         facts.append(("Points", _centre([report for _, report in graded])))
@@ -134,11 +135,11 @@ def _models(graded: list[Graded], plots: bool) -> list[str]:
 
 def _model_line(key: str, graded: list[Graded], accuracies: list[float], reference: float | None) -> list[str]:
     untrained = sum(1 for _, report in graded if report.score(key) and _accuracy(report, key) is None)
-    shown = _pct(reference) if reference is not None else "-"
+    shown = percent(reference) if reference is not None else "-"
     if not accuracies:
         return [key, "0", str(untrained), "-", "-", shown]
-    spread = f"{_pct(min(accuracies))} to {_pct(max(accuracies))}"
-    return [key, str(len(accuracies)), str(untrained), _pct(statistics.median(accuracies)), spread, shown]
+    spread = f"{percent(min(accuracies))} to {percent(max(accuracies))}"
+    return [key, str(len(accuracies)), str(untrained), percent(statistics.median(accuracies)), spread, shown]
 
 
 def _costly_checks(graded: list[Graded]) -> list[str]:
@@ -285,7 +286,3 @@ def _table(header: list[str], rows: list[list[str]], numbers: Collection[int] = 
 def _facts(facts: list[tuple[str, str]]) -> str:
     items = "".join(f"<dt>{escape(label)}</dt><dd>{escape(value)}</dd>" for label, value in facts)
     return f'<dl class="facts">{items}</dl>'
-
-
-def _pct(value: float) -> str:
-    return f"{100 * value:.1f}%"

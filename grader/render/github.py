@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from grader.records import Failure, SourceLocation
-from grader.render.gradescope import CheckRow, check_rows, failed_models, failure_text, student_file, verdict
+from grader.render.checks import CheckRow, check_rows, failed_models, failure_text, student_file, verdict
 from grader.render.markdown import md_table, md_text, page
 from grader.render.text import clean
 from grader.report import Report

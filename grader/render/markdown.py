@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from grader.records import Failure, ModelMeasurement, TrainingRun
 from grader.render.plots import learning_curves
-from grader.render.text import clean
+from grader.render.text import clean, percent
 from grader.report import ModelScore, Report, RunSummary
 
 LOG_LINES_SHOWN = 15
@@ -153,16 +153,15 @@ def _summary_rows(report: Report) -> list[list[str]]:
     rows = []
     for score in report.scores:
         model = _measurement(report, score)
-        reference = (
-            f"{_pct(score.reference.test_accuracy)} ± {_pct(score.reference.test_spread)}" if score.reference else "-"
-        )
+        ref = score.reference
+        reference = f"{percent(ref.test_accuracy)} ± {percent(ref.test_spread)}" if ref else "-"
         if model.accuracy is None or model.run is None:
             rows.append([model.key, "failed", reference, "-", "-", "-", _points(score)])
             continue
         a = model.accuracy
         epochs = f"{model.run.epochs_run}" + (" (stopped early)" if model.run.stop_reason != "completed" else "")
         rows.append(
-            [model.key, _pct(a.test), reference, _train_val(a.train, a.val), _gap(a.gap), epochs, _points(score)]
+            [model.key, percent(a.test), reference, _train_val(a.train, a.val), _gap(a.gap), epochs, _points(score)]
         )
     return rows
 
@@ -191,8 +190,8 @@ def _facts(model: ModelMeasurement, score: ModelScore) -> Iterator[tuple[str, st
     if a is None or run is None:
         return
     reference = score.reference
-    yield "Test accuracy", _pct(a.test) + (f" (reference {_pct(reference.test_accuracy)})" if reference else "")
-    yield "Train / validation", f"{_pct(a.train)} / {_pct(a.val)}"
+    yield "Test accuracy", percent(a.test) + (f" (reference {percent(reference.test_accuracy)})" if reference else "")
+    yield "Train / validation", f"{percent(a.train)} / {percent(a.val)}"
     yield "Gap", _gap(a.gap) + (f" (reference {_gap(reference.gap)})" if reference else "")
     yield "Epochs", f"{run.epochs_run}, {STOP_REASONS.get(run.stop_reason, run.stop_reason)} in {run.seconds:.1f} s"
     best = RunSummary.of(a, run).best_epoch
@@ -223,8 +222,8 @@ def _ablation_table(score: ModelScore) -> Table | None:
     return Table(
         ["", "With regularization", "Without"],
         [
-            ["Train accuracy", *(_pct(r.train) for r in runs)],
-            ["Validation accuracy", *(_pct(r.val) for r in runs)],
+            ["Train accuracy", *(percent(r.train) for r in runs)],
+            ["Validation accuracy", *(percent(r.val) for r in runs)],
             ["Gap", *(_gap(r.gap) for r in runs)],
             ["Epochs", *(str(r.epochs) for r in runs)],
             ["Lowest validation loss", *(f"epoch {r.best_epoch}" if r.best_epoch else "-" for r in runs)],
@@ -284,10 +283,6 @@ def _log_tail(report: Report) -> list[str]:
 
 def _points(score: ModelScore) -> str:
     return f"{score.points:g}/{score.max_points:g}" if score.max_points else "unscored"
-
-
-def _pct(value: float) -> str:
-    return f"{100 * value:.1f}%"
 
 
 def _train_val(train: float, val: float) -> str:

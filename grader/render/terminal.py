@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from grader.records import ModelMeasurement
+from grader.render.text import percent
 from grader.report import ModelScore, Report
 
 LOG_LINES_SHOWN = 15
@@ -82,13 +83,13 @@ COLUMNS = (
 def _model_row(model: ModelMeasurement, score: ModelScore) -> list[str]:
     reference = "-"
     if score.reference:
-        reference = f"{_pct(score.reference.test_accuracy)} ±{100 * score.reference.test_spread:.1f}"
+        reference = f"{percent(score.reference.test_accuracy)} ±{100 * score.reference.test_spread:.1f}"
     points = f"{score.points:g}/{score.max_points:g}" if score.max_points else "unscored"
     regularization = ", ".join(_short(found) for found in score.regularization) or "-"
     if model.accuracy is None:
         return [model.key, "failed", reference, "-", regularization, points]
     gap = f"{100 * model.accuracy.gap:.1f}"
-    return [model.key, _pct(model.accuracy.test), reference, gap, regularization, points]
+    return [model.key, percent(model.accuracy.test), reference, gap, regularization, points]
 
 
 def _short(found: str) -> str:
@@ -191,7 +192,3 @@ def _log_tail(report: Report) -> RenderableType:
     return Group(
         Text(f"Last {len(lines)} lines the submission printed:", style="bold"), Text("\n".join(lines), style="dim")
     )
-
-
-def _pct(value: float) -> str:
-    return f"{100 * value:.1f}%"

@@ -13,3 +13,8 @@ def clean(text: str) -> str:
     """Text without colour codes, control characters or lone surrogates: printable in a page, a table
     cell or an XML attribute as it is."""
     return _NOT_XML.sub("", _ANSI.sub("", text))
+
+
+def percent(fraction: float) -> str:
+    """An accuracy the way every format shows it: 0.9731 -> "97.3%"."""
+    return f"{100 * fraction:.1f}%"
