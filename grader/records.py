@@ -133,6 +133,9 @@ class Accuracy:
     train: float
     val: float
     test: float
+    # Validation accuracy of the freshly built model, before any training: far above chance means the
+    # forward pass does not depend on what the model learned (a lookup table, pretrained weights).
+    untrained: float | None = None
 
     @property
     def gap(self) -> float:
