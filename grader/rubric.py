@@ -61,6 +61,7 @@ class ProblemRules:
 class AccuracyBand:
     min_tolerance: float
     zero_below: float
+    untrained_max_above_chance: float  # more than this above chance before training: it did not learn
 
 
 @dataclass(frozen=True)

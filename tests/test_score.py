@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 from measurements_factory import (
@@ -13,9 +14,11 @@ from measurements_factory import (
     measurements,
     model,
     reference_stats,
+    replace,
 )
 
-from grader.records import Failure, SourceLocation
+from grader.records import Failure, ModelMeasurement, SourceLocation
+from grader.render import FORMATS
 from grader.report import Report
 from grader.rubric import load_rubric
 from grader.score import score
@@ -144,3 +147,99 @@ def test_the_same_inputs_give_the_same_report_and_it_round_trips_through_json():
     second = score(measurements(*all_at_reference()), BASELINES, RUBRIC)
     assert dataclasses.replace(first, created="") == dataclasses.replace(second, created="")
     assert Report.from_dict(first.to_dict()) == first
+
+
+# --- Models that do not learn ------------------------------------------------------------------------------
+
+
+def before_training(key: str, untrained: float) -> ModelMeasurement:
+    """A model at its reference whose freshly built, untrained self scored ``untrained`` on validation data."""
+    trained = model(key)
+    return replace(trained, accuracy=dataclasses.replace(trained.accuracy, untrained=untrained))
+
+
+def test_a_model_that_scores_far_above_chance_before_training_gets_no_accuracy_points():
+    models = all_at_reference(iris_single=before_training("iris/single", 1.0))
+    report = score(measurements(*models), BASELINES, RUBRIC)
+    checks = {check.id: check for check in report.score("iris/single").checks}
+    learns, accuracy = checks["learns"], checks["accuracy"]
+    assert (learns.title, learns.status, learns.points, learns.max_points) == (
+        "Learns from its training data",
+        "fail",
+        0,
+        0,
+    )
+    assert learns.message == (
+        "before any training this model already scores 100.0% on validation data (chance: 33.3%): "
+        "its predictions do not come from what it learned"
+    )
+    assert (accuracy.status, accuracy.points, accuracy.max_points) == ("fail", 0, 15)
+    assert accuracy.message == f"test accuracy 95.0% earns no points, because {learns.message}"
+    assert learns.hint == accuracy.hint == report.next_steps[0]
+    assert "no stored answers, pretrained weights or lookups of the inputs" in learns.hint
+    assert (report.points, report.max_points) == (85, 100)
+
+
+def test_a_model_near_chance_before_training_passes_and_loses_nothing():
+    models = all_at_reference(mnist_single=before_training("mnist/single", 0.098))
+    report = score(measurements(*models), BASELINES, RUBRIC)
+    learns = next(check for check in report.score("mnist/single").checks if check.id == "learns")
+    assert (learns.status, learns.points, learns.max_points) == ("pass", 0, 0)
+    assert learns.message == (
+        "before any training this model scores 9.8% on validation data (chance: 10.0%), no more than untrained "
+        "weights may (35.0%)"
+    )
+    assert (report.points, report.max_points) == (100, 100)
+
+
+@pytest.mark.parametrize(
+    ("key", "untrained", "status"),
+    [
+        # Random weights on 30 nearly separable flowers can score 29 of them: only all 30 is not luck.
+        ("iris/multi", 29 / 30, "pass"),
+        ("iris/multi", 30 / 30, "fail"),
+        # Random weights score about 10% on MNIST, and never 35%.
+        ("mnist/multi", 0.35, "pass"),
+        ("mnist/multi", 0.36, "fail"),
+    ],
+)
+def test_how_far_above_chance_an_untrained_model_may_score_depends_on_the_problem(key, untrained, status):
+    models = all_at_reference(**{key.replace("/", "_"): before_training(key, untrained)})
+    checks = {check.id: check for check in score(measurements(*models), BASELINES, RUBRIC).score(key).checks}
+    assert checks["learns"].status == status
+    assert checks["accuracy"].points == (15 if status == "pass" else 0)
+
+
+def test_the_rubric_sets_the_limit_and_1_switches_the_check_off(tmp_path):
+    path = tmp_path / "rubric.toml"
+    path.write_text("[accuracy.bands.mnist]\nuntrained_max_above_chance = 1.0\n")
+    models = all_at_reference(mnist_single=before_training("mnist/single", 1.0))
+    report = score(measurements(*models), BASELINES, load_rubric(path))
+    assert [c.status for c in report.score("mnist/single").checks if c.id in ("accuracy", "learns")] == ["pass"] * 2
+    assert RUBRIC.accuracy.bands["mnist"].untrained_max_above_chance == 0.25
+
+
+def test_reports_that_did_not_measure_the_untrained_model_get_no_learning_check():
+    report = score(measurements(*all_at_reference()), BASELINES, RUBRIC)
+    assert "learns" not in {check.id for s in report.scores for check in s.checks}
+
+
+def test_the_learning_check_needs_no_reference():
+    report = score(measurements(before_training("iris/single", 1.0)), None, RUBRIC)
+    assert [(c.id, c.status) for c in report.score("iris/single").checks][:1] == [("learns", "fail")]
+
+
+def test_the_terminal_and_json_reports_show_a_model_that_does_not_learn():
+    report = score(measurements(*all_at_reference(iris_single=before_training("iris/single", 1.0))), BASELINES, RUBRIC)
+    terminal = " ".join(FORMATS["terminal"].render(report).split())
+    assert (
+        "iris/single · Test accuracy vs reference: 0/15 test accuracy 95.0% earns no points, because before any "
+        "training this model already scores 100.0% on validation data (chance: 33.3%)"
+    ) in terminal
+    assert "Total 85 / 100" in terminal
+    stored = json.loads(FORMATS["json"].render(report))
+    iris = next(s for s in stored["scores"] if s["key"] == "iris/single")
+    learns = next(check for check in iris["checks"] if check["id"] == "learns")
+    assert (learns["title"], learns["status"]) == ("Learns from its training data", "fail")
+    assert iris["checks"][0]["points"] == 0
+    assert Report.from_dict(stored).score("iris/single").checks == report.score("iris/single").checks

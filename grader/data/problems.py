@@ -15,6 +15,7 @@ from grader.data.store import save_atomically
 from grader.locations import cache_dir
 
 PROBLEMS = ("iris", "mnist")
+N_CLASSES = {"iris": iris.N_CLASSES, "mnist": mnist.N_CLASSES}
 SPLIT_SEED = 20240513  # fixes the data splits, independent of the training seed
 
 _IRIS_HOLDOUT = 30  # each of validation and test: a 60/20/20 split of 150 flowers
@@ -182,14 +183,13 @@ def _info(
         {"problem": problem, "content": content, "split_seed": SPLIT_SEED, "sizes": sizes, "quick": quick},
         sort_keys=True,
     )
-    n_classes = iris.N_CLASSES if problem == "iris" else mnist.N_CLASSES
     return DataInfo(
         problem=problem,
         source=source,
         n_train=sizes[0],
         n_val=sizes[1],
         n_test=sizes[2],
-        n_classes=n_classes,
+        n_classes=N_CLASSES[problem],
         input_shape=input_shape,
         quick=quick,
         subset=subset,

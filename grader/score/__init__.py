@@ -14,7 +14,7 @@ from grader.measure import Measurements
 from grader.records import MODEL_KEYS, ModelMeasurement, model_key
 from grader.report import SCHEMA_VERSION, Check, ModelScore, Reference, Report
 from grader.rubric import Rubric
-from grader.score.accuracy import accuracy_check, gap_check, overfitting_onset
+from grader.score.accuracy import accuracy_check, gap_check, learning_check, overfitting_onset
 from grader.score.checks import not_trained
 from grader.score.regularization import ablation_summary, detect, regularization_checks
 from grader.score.structure import structure_checks
@@ -79,6 +79,9 @@ def score_model(
         checks.append(accuracy_check(model, stats, rubric.accuracy.points, full_from, band))
         if model.variant in rubric.gap.variants:
             checks.append(gap_check(model, stats, rubric.gap, rubric.gap.bands[model.problem]))
+    learns = learning_check(model, rubric.accuracy.bands[model.problem])  # with or without a reference
+    if learns is not None:
+        checks.append(learns)
     checks += structure_checks(model, rubric.structure)
     checks += regularization_checks(model, rubric.regularization, rubric.ablation, stats)
     if model.failure is not None:

@@ -4,14 +4,20 @@ of that it only memorised."""
 from __future__ import annotations
 
 from grader.baselines import ReferenceStats
+from grader.data import N_CLASSES
 from grader.records import EpochRecord, ModelMeasurement
 from grader.report import Check
 from grader.rubric import AccuracyBand, GapBand, GapRule
-from grader.score.checks import fraction_above, graded, in_framework, not_trained, pct, points
+from grader.score.checks import failed, fraction_above, graded, in_framework, not_trained, passed, pct, points
 
 ACCURACY = "Test accuracy vs reference"
 GAP = "Train/validation gap (overfitting)"
+LEARNS = "Learns from its training data"
 SMOOTHING = 5  # epochs of validation loss averaged before looking for a trend
+NOT_LEARNED_HINT = (
+    "build_model must return a fresh model whose predictions come from the weights training gives it: "
+    "no stored answers, pretrained weights or lookups of the inputs"
+)
 
 
 def accuracy_check(
@@ -20,6 +26,15 @@ def accuracy_check(
     if model.failure is not None or model.accuracy is None:
         return not_trained("accuracy", ACCURACY, worth, model)
     measured = model.accuracy.test
+    learns = learning_check(model, band)
+    if learns is not None and learns.status == "fail":
+        return failed(
+            "accuracy",
+            ACCURACY,
+            worth,
+            f"test accuracy {pct(measured)} earns no points, because {learns.message}",
+            NOT_LEARNED_HINT,
+        )
     fraction = fraction_above(measured, full_from, full_from - band.zero_below)
     reference = f"reference {pct(stats.test_accuracy.mean)} ± {pct(stats.test_accuracy.std)}"
     if fraction == 1.0:
@@ -35,6 +50,24 @@ def accuracy_check(
         f"(full marks from {pct(full_from)}, none below {pct(full_from - band.zero_below)})"
     )
     return graded("accuracy", ACCURACY, worth, fraction, message, accuracy_hint(model))
+
+
+def learning_check(model: ModelMeasurement, band: AccuracyBand) -> Check | None:
+    """Whether the model's accuracy comes from training, read off its validation accuracy before any: worth
+    no points itself (failing it costs the accuracy points), and None where that was not measured."""
+    if model.failure is not None or model.accuracy is None or model.accuracy.untrained is None:
+        return None
+    untrained, chance = model.accuracy.untrained, 1 / N_CLASSES[model.problem]
+    limit = chance + band.untrained_max_above_chance
+    # Rounded: 28 of 30 flowers is 1e-16 above a limit of 0.6 above chance, and must not fail it.
+    if round(untrained - limit, 6) > 0:
+        message = (
+            f"before any training this model already scores {pct(untrained)} on validation data (chance: "
+            f"{pct(chance)}): its predictions do not come from what it learned"
+        )
+        return failed("learns", LEARNS, 0.0, message, NOT_LEARNED_HINT)
+    message = f"before any training this model scores {pct(untrained)} on validation data (chance: {pct(chance)})"
+    return passed("learns", LEARNS, 0.0, f"{message}, no more than untrained weights may ({pct(limit)})")
 
 
 def gap_check(model: ModelMeasurement, stats: ReferenceStats, rule: GapRule, band: GapBand) -> Check:
@@ -95,7 +128,7 @@ def rising_validation_loss(history: list[EpochRecord], epochs: int, margin: floa
 def accuracy_hint(model: ModelMeasurement) -> str:
     """One concrete next step, read off how the model was built and trained."""
     description, run, accuracy = model.description, model.run, model.accuracy
-    n_classes = 3 if model.problem == "iris" else 10
+    n_classes = N_CLASSES[model.problem]
     if description is not None and model.variant == "multi":
         hidden = [layer.units for layer in description.layers if layer.kind == "dense" and layer.units][:-1]
         if hidden and min(hidden) < n_classes * 2:
