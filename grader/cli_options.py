@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from grader.baselines import Baselines, load_baselines
 from grader.data import PROBLEMS
@@ -98,9 +99,10 @@ def report_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def fail(error: GraderError, code: int) -> NoReturn:
-    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {error.message}")
+    """Say what went wrong and what to do, as written (a message's ``[limits]`` is no markup), and exit."""
+    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {escape(error.message)}")
     if error.hint:
-        Console(stderr=True, highlight=False).print(f"  hint: {error.hint}")
+        Console(stderr=True, highlight=False).print(f"  hint: {escape(error.hint)}")
     sys.exit(code)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -106,12 +107,6 @@ class RegularizationRule:
     kernel_regularizer: list[float]
     early_stopping_monitors: list[str]
 
-    def __post_init__(self) -> None:
-        for name in ("dropout_rate", "weight_decay", "kernel_regularizer"):
-            bounds = getattr(self, name)
-            if len(bounds) != 2 or bounds[0] > bounds[1]:
-                raise RubricError(f"regularization.{name} must be [low, high], got {bounds}")
-
 
 @dataclass(frozen=True)
 class AblationRule:
@@ -149,11 +144,12 @@ class Rubric:
 
 def load_rubric(path: Path | None = None) -> Rubric:
     """The default rubric, with the file at ``path`` (if any) laid over it."""
-    settings = _read_toml(DEFAULT_RUBRIC)
+    defaults = settings = _read_toml(DEFAULT_RUBRIC)
     if path is not None:
         override = _read_toml(path)
         _check_keys(override, settings, path, prefix="")
         settings = _merge(settings, override)
+    _check_values(settings, defaults, path or DEFAULT_RUBRIC, section="")
     try:
         return from_dict(Rubric, settings)
     except dacite.DaciteError as error:  # the schema check above should catch this first
@@ -190,6 +186,69 @@ def _check_keys(override: dict[str, Any], schema: dict[str, Any], path: Path, pr
                 f"{path}: {name!r} must be {_kind(expected)}, got {value!r}",
                 f"the default is {name} = {json.dumps(expected)}",
             )
+
+
+@dataclass(frozen=True)
+class _Range:
+    """The numbers a rubric value may be: finite, from ``low`` (excluded when ``open_low``) to ``high``."""
+
+    what: str  # as an error says it: "must be a positive number"
+    low: float = 0.0
+    high: float = math.inf
+    open_low: bool = False
+
+    def allows(self, value: float) -> bool:
+        above = value > self.low if self.open_low else value >= self.low
+        return math.isfinite(value) and above and value <= self.high
+
+    def requirement(self, value: float) -> str:
+        return f"at most {self.high:g}" if math.isfinite(value) and value > self.high else self.what
+
+
+MAX_SECONDS = 7 * 24 * 3600.0  # a week: longer timeouts overflow the clocks they are waited on with
+_POSITIVE_SECONDS = _Range("a positive number", high=MAX_SECONDS, open_low=True)
+_POSITIVE = _Range("a positive number", open_low=True)
+_NOT_NEGATIVE = _Range("0 or a positive number")
+# Every number of the rubric is finite and 0 or more; these keys (in any table) are held to more.
+_RANGES = {
+    "import_seconds": _POSITIVE_SECONDS,
+    "build_seconds": _POSITIVE_SECONDS,
+    "run_all_seconds": _POSITIVE_SECONDS,
+    "seconds_per_model": _POSITIVE_SECONDS,
+    "grace_seconds": _Range("0 or a positive number", high=MAX_SECONDS),
+    "memory_gib": _Range("a positive number", high=2.0**20, open_low=True),  # 0 would mean no limit at all
+    "max_epochs": _POSITIVE,
+    "quick_max_epochs": _POSITIVE,
+    "epochs": _POSITIVE,
+    "batch_size": _POSITIVE,
+    "learning_rate": _POSITIVE,
+    "rising_penalty": _Range("a fraction from 0 to 1", high=1.0),
+    "dropout_rate": _Range("a fraction from 0 to 1", high=1.0),
+    "seed": _Range("a whole number from 0 to 4294967295", high=2**32 - 1),  # what NumPy seeds with
+}
+_INTERVALS = {"regularization": ("dropout_rate", "weight_decay", "kernel_regularizer")}  # [low, high]
+
+
+def _check_values(settings: dict[str, Any], defaults: dict[str, Any], path: Path, section: str) -> None:
+    """Refuse numbers that make no sense where they are (NaN, infinities, negative budgets, zero memory),
+    naming the table and key: grading with them would crash, or silently grade nothing."""
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            _check_values(value, defaults.get(key, {}), path, f"{section}.{key}" if section else key)
+            continue
+        name = f"[{section}] {key}" if section else key
+        default = f"the default is {key} = {json.dumps(defaults.get(key))}"
+        allowed = _RANGES.get(key, _NOT_NEGATIVE)
+        numbers = [item for item in (value if isinstance(value, list) else [value]) if _is_number(item)]
+        for number in numbers:
+            if not allowed.allows(number):
+                raise RubricError(f"{path}: {name} must be {allowed.requirement(number)}, got {number!r}", default)
+        if key in _INTERVALS.get(section, ()) and (len(value) != 2 or len(numbers) != 2 or value[0] > value[1]):
+            raise RubricError(f"{path}: {name} must be [low, high], got {value!r}", default)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _kind(value: Any) -> str:

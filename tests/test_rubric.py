@@ -62,8 +62,46 @@ def test_a_value_of_the_wrong_kind_is_named(tmp_path):
 
 
 def test_a_range_must_be_low_then_high(tmp_path):
-    with pytest.raises(RubricError, match=r"regularization.dropout_rate must be \[low, high\]"):
+    with pytest.raises(RubricError, match=r"\[regularization\] dropout_rate must be \[low, high\], got \[0.7, 0.1\]"):
         load_rubric(write(tmp_path, "[regularization]\ndropout_rate = [0.7, 0.1]\n"))
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("[limits]\nmemory_gib = nan", "[limits] memory_gib must be a positive number, got nan"),
+        ("[limits]\nmemory_gib = inf", "[limits] memory_gib must be a positive number, got inf"),
+        ("[limits]\nmemory_gib = 0", "[limits] memory_gib must be a positive number, got 0"),
+        ("[limits]\nmemory_gib = -2.0", "[limits] memory_gib must be a positive number, got -2.0"),
+        ("[limits]\nimport_seconds = -1", "[limits] import_seconds must be a positive number, got -1"),
+        ("[limits]\nbuild_seconds = 1e300", "[limits] build_seconds must be at most 604800, got 1e+300"),
+        ("[limits]\ngrace_seconds = -inf", "[limits] grace_seconds must be 0 or a positive number, got -inf"),
+        ("pass_mark = nan", "pass_mark must be 0 or a positive number, got nan"),
+        ("pass_mark = -10", "pass_mark must be 0 or a positive number, got -10"),
+        ("seed = -1", "seed must be a whole number from 0 to 4294967295, got -1"),
+        ("[accuracy]\npoints = -15.0", "[accuracy] points must be 0 or a positive number, got -15.0"),
+        ("[structure]\nloss_points = nan", "[structure] loss_points must be 0 or a positive number, got nan"),
+        ("[problems.mnist]\nmax_epochs = 0", "[problems.mnist] max_epochs must be a positive number, got 0"),
+        ("[problems.iris]\nseconds_per_model = 0.0", "[problems.iris] seconds_per_model must be a positive number"),
+        ("[problems.iris.defaults]\nepochs = -5", "[problems.iris.defaults] epochs must be a positive number, got -5"),
+        ("[problems.iris.defaults]\nlearning_rate = nan", "[problems.iris.defaults] learning_rate must be a positive"),
+        ("[gap]\nrising_penalty = 2.0", "[gap] rising_penalty must be at most 1, got 2.0"),
+        ("[regularization]\nweight_decay = [nan, 0.1]", "[regularization] weight_decay must be 0 or a positive number"),
+        ("[regularization]\ndropout_rate = [0.1, 1.5]", "[regularization] dropout_rate must be at most 1, got 1.5"),
+        ("[ablation.min_noise]\nmnist = -0.001", "[ablation.min_noise] mnist must be 0 or a positive number"),
+    ],
+)
+def test_a_number_that_makes_no_sense_there_is_refused_naming_the_file_and_key(tmp_path, toml, message):
+    path = write(tmp_path, toml + "\n")
+    with pytest.raises(RubricError) as raised:
+        load_rubric(path)
+    assert raised.value.message.startswith(f"{path}: {message}")
+    assert raised.value.hint.startswith("the default is ")
+
+
+def test_zero_points_pass_mark_and_grace_are_allowed(tmp_path):
+    rubric = load_rubric(write(tmp_path, "pass_mark = 0\n[limits]\ngrace_seconds = 0\n[accuracy]\npoints = 0\n"))
+    assert (rubric.pass_mark, rubric.limits.grace_seconds, rubric.accuracy.points) == (0, 0, 0)
 
 
 def test_invalid_toml_names_the_file_and_line(tmp_path):
