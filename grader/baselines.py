@@ -117,26 +117,58 @@ def load_baselines(path: Path | None = None) -> Baselines | None:
             packaged = importlib.resources.files("grader") / PACKAGED_BASELINES
             if not packaged.is_file():
                 return None
-            return _parse(packaged.read_text(), PACKAGED_BASELINES)
+            return _parse(packaged.read_bytes(), PACKAGED_BASELINES)
     try:
-        text = path.read_text()
+        content = path.read_bytes()
     except OSError as error:
         raise BaselineError(
             f"{path}: cannot read the baselines file ({error.strerror})", "regenerate it with: grade baselines"
         ) from None
-    return _parse(text, str(path))
+    return _parse(content, str(path))
 
 
-def _parse(text: str, where: str) -> Baselines:
+def _parse(content: bytes, where: str) -> Baselines:
+    """The baselines in ``content``, or one line saying what is wrong with them: any JSON at all may
+    arrive here, and scores must never be computed from NaN or from half a file."""
+
+    def refuse(problem: str) -> BaselineError:
+        return BaselineError(f"{where}: not a valid baselines file ({problem})", "regenerate it with: grade baselines")
+
     try:
-        baselines = from_dict(Baselines, json.loads(text))
-    except (ValueError, dacite.DaciteError) as error:
-        raise BaselineError(
-            f"{where}: not a valid baselines file ({error})", "regenerate it with: grade baselines"
-        ) from None
+        data = json.loads(content.decode("utf-8"), parse_constant=_no_constant)
+    except UnicodeDecodeError as error:
+        raise refuse(f"byte {error.start} is not UTF-8 text") from None
+    except RecursionError:
+        raise refuse("nested too deeply") from None
+    except ValueError as error:
+        raise refuse(str(error)) from None
+    if not isinstance(data, dict):
+        raise refuse(f"it holds {_JSON_KINDS.get(type(data), 'something')} instead of an object of baselines")
+    try:
+        baselines = from_dict(Baselines, data)
+    except dacite.WrongTypeError as error:
+        kind = _JSON_KINDS.get(type(error.value), "something")
+        raise refuse(f'"{error.field_path}" holds {kind} of the wrong shape') from None
+    except dacite.DaciteError as error:
+        raise refuse(str(error)) from None
     if baselines.schema_version != SCHEMA_VERSION:
         raise BaselineError(
             f"{where}: baselines schema {baselines.schema_version}, this grader reads {SCHEMA_VERSION}",
             "regenerate it with: grade baselines",
         )
     return baselines
+
+
+_JSON_KINDS = {
+    dict: "an object",
+    list: "an array",
+    str: "a string",
+    bool: "true or false",
+    int: "a number",
+    float: "a number",
+    type(None): "null",
+}
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number a baseline can be")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from grader.baselines import REPOSITORY_BASELINES, Baselines, ReferenceStats, Stat, load_baselines
 from grader.errors import BaselineError
@@ -71,6 +73,68 @@ def test_a_broken_baselines_file_says_how_to_regenerate_it(tmp_path):
     path.write_text(json.dumps({"schema_version": 1}))
     with pytest.raises(BaselineError, match="not a valid baselines file"):
         load_baselines(path)
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"[]", "it holds an array instead of an object of baselines"),
+        (b"null", "it holds null instead of an object of baselines"),
+        (b'"baselines"', "it holds a string instead of an object of baselines"),
+        (b"\xe9t\xe9", "byte 0 is not UTF-8 text"),
+        (b"[" * 100_000, "nested too deeply"),
+    ],
+)
+def test_a_baselines_file_of_another_shape_is_refused_in_one_line(tmp_path, content, problem):
+    path = tmp_path / "b.json"
+    path.write_bytes(content)
+    with pytest.raises(BaselineError) as raised:
+        load_baselines(path)
+    assert raised.value.message == f"{path}: not a valid baselines file ({problem})"
+    assert raised.value.hint == "regenerate it with: grade baselines"
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"modes": []}, '"modes" holds an array of the wrong shape'),
+        ({"modes": {"full": {"torch": {"iris/multi": 0.9}}}}, '"modes" holds an object of the wrong shape'),
+        ({"seeds": "0,1,2"}, '"seeds" holds a string of the wrong shape'),
+        ({"schema_version": None}, '"schema_version" holds null of the wrong shape'),
+    ],
+)
+def test_a_field_of_the_wrong_shape_is_named(tmp_path, change, problem):
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps({**json.loads(REPOSITORY_BASELINES.read_text()), **change}))
+    with pytest.raises(BaselineError) as raised:
+        load_baselines(path)
+    assert raised.value.message == f"{path}: not a valid baselines file ({problem})"
+
+
+def test_nan_in_a_baseline_is_refused(tmp_path):
+    path = tmp_path / "b.json"
+    path.write_text(REPOSITORY_BASELINES.read_text().replace('"mean": ', '"mean": NaN, "was": ', 1))
+    with pytest.raises(BaselineError, match=r"not a valid baselines file \(NaN is not a number a baseline can be\)"):
+        load_baselines(path)
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=10),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=10), children, max_size=3),
+    max_leaves=15,
+)
+FIELDS = ["schema_version", "grader_version", "created", "seeds", "modes", "data", "solutions"]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=JSON | st.dictionaries(st.sampled_from(FIELDS), JSON))
+def test_any_json_gives_baselines_or_a_clean_error(tmp_path, data):
+    path = tmp_path / "fuzz.json"
+    path.write_text(json.dumps(data))
+    try:
+        load_baselines(path)
+    except BaselineError as error:
+        assert error.message.startswith(f"{path}: ") and "\n" not in error.message
 
 
 def test_the_committed_baselines_cover_every_model_in_both_modes_and_frameworks():
