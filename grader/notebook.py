@@ -120,9 +120,7 @@ def convert(path: Path, *, run_all: bool = False) -> Converted:
     for number, cell in enumerate(read_cells(path), start=1):
         if cell.get("cell_type") != "code":
             continue
-        tags = set(cell.get("metadata", {}).get("tags", []) or [])
-        source = cell.get("source", "")
-        lines = (source if isinstance(source, str) else "".join(source)).splitlines()
+        lines, tags = _cell_lines(cell, number, path), _cell_tags(cell)
         if not lines or SKIP in tags:
             continue
         kept, tree = _python_of(lines, number, path, converted.notes)
@@ -132,6 +130,32 @@ def convert(path: Path, *, run_all: bool = False) -> Converted:
         module_lines += [*kept, ""]  # a blank line between cells keeps a cell's last statement closed
     converted.module = "\n".join(module_lines) + "\n"
     return converted
+
+
+def _cell_lines(cell: dict, number: int, path: Path) -> list[str]:
+    """The cell's code: its ``source`` is a string or a list of strings, or the notebook is damaged (nbformat
+    lets an invalid notebook through with a warning, so this is checked here)."""
+    source = cell.get("source", "")
+    if isinstance(source, list) and all(isinstance(part, str) for part in source):
+        source = "".join(source)
+    if not isinstance(source, str):
+        raise NotebookError(
+            Failure(
+                "notebook",
+                f"{path.name}, cell {number}: the cell's source is not text (it is {source!r:.40}): "
+                "the notebook is damaged",
+                "open and save it again in Jupyter, or copy its code into a new notebook",
+                SourceLocation(path.name, cell=number),
+            )
+        )
+    return source.splitlines()
+
+
+def _cell_tags(cell: dict) -> set[str]:
+    """The cell's tags; metadata of any other shape has none."""
+    metadata = cell.get("metadata")
+    tags = metadata.get("tags") if isinstance(metadata, dict) else None
+    return {tag for tag in tags if isinstance(tag, str)} if isinstance(tags, list) else set()
 
 
 def _python_of(lines: list[str], cell: int, path: Path, notes: list[str]) -> tuple[list[str], ast.Module]:

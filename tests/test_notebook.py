@@ -123,6 +123,27 @@ def test_a_file_that_is_not_a_readable_notebook_gets_one_clear_line(tmp_path, co
     assert "\n" not in raised.value.failure.message
 
 
+@pytest.mark.parametrize("source", [7, None, {"code": "X = 1"}])
+def test_a_cell_whose_source_is_not_text_is_named(tmp_path, source):
+    path = tmp_path / "hw.ipynb"
+    cells = [{"cell_type": "markdown", "metadata": {}, "source": "# Homework"}]
+    cells.append({"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None, "source": source})
+    path.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 4, "metadata": {}, "cells": cells}))
+    with pytest.raises(NotebookError) as raised:
+        convert(path)
+    failure = raised.value.failure
+    assert failure.message.startswith(f"hw.ipynb, cell 2: the cell's source is not text (it is {source!r}")
+    assert (failure.kind, failure.location.cell) == ("notebook", 2)
+    assert failure.hint.startswith("open and save it again in Jupyter")
+
+
+def test_tags_of_another_shape_are_no_tags(tmp_path):
+    path = tmp_path / "hw.ipynb"
+    cell = {"cell_type": "code", "metadata": {"tags": 5}, "outputs": [], "execution_count": None, "source": "X = 1"}
+    path.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 4, "metadata": {}, "cells": [cell]}))
+    assert "X = 1" in convert(path).module
+
+
 def test_an_older_notebook_format_is_converted(tmp_path):
     path = tmp_path / "old.ipynb"
     v3 = {
@@ -152,7 +173,7 @@ NOTEBOOK_JSON = st.recursive(
         st.fixed_dictionaries(
             {
                 "cell_type": st.sampled_from(["code", "markdown", "raw", "nonsense"]),
-                "source": st.text(max_size=80),
+                "source": st.text(max_size=80) | st.lists(st.text(max_size=20), max_size=3) | NOTEBOOK_JSON,
                 "metadata": NOTEBOOK_JSON,
             }
         ),
