@@ -12,17 +12,21 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from conftest import SUBMISSIONS
 
-from grader.batch.gradebook import Gradebook, GradingKey
+from grader.batch.gradebook import Gradebook, GradebookError, GradingKey
+from grader.batch.jobs import Job
 from grader.batch.run_one import Outcome
-from grader.batch.runner import plan_batch
-from grader.batch.submissions import content_hash, find_entries, read_roster
+from grader.batch.runner import NOT_STORED, plan_batch, run_batch
+from grader.batch.submissions import OUTSIDE, content_hash, find_entries, read_roster
 from grader.cli import main
 from grader.errors import SubmissionError
 
@@ -148,7 +152,7 @@ def test_rerunning_skips_what_is_graded_and_retries_failures_only_when_asked(
     assert "0 to grade, 5 already graded" in said(again.output)
     with Gradebook(db) as gradebook:
         key = GradingKey.of(gradebook.get("ada"))
-        entries = find_entries(folder)
+        entries, _refused = find_entries(folder)
         retry = plan_batch(entries, gradebook, key, retry_failed=True)
         everything = plan_batch(entries, gradebook, key, force=True)
     assert sorted(e.student.id for e in retry.to_grade) == ["dan", "eve"]
@@ -160,7 +164,7 @@ def test_a_changed_submission_or_rubric_is_graded_again(graded_class, tmp_path):
     with Gradebook(db) as gradebook:
         row = gradebook.get("cyd")
         key = GradingKey.of(row)
-        entries = find_entries(folder)
+        entries, _refused = find_entries(folder)
         changed = [e if e.student.id != "cyd" else e.__class__(e.student, e.path, "edited") for e in entries]
         assert [e.student.id for e in plan_batch(changed, gradebook, key).to_grade] == ["cyd"]
         other_rubric = GradingKey(row.rubric_name, "another", row.settings, row.grader_version)
@@ -270,7 +274,7 @@ def test_a_result_is_one_transaction(tmp_path, monkeypatch):
     folder = tmp_path / "class"
     folder.mkdir()
     (folder / "ada.py").write_text("x = 1\n")
-    [entry] = find_entries(folder)
+    [entry], _refused = find_entries(folder)
     key = GradingKey("default", "d", "{}", "test")
     with Gradebook(tmp_path / "g.sqlite") as gradebook:
         gradebook.record(entry, Outcome("error", "", "first", "", 1.0), key)
@@ -306,3 +310,204 @@ def test_export_writes_each_format_from_the_gradebook(graded_class, tmp_path):
     assert sorted(p.name for p in (tmp_path / "feedback").iterdir()) == sorted(STATUS_OF_CLASS)
     missing = CliRunner().invoke(main, ["export", "--db", str(tmp_path / "none.sqlite"), "--format", "csv"])
     assert missing.exit_code == 2 and "no such gradebook" in said(missing.output)
+
+
+def exited_cleanly(result, code: int) -> str:
+    """The command exited with ``code`` through the grader's own error path (no traceback); its output."""
+    assert result.exit_code == code, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.output
+    return said(result.output)
+
+
+def a_class_of_one(folder: Path) -> Path:
+    folder.mkdir()
+    (folder / "ada.py").write_text("x = 1\n")
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("id,name\nada,Adèle\n".encode("latin-1"), "the roster is not UTF-8 text (byte 0xe8 on line 2)"),
+        (
+            b"id,name\nada,Ada\nbob,Bob\nada,Ada L.\nbob,Bo\n",
+            "the roster lists the same id more than once: ada (lines 2, 4); bob (lines 3, 5)",
+        ),
+        (b"student,name\nada,Ada\n", "the roster has no 'id' column (it has: student, name)"),
+    ],
+)
+def test_a_roster_that_cannot_be_read_stops_grade_batch_with_exit_2_naming_the_file(tmp_path, content, message):
+    roster = tmp_path / "roster.csv"
+    roster.write_bytes(content)
+    with pytest.raises(SubmissionError) as raised:
+        read_roster(roster)
+    assert raised.value.message == f"{roster}: {message}"
+    folder, db = a_class_of_one(tmp_path / "class"), tmp_path / "g.sqlite"
+    result = CliRunner().invoke(main, ["batch", str(folder), "--db", str(db), "--roster", str(roster), "--no-progress"])
+    assert f"error: {roster}: {message}" in exited_cleanly(result, 2)
+    assert not db.exists()  # nothing was started
+
+
+@pytest.fixture(params=["garbage", "foreign"])
+def not_a_gradebook(request, tmp_path) -> tuple[Path, str]:
+    """A --db file that is no gradebook: random bytes, or another program's SQLite database."""
+    db = tmp_path / "g.sqlite"
+    if request.param == "garbage":
+        db.write_bytes(b"\x93NUMPY not a database at all " * 200)
+        return db, f"{db}: not a gradebook, or a damaged one (file is not a database)"
+    with sqlite3.connect(db) as connection:
+        connection.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
+        connection.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY)")
+    connection.close()
+    return db, f"{db}: not a gradebook (an SQLite database with other tables: customers, orders)"
+
+
+@pytest.mark.parametrize("command", ["batch", "regrade", "export"])
+def test_a_db_that_is_not_a_gradebook_exits_2_and_is_left_as_it_was(tmp_path, not_a_gradebook, command):
+    db, message = not_a_gradebook
+    before = db.read_bytes()
+    args = {
+        "batch": ["batch", str(a_class_of_one(tmp_path / "class")), "--no-progress"],
+        "regrade": ["regrade"],
+        "export": ["export", "--format", "csv"],
+    }[command]
+    output = exited_cleanly(CliRunner().invoke(main, [*args, "--db", str(db)]), 2)
+    assert f"error: {message}" in output
+    assert "hint: give --db" in output
+    assert db.read_bytes() == before
+
+
+def test_a_stored_result_that_cannot_be_read_stops_regrade_naming_the_student(tmp_path):
+    db = tmp_path / "g.sqlite"
+    [entry], _refused = find_entries(a_class_of_one(tmp_path / "class"))
+    with Gradebook(db) as gradebook:
+        gradebook.record(entry, Outcome("graded", "", "", "", 1.0), GradingKey("default", "d", "{}", "test"))
+    with sqlite3.connect(db) as connection:
+        connection.execute("UPDATE results SET report_json = '[1, 2' WHERE student_id = 'ada'")
+    connection.close()
+    output = exited_cleanly(CliRunner().invoke(main, ["regrade", "--db", str(db)]), 2)
+    assert f"error: {db}: the stored result of ada cannot be read (JSONDecodeError:" in output
+
+
+@contextmanager
+def locked(db: Path, seconds: float | None = None) -> Iterator[None]:
+    """Another program holds ``db`` locked (BEGIN EXCLUSIVE): for ``seconds`` from a thread of its own, or
+    until the block ends."""
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        connection = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+        connection.execute("BEGIN EXCLUSIVE")
+        holding.set()
+        release.wait(seconds)
+        connection.execute("COMMIT")
+        connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    holding.wait()
+    try:
+        yield
+    finally:
+        release.set()
+        holder.join()
+
+
+KEY = GradingKey("default", "d", "{}", "test")
+
+
+def test_a_result_waits_for_a_gradebook_another_program_holds_locked(tmp_path):
+    [entry], _refused = find_entries(a_class_of_one(tmp_path / "class"))
+    with Gradebook(tmp_path / "g.sqlite", busy_seconds=0.2, write_attempts=20) as gradebook:
+        started = time.monotonic()
+        with locked(gradebook.path, seconds=1.0):
+            gradebook.record(entry, Outcome("graded", "", "", "", 1.0), KEY)
+        assert time.monotonic() - started >= 1.0  # it waited out the lock
+        assert gradebook.get("ada").status == "graded"
+
+
+def test_a_result_the_gradebook_never_takes_is_reported_and_the_previous_one_stays_whole(tmp_path):
+    [entry], _refused = find_entries(a_class_of_one(tmp_path / "class"))
+    with Gradebook(tmp_path / "g.sqlite", busy_seconds=0.1, write_attempts=3) as gradebook:
+        gradebook.record(entry, Outcome("error", "", "first", "", 1.0), KEY)
+        with locked(gradebook.path), pytest.raises(GradebookError) as raised:
+            gradebook.record(entry, Outcome("graded", "", "", "", 1.0), KEY)
+        assert raised.value.message.startswith(
+            f"{gradebook.path}: the result of ada could not be stored after waiting 0.3 s (database is locked)"
+        )
+        assert "run grade batch again" in raised.value.hint
+        assert gradebook.get("ada").error == "first"
+
+
+class LockingBackend:
+    """Hands each job its outcome at once, with the gradebook locked by another program while ``locked_for``'s
+    result is stored."""
+
+    def __init__(self, db: Path, locked_for: str) -> None:
+        self.db, self.locked_for = db, locked_for
+
+    def run(self, jobs, on_result) -> None:
+        for job in jobs:
+            outcome = Outcome("error", "", f"graded {job.entry.student.id}", "", 0.1)
+            if job.entry.student.id == self.locked_for:
+                with locked(self.db):
+                    on_result(job, outcome)
+            else:
+                on_result(job, outcome)
+
+
+def test_a_batch_goes_on_past_a_result_it_could_not_store(tmp_path):
+    folder = tmp_path / "class"
+    folder.mkdir()
+    for student in ("ada", "bob", "cyd"):
+        (folder / f"{student}.py").write_text(f"who = '{student}'\n")
+    entries, _refused = find_entries(folder)
+    not_stored = []
+    with Gradebook(tmp_path / "g.sqlite", busy_seconds=0.1, write_attempts=2) as gradebook:
+        result = run_batch(
+            plan_batch(entries, gradebook, KEY),
+            gradebook,
+            LockingBackend(gradebook.path, locked_for="bob"),
+            KEY,
+            lambda entry: Job(entry, (), None, None, 10.0, False),
+            on_not_stored=lambda entry, error: not_stored.append((entry.student.id, error.message)),
+        )
+        assert sorted(row.student.id for row in gradebook.rows()) == ["ada", "cyd"]
+    assert [student for student, _message in not_stored] == ["bob"]
+    assert "the result of bob could not be stored" in not_stored[0][1]
+    assert result.counts[NOT_STORED] == 1 and result.counts["error"] == 2
+
+
+def test_an_entry_linking_out_of_the_submissions_folder_is_refused_unread(tmp_path, monkeypatch):
+    secret = tmp_path / "shadow"
+    secret.write_text("root:$6$secret:19000:0:99999:7:::\n")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "submission.py").write_text("SECRET = 1\n")
+    folder = a_class_of_one(tmp_path / "class")
+    (folder / "eve.py").symlink_to(secret)
+    (folder / "mal").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (folder / "ada_again.py").symlink_to(folder / "ada.py")  # inside the folder: an entry like any other
+    read = []
+    original = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda path: read.append(path.resolve()) or original(path))
+    entries, refused = find_entries(folder)
+    assert [entry.student.id for entry in entries] == ["ada", "ada_again"]
+    assert [(entry.student.id, entry.reason) for entry in refused] == [("eve", OUTSIDE), ("mal", OUTSIDE)]
+    assert secret not in read and tmp_path / "elsewhere" / "submission.py" not in read
+
+
+def test_grade_batch_records_a_link_out_of_the_folder_as_not_gradable_and_never_reads_it(tmp_path):
+    secret = tmp_path / "shadow"
+    secret.write_text("root:$6$secret:19000:0:99999:7:::\n")
+    folder = tmp_path / "class"
+    folder.mkdir()
+    (folder / "eve.py").symlink_to(secret)
+    db = tmp_path / "g.sqlite"
+    output = exited_cleanly(CliRunner().invoke(main, ["batch", str(folder), "--db", str(db), "--no-progress"]), 0)
+    assert "0 submissions in" in output and "1 not gradable" in output
+    assert f"eve.py: not graded, not read: {OUTSIDE}" in output
+    with Gradebook(db) as gradebook:
+        eve = gradebook.get("eve")
+    assert (eve.status, eve.error, eve.report_json) == ("ungradable", f"not graded: {OUTSIDE}", None)
+    assert b"secret" not in db.read_bytes()

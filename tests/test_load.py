@@ -85,3 +85,33 @@ def test_other_file_types_are_refused_with_a_way_forward(tmp_path):
     text.write_text("")
     with pytest.raises(SubmissionError, match=r"expected a \.py module, a \.ipynb notebook or a folder"):
         load_submission(text)
+
+
+def test_links_in_a_submission_folder_are_never_followed(tmp_path):
+    """A link to a file or folder outside (or even inside) the submission is neither read, hashed nor copied:
+    ``helpers.py -> /etc/shadow`` must not end up in the worker or a report."""
+    outside = tmp_path / "outside"
+    (outside / "deep").mkdir(parents=True)
+    (outside / "secret.py").write_text("SECRET = 'hunter2'\n")
+    (outside / "deep" / "more.py").write_text("MORE = 1\n")
+    folder = tmp_path / "submission"
+    folder.mkdir()
+    (folder / "submission.py").write_text("import torch\n")
+    (folder / "helpers.py").symlink_to(outside / "secret.py")
+    (folder / "linked").symlink_to(outside, target_is_directory=True)
+    (folder / "again.py").symlink_to(folder / "submission.py")
+    submission = load_submission(folder)
+    assert submission.files == ["submission.py"]
+    (folder / "helpers.py").unlink()
+    (folder / "linked").unlink()
+    (folder / "again.py").unlink()
+    assert load_submission(folder).content_hash == submission.content_hash  # the links counted for nothing
+
+
+def test_a_notebook_that_is_a_link_out_of_its_folder_is_not_found(tmp_path):
+    write_notebook(tmp_path / "elsewhere.ipynb", code("X = 1"))
+    folder = tmp_path / "submission"
+    folder.mkdir()
+    (folder / "hw.ipynb").symlink_to(tmp_path / "elsewhere.ipynb")
+    with pytest.raises(SubmissionError, match=r"no notebook and no submission\.py in this folder"):
+        load_submission(folder)

@@ -6,19 +6,23 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
+import dacite
 from rich.console import Console
+from rich.markup import escape
 
 from grader import __version__
 from grader.baselines import Baselines
-from grader.batch.gradebook import Gradebook, GradebookError, GradingKey
+from grader.batch.gradebook import Gradebook, GradebookError, GradingKey, Row
 from grader.batch.jobs import Backend, Job
 from grader.batch.local import LocalBackend, threads_per_job
 from grader.batch.run_one import Outcome
 from grader.batch.runner import plan_batch, run_batch
-from grader.batch.submissions import Entry, find_entries, read_roster
+from grader.batch.submissions import Entry, Refused, find_entries, read_roster
 from grader.cli_options import (
     baselines_option,
     fail,
@@ -37,6 +41,7 @@ from grader.score import score
 
 DEFAULT_DB = Path("gradebook.sqlite")
 DEFAULT_TIMEOUT = 1800.0
+REFUSED_HASH = "not-read"  # a refused entry's files are never read, so never hashed
 
 
 def db_option(command: click.decorators.FC) -> click.decorators.FC:
@@ -99,9 +104,9 @@ def batch_command(
     id) into the gradebook, several at once. Rerunning resumes: what is already graded is skipped."""
     rubric, baselines = rubric_and_baselines(rubric_path, baselines_path)
     try:
-        entries = find_entries(submissions, read_roster(roster) if roster else None)
+        entries, refused = find_entries(submissions, read_roster(roster) if roster else None)
         gradebook = Gradebook(db)
-    except (GraderError, GradebookError) as error:
+    except GraderError as error:
         fail(error, EXIT_USAGE)
     jobs = jobs or threads_per_job(1)
     options = _grade_options(quick, device, data_dir, problems, seed, threads or threads_per_job(jobs))
@@ -109,12 +114,27 @@ def batch_command(
     settings = {"quick": quick, "device": device, "problems": sorted(problems), "seed": seed}
     settings["baselines"] = baselines_digest(baselines)
     key = GradingKey(rubric.name, rubric.digest, json.dumps(settings, sort_keys=True), __version__)
-    plan = plan_batch(entries, gradebook, key, retry_failed=retry_failed, force=force)
+    try:
+        plan = plan_batch(entries, gradebook, key, retry_failed=retry_failed, force=force)
+    except GradebookError as error:
+        gradebook.close()
+        fail(error, EXIT_USAGE)
     stderr = Console(stderr=True, highlight=False)
     stderr.print(
-        f"{len(entries)} submissions in {submissions}: {plan.total} to grade, {len(plan.skipped)} already graded"
-        + (f", {sum(map(len, plan.copies.values()))} identical to another" if plan.copies else "")
+        escape(
+            f"{len(entries)} submissions in {submissions}: {plan.total} to grade, {len(plan.skipped)} already graded"
+            + (f", {sum(map(len, plan.copies.values()))} identical to another" if plan.copies else "")
+            + (f", {len(refused)} not gradable" if refused else "")
+        )
     )
+
+    def not_stored(entry: Entry, error: GradebookError) -> None:
+        stderr.print(f"[bold red]error:[/] {escape(error.message)}")
+        stderr.print(f"  hint: {escape(error.hint)}")
+
+    for entry in refused:
+        stderr.print(escape(f"{entry.path.name}: not graded, not read: {entry.reason}"))
+        _record_refused(gradebook, entry, key, not_stored)
     chosen = _backend(backend, jobs, scheduler, scheduler_file)
     on_gpu = device == "cuda" if backend == "dask" else device != "cpu" and bool(visible_gpus())
     started = time.monotonic()
@@ -125,14 +145,25 @@ def batch_command(
     with gradebook, BatchProgress(stderr, plan.total, enabled=not no_progress) as progress:
 
         def recorded(entry: Entry, outcome: Outcome) -> None:
-            progress(entry.student.id, outcome.status, _detail(outcome))
+            progress(escape(entry.student.id), outcome.status, escape(_detail(outcome)))  # text, not markup
 
         try:
-            result = run_batch(plan, gradebook, chosen, key, make_job, recorded)
+            result = run_batch(plan, gradebook, chosen, key, make_job, recorded, not_stored)
         except GraderError as error:  # the cluster cannot take the jobs: nothing was graded
             fail(error, EXIT_USAGE)
     counts = ", ".join(f"{n} {status}" for status, n in result.counts.items() if n)
-    stderr.print(f"done in {time.monotonic() - started:.0f} s: {counts or 'nothing graded'}; gradebook: {db}")
+    stderr.print(escape(f"done in {time.monotonic() - started:.0f} s: {counts or 'nothing graded'}; gradebook: {db}"))
+
+
+def _record_refused(
+    gradebook: Gradebook, refused: Refused, key: GradingKey, not_stored: Callable[[Entry, GradebookError], None]
+) -> None:
+    """A refused entry is in the gradebook as not gradable, with the reason, like any other student."""
+    entry = Entry(refused.student, refused.path, REFUSED_HASH)
+    try:
+        gradebook.record(entry, Outcome("ungradable", "", f"not graded: {refused.reason}", "", 0.0), key)
+    except GradebookError as error:
+        not_stored(entry, error)
 
 
 @click.command("regrade")
@@ -146,14 +177,16 @@ def regrade_command(db: Path, rubric_path: Path | None, baselines_path: Path | N
     if not db.exists():
         fail(GraderError(f"{db}: no such gradebook", "grade a class first: grade batch SUBMISSIONS --db FILE"), 2)
     started, rescored = time.monotonic(), 0
-    with Gradebook(db) as gradebook, gradebook.transaction():
-        for row in gradebook.rows():
-            if row.report_json:
-                stored = json.loads(row.report_json)["measurements"]
-                measurements = from_dict(Measurements, stored)
-                settings = {**json.loads(row.settings), "baselines": baselines_digest(baselines)}
-                gradebook.rescored(row, score(measurements, baselines, rubric), stored, settings)
-                rescored += 1
+    try:
+        with Gradebook(db) as gradebook, gradebook.transaction():
+            for row in gradebook.rows():
+                if row.report_json:
+                    stored, measurements, settings = _stored(db, row)
+                    settings["baselines"] = baselines_digest(baselines)
+                    gradebook.rescored(row, score(measurements, baselines, rubric), stored, settings)
+                    rescored += 1
+    except GradebookError as error:  # nothing was changed: the regrade is one transaction
+        fail(error, EXIT_USAGE)
     click.echo(
         f"rescored {rescored} submissions under rubric {rubric.name} {rubric.digest} in "
         f"{time.monotonic() - started:.1f} s",
@@ -196,8 +229,11 @@ def export_command(
 
     if not db.exists():
         fail(GraderError(f"{db}: no such gradebook", "grade a class first: grade batch SUBMISSIONS --db FILE"), 2)
-    with Gradebook(db) as gradebook:
-        rows = gradebook.rows()
+    try:
+        with Gradebook(db) as gradebook:
+            rows = gradebook.rows()
+    except GradebookError as error:
+        fail(error, EXIT_USAGE)
     if export_format == "feedback":
         if out is None:
             raise click.UsageError("--format feedback needs --out DIR")
@@ -219,6 +255,18 @@ def export_command(
         with out.open("w", encoding="utf-8", newline="") as handle:
             handle.write(text)
         click.echo(f"wrote {out} ({len(rows)} students)", err=True)
+
+
+def _stored(db: Path, row: Row) -> tuple[dict[str, Any], Measurements, dict[str, Any]]:
+    """A row's measurements (as parsed, and as a record) and settings, or GradebookError naming the row."""
+    try:
+        stored = json.loads(row.report_json or "")["measurements"]
+        return stored, from_dict(Measurements, stored), dict(json.loads(row.settings))
+    except (ValueError, TypeError, KeyError, dacite.DaciteError) as error:
+        raise GradebookError(
+            f"{db}: the stored result of {row.student.id} cannot be read ({type(error).__name__}: {error})",
+            f"grade that student again: grade batch SUBMISSIONS --db {db} --force",
+        ) from None
 
 
 def baselines_digest(baselines: Baselines) -> str:

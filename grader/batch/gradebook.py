@@ -4,7 +4,9 @@ One row per student holds the latest result: what was graded (content hash), und
 grader version), how it went (status, error, log tail, device, seconds) and the whole JSON report, which
 carries the raw measurements (per model, per epoch) and the scores. A ``models`` table repeats each
 model's numbers for plain SQL. Each result is written in one transaction the moment it is known, so a
-batch killed at any point loses nothing already graded and never leaves half a row.
+batch killed at any point loses nothing already graded and never leaves half a row. A gradebook another
+program holds locked is waited for, generously; a result that still cannot be written is reported, and
+the batch goes on.
 
 The report JSON was written by the grader's own process from its measurements; it is parsed as JSON,
 never unpickled.
@@ -12,9 +14,11 @@ never unpickled.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,9 +26,12 @@ from typing import Any
 
 from grader.batch.run_one import Outcome
 from grader.batch.submissions import Entry, Student
+from grader.errors import GraderError
 from grader.report import Report
 
 SCHEMA_VERSION = 1
+BUSY_SECONDS = 60.0  # how long SQLite waits for another program's lock before it gives up, each time
+WRITE_ATTEMPTS = 5  # a result is tried this many times: minutes of a locked gradebook lose nothing
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS results (
@@ -111,28 +118,54 @@ class Row:
         return Report.from_dict(json.loads(self.report_json)) if self.report_json else None
 
 
-class GradebookError(Exception):
-    pass
+class GradebookError(GraderError):
+    """The gradebook cannot be opened, read or written: not a gradebook, damaged, or locked too long."""
 
 
 class Gradebook:
-    """The database, opened (and created) at ``path``; use it from one thread."""
+    """The database, opened (and created) at ``path``; use it from one thread. ``busy_seconds`` and
+    ``write_attempts`` bound the wait for a lock held by another program."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, busy_seconds: float = BUSY_SECONDS, write_attempts: int = WRITE_ATTEMPTS) -> None:
         self.path = path
+        self.busy_seconds = busy_seconds
+        self.write_attempts = write_attempts
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, timeout=30, isolation_level=None)  # transactions are explicit
+        with self._reported():
+            self._db = sqlite3.connect(path, timeout=busy_seconds, isolation_level=None)  # explicit transactions
+        try:
+            with self._reported():
+                self._open()
+        except GradebookError:
+            self._db.close()
+            raise
+
+    def _open(self) -> None:
+        """Refuse a file that is not a gradebook before changing anything in it, then set it up."""
+        tables = [name for (name,) in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        if tables and ("meta" not in tables or self._schema_version() is None):
+            raise GradebookError(
+                f"{self.path}: not a gradebook (an SQLite database with other tables: {', '.join(sorted(tables))})",
+                "give --db a new file name, or the gradebook grade batch wrote",
+            )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
-        with self.transaction():
+        with _Transaction(self._db):
             for statement in _statements(SCHEMA):  # executescript would commit the transaction
                 self._db.execute(statement)
-            found = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            found = self._schema_version()
             if found is None:
                 self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            elif int(found[0]) != SCHEMA_VERSION:
-                raise GradebookError(f"{path}: gradebook schema {found[0]}, this grader reads {SCHEMA_VERSION}")
+            elif found != str(SCHEMA_VERSION):
+                raise GradebookError(
+                    f"{self.path}: gradebook schema {found}, this grader reads {SCHEMA_VERSION}",
+                    "grade into a new gradebook (--db), or use the grader version that wrote this one",
+                )
+
+    def _schema_version(self) -> str | None:
+        found = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        return None if found is None else str(found[0])
 
     def close(self) -> None:
         self._db.close()
@@ -144,16 +177,39 @@ class Gradebook:
         self.close()
 
     def record(self, entry: Entry, outcome: Outcome, key: GradingKey) -> Row:
-        """Store one result, replacing the student's previous one, in one transaction."""
+        """Store one result, replacing the student's previous one, in one transaction. A lock held by
+        another program is waited out, ``write_attempts`` times ``busy_seconds``; past that, or on any
+        other database error, GradebookError says so and the previous result stays whole."""
         report = Report.from_dict(json.loads(outcome.report_json)) if outcome.report_json else None
         report_json = outcome.report_json or None
         if report is not None and report.measurements.submission.path != str(entry.path):
             # graded elsewhere (a Dask worker's folder) or as a copy's twin: the report names this entry
             report.measurements.submission.path = str(entry.path)
             report_json = json.dumps(report.to_dict(), sort_keys=True, separators=(",", ":"))
-        previous = self.get(entry.student.id)
+        attempt = 1
+        while True:
+            try:
+                with _Transaction(self._db):
+                    row = self._row_for(entry, outcome, key, report, report_json)
+                    self._write(row, report)
+                return row
+            except sqlite3.Error as error:
+                if _locked(error) and attempt < self.write_attempts:
+                    attempt += 1
+                    continue
+                waited = f" after waiting {attempt * self.busy_seconds:g} s" if _locked(error) else ""
+                raise GradebookError(
+                    f"{self.path}: the result of {entry.student.id} could not be stored{waited} ({error})",
+                    "close what holds the gradebook (an SQLite browser?) and run grade batch again: "
+                    "it grades what is not stored",
+                ) from None
+
+    def _row_for(
+        self, entry: Entry, outcome: Outcome, key: GradingKey, report: Report | None, report_json: str | None
+    ) -> Row:
+        previous = self._get(entry.student.id)
         attempts = previous.attempts + 1 if previous and previous.content_hash == entry.content_hash else 1
-        row = Row(
+        return Row(
             student=entry.student,
             path=str(entry.path),
             content_hash=entry.content_hash,
@@ -173,9 +229,6 @@ class Gradebook:
             attempts=attempts,
             report_json=report_json,
         )
-        with self.transaction():
-            self._write(row, report)
-        return row
 
     def rescored(self, row: Row, report: Report, stored_measurements: dict[str, Any], settings: dict[str, Any]) -> Row:
         """Store ``report`` (the row's measurements, ``stored_measurements`` as parsed from the row, under
@@ -195,15 +248,43 @@ class Gradebook:
         return new
 
     def get(self, student_id: str) -> Row | None:
+        with self._reported():
+            return self._get(student_id)
+
+    def rows(self) -> list[Row]:
+        with self._reported():
+            return [_row(found) for found in self._db.execute(f"SELECT {_COLUMNS} FROM results ORDER BY student_id")]
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """For many writes at once (a regrade): all of them, or none."""
+        with self._reported(), _Transaction(self._db):
+            yield
+
+    def _get(self, student_id: str) -> Row | None:
         found = self._db.execute(f"SELECT {_COLUMNS} FROM results WHERE student_id = ?", (student_id,)).fetchone()
         return _row(found) if found else None
 
-    def rows(self) -> list[Row]:
-        return [_row(found) for found in self._db.execute(f"SELECT {_COLUMNS} FROM results ORDER BY student_id")]
-
-    def transaction(self) -> _Transaction:
-        """For many writes at once (a regrade): all of them, or none."""
-        return _Transaction(self._db)
+    @contextlib.contextmanager
+    def _reported(self) -> Iterator[None]:
+        """SQLite's errors as GradebookError: what is wrong with which file, and what to do."""
+        try:
+            yield
+        except sqlite3.Error as error:
+            if _locked(error):
+                raise GradebookError(
+                    f"{self.path}: the gradebook stayed locked by another program for {self.busy_seconds:g} s",
+                    "close what holds it (another grade batch? an SQLite browser?) and run again",
+                ) from None
+            if isinstance(error, sqlite3.OperationalError):  # cannot open or write it, or its tables are not ours
+                raise GradebookError(
+                    f"{self.path}: cannot use the gradebook ({error})",
+                    "give --db a gradebook grade batch wrote (or a new file name), in a folder you can write to",
+                ) from None
+            raise GradebookError(
+                f"{self.path}: not a gradebook, or a damaged one ({error})",
+                "give --db the gradebook grade batch wrote; grading into a new file rebuilds a damaged one",
+            ) from None
 
     def _write(self, row: Row, report: Report | None) -> None:
         values = _values(row)
@@ -231,7 +312,8 @@ class Gradebook:
 
 
 class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception; nested uses join the outer one."""
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception (a failed COMMIT too); nested uses join
+    the outer one."""
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
@@ -243,8 +325,19 @@ class _Transaction:
             self._db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, kind: object, *exc: object) -> None:
-        if self._outer:
-            self._db.execute("ROLLBACK" if kind else "COMMIT")
+        if not self._outer:
+            return
+        try:
+            if kind is None:
+                self._db.execute("COMMIT")
+        finally:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+
+
+def _locked(error: sqlite3.Error) -> bool:
+    """SQLITE_BUSY or SQLITE_LOCKED: another connection holds the lock."""
+    return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
 
 
 _FIELDS = [

@@ -12,12 +12,13 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from grader.batch.gradebook import Gradebook, GradingKey
+from grader.batch.gradebook import Gradebook, GradebookError, GradingKey
 from grader.batch.jobs import Backend, Job
 from grader.batch.run_one import STATUSES, Outcome
 from grader.batch.submissions import Entry
 
 FAILED = ("ungradable", "timed_out", "error")
+NOT_STORED = "not stored"  # graded, but the gradebook would not take the result
 
 
 @dataclass
@@ -63,13 +64,21 @@ def run_batch(
     key: GradingKey,
     make_job: Callable[[Entry], Job],
     on_recorded: Callable[[Entry, Outcome], None] = lambda entry, outcome: None,
+    on_not_stored: Callable[[Entry, GradebookError], None] = lambda entry, error: None,
 ) -> BatchResult:
-    """Grade the plan; each student's result is in the gradebook the moment its grading ends."""
+    """Grade the plan; each student's result is in the gradebook the moment its grading ends. A result the
+    gradebook would not take (locked past every retry) is handed to ``on_not_stored`` and the batch goes
+    on: the next batch grades that entry again."""
     result = BatchResult(Counter({status: 0 for status in STATUSES}), len(plan.skipped))
 
     def record(job: Job, outcome: Outcome) -> None:
         for entry in [job.entry, *plan.copies.get(job.entry.content_hash, [])]:
-            gradebook.record(entry, outcome, key)
+            try:
+                gradebook.record(entry, outcome, key)
+            except GradebookError as error:
+                result.counts[NOT_STORED] += 1
+                on_not_stored(entry, error)
+                continue
             result.counts[outcome.status] += 1
             on_recorded(entry, outcome)
 
