@@ -152,8 +152,11 @@ def rescore_command(
     _check_formats(formats, out)
     rubric, baselines = rubric_and_baselines(rubric_path, baselines_path)
     try:
-        stored = Report.from_dict(json.loads(report_path.read_text()))
-    except (ValueError, dacite.DaciteError) as error:
+        data = json.loads(report_path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError(f"it holds a JSON {type(data).__name__}, not an object")
+        stored = Report.from_dict(data)
+    except (OSError, ValueError, dacite.DaciteError) as error:
         raise click.BadParameter(f"{report_path} is not a report written by grade --format json ({error})") from None
     _emit(score(stored.measurements, baselines, rubric), formats, out, fail_under)
 

@@ -90,6 +90,49 @@ def test_a_malformed_rubric_exits_2_naming_the_key(tmp_path):
     assert "unknown key 'gap.variant' (did you mean 'gap.variants'?)" in result.output
 
 
+def exited_cleanly(result, code: int) -> str:
+    """The command exited with ``code`` through the grader's own error path (no traceback); its output as one
+    line (the console wraps long lines at its width)."""
+    assert result.exit_code == code, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.output
+    return " ".join(result.output.split())
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("[limits]\nmemory_gib = nan", "[limits] memory_gib must be a positive number, got nan"),
+        ("pass_mark = nan", "pass_mark must be 0 or a positive number, got nan"),
+        ("[accuracy]\npoints = -15.0", "[accuracy] points must be 0 or a positive number, got -15.0"),
+    ],
+)
+def test_a_rubric_number_that_makes_no_sense_exits_2_naming_the_file_and_key(tmp_path, toml, message):
+    rubric = tmp_path / "rubric.toml"
+    rubric.write_text(toml + "\n")
+    result = CliRunner().invoke(main, [str(SUBMISSIONS / "torch_small.py"), "--rubric", str(rubric)])
+    output = exited_cleanly(result, 2)
+    assert f"error: {rubric}: {message}" in output and "hint: the default is" in output
+
+
+@pytest.mark.parametrize("content", ["[]", '{"schema_version": 1, "modes": []}', "NaN"])
+def test_a_malformed_baselines_file_exits_2_naming_it(tmp_path, content):
+    baselines = tmp_path / "baselines.json"
+    baselines.write_text(content)
+    result = CliRunner().invoke(main, [str(SUBMISSIONS / "torch_small.py"), "--baselines", str(baselines)])
+    output = exited_cleanly(result, 2)
+    assert f"error: {baselines}: not a valid baselines file (" in output
+    assert "hint: regenerate it with: grade baselines" in output
+
+
+def test_a_notebook_cell_whose_source_is_not_text_exits_3_naming_the_cell(grade, tmp_path):
+    notebook = tmp_path / "hw.ipynb"
+    cells = [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None, "source": 42}]
+    notebook.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 4, "metadata": {}, "cells": cells}))
+    output = exited_cleanly(grade(str(notebook), "--baselines", baselines_file(tmp_path, 0.5)), 3)
+    assert "hw.ipynb, cell 1: the cell's source is not text (it is 42): the notebook is damaged" in output
+
+
 def test_json_goes_to_stdout_with_a_schema_version(grade, tmp_path):
     result = grade(
         str(SUBMISSIONS / "torch_small.py"), "--format", "json", "--baselines", baselines_file(tmp_path, 0.5)
@@ -182,8 +225,9 @@ def test_rescore_scores_stored_measurements_under_another_rubric_without_trainin
     assert rescored["rubric"]["digest"] != stored["rubric"]["digest"]
 
 
-def test_rescore_refuses_a_file_that_is_not_a_report(tmp_path):
+@pytest.mark.parametrize("content", ['{"hello": 1}', "[]", "null", "\u00e9"])
+def test_rescore_refuses_a_file_that_is_not_a_report(tmp_path, content):
     path = tmp_path / "other.json"
-    path.write_text('{"hello": 1}')
-    result = CliRunner().invoke(main, ["rescore", str(path)])
-    assert result.exit_code == 2 and "is not a report written by grade --format json" in result.output
+    path.write_text(content, encoding="latin-1")
+    output = exited_cleanly(CliRunner().invoke(main, ["rescore", str(path)]), 2)
+    assert f"{path} is not a report written by grade --format json" in output
