@@ -14,9 +14,10 @@ from gradescope_schema import problems
 from report_factory import hostile_report, passing_report, sample_report, ungradable_report
 
 from grader.render import github
-from grader.render.github import escape_data, escape_property, job_summary, render_annotations
+from grader.render.github import job_summary, render_annotations
 from grader.render.gradescope import LEADERBOARD_NAME, render_gradescope
 from grader.render.junit import render_junit
+from grader.render.text import workflow_data, workflow_property
 
 REPORTS = {"sample": sample_report, "ungradable": ungradable_report, "passing": passing_report}
 
@@ -140,8 +141,8 @@ def test_junit_keeps_control_characters_out_of_the_xml():
     ],
 )
 def test_annotation_escaping_follows_the_workflow_command_rules(text, data, prop):
-    assert escape_data(text) == data
-    assert escape_property(text) == prop
+    assert workflow_data(text) == data
+    assert workflow_property(text) == prop
 
 
 def test_every_annotation_is_one_clean_line_that_student_text_cannot_end_early():

@@ -23,10 +23,10 @@ from typing import Any
 
 from grader.batch.gradebook import Row
 from grader.records import MODEL_KEYS, model_key
-from grader.render.html import STYLE, escape, render_html
-from grader.render.markdown import md_text, render_markdown
+from grader.render.html import STYLE, render_html
+from grader.render.markdown import render_markdown
 from grader.render.plots import learning_curves
-from grader.render.text import clean
+from grader.render.text import clean, html_text, md_text
 from grader.report import Report
 
 JSON_SCHEMA_VERSION = 1
@@ -217,19 +217,21 @@ def _log_tail(row: Row) -> list[str]:
 def _unreported_html(row: Row) -> str:
     """The page for a student whose grading left no report, laid out like the report pages."""
     verdict = NOT_GRADED.get(row.status, row.status)
-    facts = "".join(f"<dt>{escape(label)}</dt><dd>{escape(value)}</dd>" for label, value in _unreported_facts(row))
+    facts = "".join(
+        f"<dt>{html_text(label)}</dt><dd>{html_text(value)}</dd>" for label, value in _unreported_facts(row)
+    )
     log = _log_tail(row)
     body = [
-        f"<h1>Feedback for {escape(row.student.id)}</h1>",
-        f'<p class="verdict ungraded">{escape(verdict)}</p>',
+        f"<h1>Feedback for {html_text(row.student.id)}</h1>",
+        f'<p class="verdict ungraded">{html_text(verdict)}</p>',
         f'<dl class="facts">{facts}</dl>',
         "<h2>Last lines of the grader's log</h2>",
-        f"<pre>{escape(chr(10).join(log))}</pre>" if log else "<p>Nothing was logged.</p>",
+        f"<pre>{html_text(chr(10).join(log))}</pre>" if log else "<p>Nothing was logged.</p>",
     ]
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{escape(verdict)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
+        f"<title>{html_text(verdict)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
         + "\n".join(body)
         + "\n</body>\n</html>\n"
     )

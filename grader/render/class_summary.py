@@ -4,7 +4,7 @@ How the class did (students per status, points, pass rate, a histogram), how eac
 reference, which checks cost the most points, which submissions were not graded and why, and which are the
 same files (likely copies). Figures are drawn the way ``plots`` draws them (a bare ``Figure`` in matplotlib's
 default style, a PNG without a timestamp), so the same rows give the same bytes. Every piece of student text
-passes through ``escape``.
+passes through ``html_text``.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from grader.batch.export import model_keys
 from grader.batch.gradebook import Row
 from grader.batch.run_one import STATUSES
 from grader.records import Accuracy
-from grader.render.html import STYLE, escape
+from grader.render.html import STYLE
 from grader.render.markdown import png_data_uri
-from grader.render.text import percent
+from grader.render.text import html_text, percent
 from grader.report import Report
 
 DPI = 100
@@ -56,7 +56,7 @@ def render_class_summary(rows: Iterable[Row], *, plots: bool = True) -> str:
     if not ordered:
         body.append("<p>The gradebook holds no results yet.</p>")
     else:
-        body.append(f'<p class="about">{escape(_about(ordered))}</p>')
+        body.append(f'<p class="about">{html_text(_about(ordered))}</p>')
         body += _overview(ordered, graded)
         body += _points(graded, plots)
         body += _models(graded, plots)
@@ -266,17 +266,17 @@ def _png(figure: Figure) -> bytes:
 
 def _figure(png: bytes, alt: str, caption: str) -> str:
     return (
-        f'<figure><img src="{png_data_uri(png)}" alt="{escape(alt)}">'
-        f"<figcaption>{escape(caption)}</figcaption></figure>"
+        f'<figure><img src="{png_data_uri(png)}" alt="{html_text(alt)}">'
+        f"<figcaption>{html_text(caption)}</figcaption></figure>"
     )
 
 
 def _table(header: list[str], rows: list[list[str]], numbers: Collection[int] = ()) -> str:
     """A table of plain text, escaped here; the columns in ``numbers`` aligned right."""
-    head = "<tr>" + "".join(f"<th>{escape(cell)}</th>" for cell in header) + "</tr>"
+    head = "<tr>" + "".join(f"<th>{html_text(cell)}</th>" for cell in header) + "</tr>"
     lines = [
         "<tr>"
-        + "".join(f"<td{' class=number' if n in numbers else ''}>{escape(cell)}</td>" for n, cell in enumerate(row))
+        + "".join(f"<td{' class=number' if n in numbers else ''}>{html_text(cell)}</td>" for n, cell in enumerate(row))
         + "</tr>"
         for row in rows
     ]
@@ -284,5 +284,5 @@ def _table(header: list[str], rows: list[list[str]], numbers: Collection[int] = 
 
 
 def _facts(facts: list[tuple[str, str]]) -> str:
-    items = "".join(f"<dt>{escape(label)}</dt><dd>{escape(value)}</dd>" for label, value in facts)
+    items = "".join(f"<dt>{html_text(label)}</dt><dd>{html_text(value)}</dd>" for label, value in facts)
     return f'<dl class="facts">{items}</dl>'

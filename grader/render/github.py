@@ -21,23 +21,13 @@ from dataclasses import dataclass
 
 from grader.records import Failure, SourceLocation
 from grader.render.checks import CheckRow, check_rows, failed_models, failure_text, student_file, verdict
-from grader.render.markdown import md_table, md_text, page
-from grader.render.text import clean
+from grader.render.markdown import md_table, page
+from grader.render.text import md_text, workflow_data, workflow_property
 from grader.report import Report
 
 MAX_PER_LEVEL = 10  # GitHub's limit per step for each of error, warning, notice
 MAX_MESSAGE = 4000  # characters; GitHub truncates long annotations anyway
 TITLE = "nn-grader"
-
-
-def escape_data(text: str) -> str:
-    """An annotation's message: the runner reads one line, so line breaks and % are percent-encoded."""
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def escape_property(text: str) -> str:
-    """A property value (file, title): also ``:`` and ``,``, which end the value."""
-    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
 @dataclass(frozen=True)
@@ -51,12 +41,12 @@ class Annotation:
     def command(self) -> str:
         properties = []
         if self.file:
-            properties.append(f"file={escape_property(clean(self.file))}")
+            properties.append(f"file={workflow_property(self.file)}")
             if self.line:
                 properties.append(f"line={self.line}")
-        properties.append(f"title={escape_property(clean(self.title))}")
+        properties.append(f"title={workflow_property(self.title)}")
         message = self.message if len(self.message) <= MAX_MESSAGE else self.message[: MAX_MESSAGE - 1] + "…"
-        return f"::{self.level} {','.join(properties)}::{escape_data(clean(message))}"
+        return f"::{self.level} {','.join(properties)}::{workflow_data(message)}"
 
 
 def annotations(report: Report) -> list[Annotation]:

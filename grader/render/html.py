@@ -2,16 +2,14 @@
 
 It shows what ``markdown.page`` says a feedback page shows; this module only lays it out. No scripts,
 no fonts, no external assets, so the file opens the same from a CI artifact, an e-mail or a disk.
-Every piece of report text passes through ``html.escape``: messages quote the student's code.
+Every piece of report text passes through ``html_text``: messages quote the student's code.
 """
 
 from __future__ import annotations
 
-import html
-
 from grader.render.markdown import CheckLine, FailureView, ModelView, Table, page, png_data_uri
 from grader.render.plots import learning_curves
-from grader.render.text import clean
+from grader.render.text import html_text
 from grader.report import Report
 
 STYLE = """
@@ -44,36 +42,42 @@ def render_html(report: Report, *, plots: bool = True, images: dict[str, bytes] 
     if images is None:  # drawn here unless the caller drew them once for several pages
         images = learning_curves(report) if plots else {}
     body = [
-        f"<h1>{escape(content.title)}</h1>",
-        f'<p class="verdict {content.outcome}">{escape(content.verdict)}</p>',
-        f'<p class="about">{escape(content.about)}</p>',
+        f"<h1>{html_text(content.title)}</h1>",
+        f'<p class="verdict {content.outcome}">{html_text(content.verdict)}</p>',
+        f'<p class="about">{html_text(content.about)}</p>',
     ]
     if content.quick:
-        body.append('<div class="quick">' + "<br>".join(escape(line) for line in content.quick) + "</div>")
+        body.append('<div class="quick">' + "<br>".join(html_text(line) for line in content.quick) + "</div>")
     if content.submission_failure:
         body.append(_failure(content.submission_failure))
     if content.next_steps:
-        body += ["<h2>Next steps</h2>", "<ol>" + "".join(f"<li>{escape(s)}</li>" for s in content.next_steps) + "</ol>"]
+        body += [
+            "<h2>Next steps</h2>",
+            "<ol>" + "".join(f"<li>{html_text(s)}</li>" for s in content.next_steps) + "</ol>",
+        ]
     if content.summary:
         body += ["<h2>Models</h2>", _table(content.summary, links=[m.anchor for m in content.models])]
     body += [_model(model, images.get(model.key)) for model in content.models]
     if content.log_tail:
         body += ["<h2>Last lines the submission printed</h2>", _pre("\n".join(content.log_tail))]
     if content.warnings:
-        body += ["<h2>Warnings</h2>", "<ul>" + "".join(f"<li>{escape(w)}</li>" for w in content.warnings) + "</ul>"]
+        body += ["<h2>Warnings</h2>", "<ul>" + "".join(f"<li>{html_text(w)}</li>" for w in content.warnings) + "</ul>"]
     body += ["<h2>Data</h2>", _table(content.data) if content.data else "<p>No data recorded.</p>"]
     body += ["<h2>Environment</h2>", _facts(content.environment)]
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{escape(content.verdict)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
+        f"<title>{html_text(content.verdict)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
         + "\n".join(body)
         + "\n</body>\n</html>\n"
     )
 
 
 def _model(model: ModelView, png: bytes | None) -> str:
-    parts = [f'<section id="{model.anchor}">', f'<h2 class="{model.outcome}">{escape(model.key)} · {model.points}</h2>']
+    parts = [
+        f'<section id="{model.anchor}">',
+        f'<h2 class="{model.outcome}">{html_text(model.key)} · {model.points}</h2>',
+    ]
     if model.facts:
         parts.append(_facts(model.facts))
     if png is not None:
@@ -81,15 +85,15 @@ def _model(model: ModelView, png: bytes | None) -> str:
         if model.ablation is not None:
             caption += "; faded dashed lines: the same model retrained without its regularization"
         parts.append(
-            f'<figure><img src="{png_data_uri(png)}" alt="learning curves for {escape(model.key)}">'
+            f'<figure><img src="{png_data_uri(png)}" alt="learning curves for {html_text(model.key)}">'
             f"<figcaption>{caption}.</figcaption></figure>"
         )
     if model.failure:
         parts.append(_failure(model.failure))
     if model.regularization:
-        parts.append(f"<p><strong>Regularization found:</strong> {escape(model.regularization)}</p>")
+        parts.append(f"<p><strong>Regularization found:</strong> {html_text(model.regularization)}</p>")
     if model.ablation_note:
-        parts.append(f"<p>{escape(model.ablation_note)}</p>")
+        parts.append(f"<p>{html_text(model.ablation_note)}</p>")
     if model.ablation:
         parts.append(_table(model.ablation))
     parts += [_checks(model.checks), "</section>"]
@@ -99,22 +103,22 @@ def _model(model: ModelView, png: bytes | None) -> str:
 def _checks(checks: list[CheckLine]) -> str:
     rows = []
     for check in checks:
-        hint = f'<br><span class="hint">→ {escape(check.hint)}</span>' if check.hint else ""
+        hint = f'<br><span class="hint">→ {html_text(check.hint)}</span>' if check.hint else ""
         rows.append(
-            f"<tr{' class=quiet' if check.quiet else ''}><td>{escape(check.title)}</td><td>{check.points}</td>"
-            f'<td class="status-{escape(check.status)}">{escape(check.words)}</td>'
-            f"<td>{escape(check.message)}{hint}</td></tr>"
+            f"<tr{' class=quiet' if check.quiet else ''}><td>{html_text(check.title)}</td><td>{check.points}</td>"
+            f'<td class="status-{html_text(check.status)}">{html_text(check.words)}</td>'
+            f"<td>{html_text(check.message)}{hint}</td></tr>"
         )
     header = "<tr><th>Check</th><th>Points</th><th>Status</th><th>What was measured</th></tr>"
     return f"<table>{header}{''.join(rows)}</table>"
 
 
 def _failure(failure: FailureView) -> str:
-    parts = [f"<p><strong>{escape(failure.headline)}:</strong> {escape(failure.message)}</p>"]
+    parts = [f"<p><strong>{html_text(failure.headline)}:</strong> {html_text(failure.message)}</p>"]
     if failure.location:
-        parts.append(f"<p>At <code>{escape(failure.location)}</code></p>")
+        parts.append(f"<p>At <code>{html_text(failure.location)}</code></p>")
     if failure.hint:
-        parts.append(f'<p class="hint">→ {escape(failure.hint)}</p>')
+        parts.append(f'<p class="hint">→ {html_text(failure.hint)}</p>')
     if failure.traceback:
         parts.append(_pre(failure.traceback))
     return '<div class="failure">' + "".join(parts) + "</div>"
@@ -122,10 +126,10 @@ def _failure(failure: FailureView) -> str:
 
 def _table(table: Table, links: list[str] | None = None) -> str:
     """A table of plain text; with ``links``, each row's first cell links to that anchor."""
-    header = "<tr>" + "".join(f"<th>{escape(cell)}</th>" for cell in table.header) + "</tr>"
+    header = "<tr>" + "".join(f"<th>{html_text(cell)}</th>" for cell in table.header) + "</tr>"
     rows = []
     for n, row in enumerate(table.rows):
-        cells = [escape(cell) for cell in row]
+        cells = [html_text(cell) for cell in row]
         if links and n < len(links):
             cells[0] = f'<a href="#{links[n]}">{cells[0]}</a>'
         rows.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
@@ -133,13 +137,9 @@ def _table(table: Table, links: list[str] | None = None) -> str:
 
 
 def _facts(facts: list[tuple[str, str]]) -> str:
-    items = "".join(f"<dt>{escape(label)}</dt><dd>{escape(value)}</dd>" for label, value in facts)
+    items = "".join(f"<dt>{html_text(label)}</dt><dd>{html_text(value)}</dd>" for label, value in facts)
     return f'<dl class="facts">{items}</dl>'
 
 
-def escape(text: str) -> str:
-    return html.escape(clean(text))
-
-
 def _pre(text: str) -> str:
-    return f"<pre>{escape(text)}</pre>"
+    return f"<pre>{html_text(text)}</pre>"

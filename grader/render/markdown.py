@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from grader.records import Failure, ModelMeasurement, TrainingRun
 from grader.render.plots import learning_curves
-from grader.render.text import clean, percent
+from grader.render.text import clean, md_text, percent
 from grader.report import ModelScore, Report, RunSummary
 
 LOG_LINES_SHOWN = 15
@@ -297,10 +297,7 @@ def png_data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-# Markdown: every piece of report text goes through _md (or into a code block) on its way out.
-
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~#])")
-_MD_BLOCK_START = re.compile(r"^(?:\d+[.)]|[-+])(?=\s|$)|^>")  # text that would open a list or a quote
+# Markdown: every piece of report text goes through md_text (or into a code block) on its way out.
 
 
 def render_markdown(report: Report, *, plots: bool = True, images: dict[str, bytes] | None = None) -> str:
@@ -380,13 +377,6 @@ def md_table(header: list[str], rows: list[list[str]]) -> str:
     """A GitHub table of cells already in Markdown."""
     lines = [header, ["---"] * len(header), *rows]
     return "\n".join("| " + " | ".join(cell or " " for cell in line) + " |" for line in lines)
-
-
-def md_text(text: str) -> str:
-    """Report text as inert Markdown: on one line, no HTML, no emphasis, links, code or table cells of its own."""
-    text = " ".join(clean(text).splitlines()).strip().replace("&", "&amp;").replace("<", "&lt;")
-    text = _MD_SPECIAL.sub(r"\\\1", text)
-    return _MD_BLOCK_START.sub(lambda match: match[0][:-1] + "\\" + match[0][-1], text)
 
 
 def _code(lines: list[str]) -> str:
