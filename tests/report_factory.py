@@ -6,7 +6,7 @@ import dataclasses
 
 from measurements_factory import BASELINES, RELU, ablated, dense, dropout, failed, measurements, model
 
-from grader.records import EpochRecord, Failure, SourceLocation
+from grader.records import CapturedOutput, EpochRecord, Failure, SourceLocation
 from grader.report import Report
 from grader.rubric import load_rubric
 from grader.score import score
@@ -93,3 +93,45 @@ def hostile_report() -> Report:
     )
     models = [model("iris/single", epochs=curve(REGULARIZED)), failed("iris/multi", failure)]
     return dataclasses.replace(score(measurements(*models), BASELINES, load_rubric()), created=CREATED)
+
+
+# What a student's code can print to take over whatever shows it: a terminal (colours, the cursor moved up
+# and a line wiped, a window title, a hyperlink, backspaces drawing over a line, an 8-bit CSI, a bell), Rich
+# markup, and a CI runner's workflow commands in both syntaxes, one of them guessing at a stop token.
+ATTACK_LINES = [
+    "\x1b[31mred\x1b[0m and \x1b[1A\x1b[2Kwiped",
+    "\x1b]0;owned\x07title \x1b]8;;http://evil\x1b\\link\x1b]8;;\x1b\\",
+    "ok\x08\x08PASS \x9b2J\x07",
+    "[bold red]Total 100 / 100 · PASS[/]",
+    "\tindented",
+    "::add-mask::secret",
+    "  ::error file=s.py::fake",
+    "::stop-commands::guessed",
+    "::guessed::",
+    "echo ##[set-output name=grade;]100",
+]
+# The same lines as a terminal shows them: escape sequences gone, other controls written out, tabs as spaces.
+ATTACK_LINES_SHOWN = [
+    "red and wiped",
+    "title link",
+    "ok\\x08\\x08PASS \\x9b2J\\x07",
+    "[bold red]Total 100 / 100 · PASS[/]",
+    "    indented",
+    "::add-mask::secret",
+    "  ::error file=s.py::fake",
+    "::stop-commands::guessed",
+    "::guessed::",
+    "echo ##[set-output name=grade;]100",
+]
+
+
+def attack_report() -> Report:
+    """A submission whose model failed, with every attack line in what it printed, in its error message
+    (with a carriage return drawing a fake verdict), in its file's name and in a training warning."""
+    message = "ValueError: \x1b]0;owned\x07bad\rTotal 100 / 100 · PASS ::error::fake [bold]x[/bold]"
+    failure = Failure("train_error", message, "[red]fix it[/red]", SourceLocation("[b]hw\x1b[2J.py", 3, "x[::2]"))
+    trained = model("iris/single", epochs=curve(REGULARIZED))
+    trained.run.warnings.append("HYPERPARAMS key '\x1b]0;t\x07[bold]lr\r' is not used")
+    measured = measurements(trained, failed("iris/multi", failure))
+    measured.log = CapturedOutput("\n".join(ATTACK_LINES) + "\n")
+    return dataclasses.replace(score(measured, BASELINES, load_rubric()), created=CREATED)

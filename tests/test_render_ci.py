@@ -6,17 +6,21 @@ Golden files: see golden_files.py.
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 
 import pytest
+from click.testing import CliRunner
 from golden_files import matches_golden
 from gradescope_schema import problems
-from report_factory import hostile_report, passing_report, sample_report, ungradable_report
+from report_factory import ATTACK_LINES, attack_report, hostile_report, passing_report, sample_report, ungradable_report
 
+from grader.cli import main
 from grader.render import github
 from grader.render.github import job_summary, render_annotations
 from grader.render.gradescope import LEADERBOARD_NAME, render_gradescope
 from grader.render.junit import render_junit
+from grader.render.terminal import render_text
 from grader.render.text import workflow_data, workflow_property
 
 REPORTS = {"sample": sample_report, "ungradable": ungradable_report, "passing": passing_report}
@@ -180,3 +184,62 @@ def test_the_job_summary_leads_with_the_verdict_and_lists_what_lost_points():
     summary = job_summary(sample_report())
     assert summary.startswith("## Total 65.75 / 100 · PASS")
     assert "### Checks that lost points" in summary and "report.html" in summary
+
+
+def commands_run(log: str) -> list[str]:
+    """The lines of a step's output that GitHub's runner runs as workflow commands, read as it reads them
+    (actions/runner, ActionCommandManager.TryProcessCommand): ``::command ...::`` at the start of a line
+    after any spaces, or ``##[command]`` anywhere in it; after ``::stop-commands::TOKEN`` nothing runs until
+    the line ``::TOKEN::``. The stop and resume lines themselves are left out."""
+    run, token = [], None
+    for line in log.splitlines():
+        command = re.match(r"::([^ :]+)", line.lstrip()) if "::" in line.lstrip()[2:] else None
+        name = command[1] if command else (re.search(r"##\[([^\] ]+)", line) or [None, None])[1]
+        if name is None:
+            continue
+        if token is not None:
+            token = None if name.lower() == token.lower() else token
+        elif name == "stop-commands":
+            token = line.lstrip().split("::", 2)[2]
+        else:
+            run.append(line)
+    return run
+
+
+def test_the_runner_model_in_these_tests_runs_what_a_student_printed_when_nothing_stops_it():
+    assert commands_run(render_text(attack_report())) == [
+        "::add-mask::secret",
+        "  ::error file=s.py::fake",
+        "echo ##[set-output name=grade;]100",
+    ]
+
+
+def test_under_github_actions_the_runner_runs_the_annotations_and_nothing_a_student_printed(tmp_path, monkeypatch):
+    """``grade --format github`` prints the annotations, then the terminal report, which quotes the student's
+    output, to the same standard output: the report's workflow commands are stopped, under a token the
+    student's "::stop-commands::guessed" and "::guessed::" cannot end."""
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary.md"))
+    stored = tmp_path / "report.json"
+    stored.write_text(attack_report().to_json())
+    result = CliRunner().invoke(main, ["rescore", str(stored), "--format", "github"])
+    assert result.exit_code == 1, result.output
+    annotations = [line for line in result.stdout.splitlines() if line.startswith(("::error ", "::warning "))]
+    annotations += [line for line in result.stdout.splitlines() if line.startswith("::notice ")]
+    assert commands_run(result.stdout) == annotations
+    assert [line for line in annotations if line.startswith("::error ")] == [
+        "::error file=[b]hw.py,line=3,title=nn-grader%3A iris/multi not graded::ValueError: bad%0DTotal 100 / 100 · "
+        "PASS ::error::fake [bold]x[/bold]%0Aat [b]hw.py, line 3: x[::2]%0A→ [red]fix it[/red]"
+    ]
+    for line in ATTACK_LINES[5:]:  # the workflow commands, still there for the instructor to read
+        assert line in result.stdout.splitlines()
+
+
+def test_the_job_summary_holds_student_text_on_one_line_with_no_control_characters_or_markdown():
+    summary = job_summary(attack_report())
+    assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f]", summary)
+    row = next(line for line in summary.splitlines() if line.startswith("| iris/multi | Trained |"))
+    assert row == (
+        "| iris/multi | Trained | 0 | ValueError: bad Total 100 / 100 · PASS ::error::fake \\[bold\\]x\\[/bold\\] | "
+        "\\[red\\]fix it\\[/red\\] |"
+    )

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from golden_files import matches_golden
 from measurements_factory import BASELINES
-from report_factory import hostile_report, passing_report, sample_report, ungradable_report
+from report_factory import ATTACK_LINES, attack_report, hostile_report, passing_report, sample_report, ungradable_report
 
 from grader.render.html import render_html
 from grader.render.markdown import render_markdown
@@ -121,6 +121,30 @@ def test_student_text_cannot_inject_markup_or_break_out_of_a_code_block_in_markd
     # table rows keep their columns: a | in a message is escaped
     for row in (line for line in markdown.splitlines() if line.startswith("| ")):
         assert len(re.findall(r"(?<!\\)\|", row)) in (5, 8)  # 4 or 7 columns
+
+
+def test_a_path_and_printed_output_with_markup_and_control_characters_are_shown_as_written_in_both_pages():
+    """In a class batch the submission's path holds the folder a student named; the log tail quotes what
+    their code printed. Escape sequences and control characters are dropped (a tab or line break kept),
+    markup escaped."""
+    report = attack_report()
+    report.measurements.submission.path = "<b>eve</b>\x1b]0;owned\x07[x](http://evil)\x08/hw.py"
+    html = render_html(report, plots=False)
+    markdown = render_markdown(report, plots=False)
+    shown = [
+        "red and wiped",
+        "title link",
+        "okPASS 2J",
+        "[bold red]Total 100 / 100 · PASS[/]",
+        "\tindented",
+        *ATTACK_LINES[5:],
+    ]
+    assert "<h1>Feedback for &lt;b&gt;eve&lt;/b&gt;[x](http://evil)/hw.py</h1>" in html
+    assert "<pre>" + "\n".join(shown) + "</pre>" in html
+    assert "# Feedback for &lt;b>eve&lt;/b>\\[x\\](http://evil)/hw.py\n" in markdown
+    assert "```text\n" + "\n".join(shown) + "\n```" in markdown
+    for page in (html, markdown):
+        assert not re.search("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]", page)
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")

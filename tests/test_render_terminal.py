@@ -1,4 +1,5 @@
-"""The terminal report and the JSON report: golden files, 80 columns, no colour needed, live progress.
+"""The terminal report and the JSON report: golden files, 80 columns, no colour needed, live progress, and
+student text shown on a terminal without the terminal acting on it.
 
 Golden files: see golden_files.py.
 """
@@ -7,15 +8,17 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import pytest
 from golden_files import matches_golden
-from report_factory import sample_report, ungradable_report
+from report_factory import ATTACK_LINES, ATTACK_LINES_SHOWN, attack_report, sample_report, ungradable_report
 from rich.console import Console
 
 from grader.render import FORMATS
-from grader.render.progress import ProgressPrinter
-from grader.render.terminal import render_terminal
+from grader.render.progress import BatchProgress, ProgressPrinter
+from grader.render.terminal import render_terminal, render_text
+from grader.render.text import terminal_text
 from grader.report import SCHEMA_VERSION, Report
 
 
@@ -84,3 +87,127 @@ def test_a_report_from_cached_measurements_says_so_and_how_to_retrain():
     text = FORMATS["terminal"].render(report)
     assert "measurements reused" in text and "--no-cache" in text
     assert "measurements reused" not in FORMATS["terminal"].render(sample_report())
+
+
+# Student text on a terminal: shown, never acted on
+
+RICH_STYLE = re.compile(r"\x1b\[[0-9;]*m")  # the colours Rich itself writes
+STOP_TOKEN = re.compile(r"::stop-commands::([0-9a-f]{32})")
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("\x1b[31mred\x1b[0m", "red"),  # colour
+        ("\x1b[1A\x1b[2Kup", "up"),  # the cursor moved up, the line wiped
+        ("\x1b]0;title\x07x", "x"),  # the window's title, ended by BEL
+        ("\x1b]8;;http://evil\x1b\\link\x1b]8;;\x1b\\", "link"),  # a hyperlink, ended by ST
+        ("\x1b]0;left open\nnext line", "\nnext line"),  # a title never ended hides no more than its line
+        ("ok\rPASS", "ok\\rPASS"),  # a carriage return drawing over the line
+        ("ok\x08\x08PASS", "ok\\x08\\x08PASS"),  # backspaces
+        ("\x9b2J \x07 \x00 \x7f \ud800", "\\x9b2J \\x07 \\x00 \\x7f \\ud800"),  # C1, BEL, NUL, DEL, a surrogate
+        ("\x1b", "\\x1b"),  # an escape that starts nothing
+        ("\tin\tout", "    in  out"),
+        ("one\r\ntwo\nthree", "one\ntwo\nthree"),
+        ("[bold red]x[/]", "[bold red]x[/]"),  # markup is Rich's business: see the tests below
+    ],
+)
+def test_terminal_text_drops_escape_sequences_and_writes_out_every_other_control_character(text, shown):
+    assert terminal_text(text) == shown
+
+
+def test_terminal_text_on_one_line_writes_out_newlines_too():
+    assert terminal_text("alice\n[2/2] bob: graded", one_line=True) == "alice\\n[2/2] bob: graded"
+
+
+def test_what_the_submission_printed_is_shown_as_written_after_its_control_characters_are_neutralised():
+    text = render_text(attack_report())
+    tail = text.split("Last 10 lines the submission printed:\n", 1)[1]
+    assert tail.splitlines() == ATTACK_LINES_SHOWN
+    assert "ValueError: bad\\rTotal 100 / 100 · PASS ::error::fake [bold]x[/bold] ([b]hw.py, line 3: x[::2])" in text
+    assert "  1. [red]fix it[/red]" in text  # markup shown, not applied
+    assert "warning: iris/single: HYPERPARAMS key '[bold]lr\\r' is not used" in text
+
+
+def test_on_a_colour_terminal_the_only_escape_sequences_are_richs_own_colours(monkeypatch):
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    output = io.StringIO()
+    render_terminal(attack_report(), Console(file=output, width=100, force_terminal=True, color_system="truecolor"))
+    colours = RICH_STYLE.findall(output.getvalue())
+    assert colours  # the terminal did get colours
+    unstyled = RICH_STYLE.sub("", output.getvalue())
+    assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f]", unstyled)  # no control character but newline
+    assert unstyled == render_text(attack_report())  # the words are the same as in report.txt
+
+
+def test_under_github_actions_the_terminal_report_is_printed_with_workflow_commands_stopped(monkeypatch):
+    """The runner reads this output too (``grade --format github`` prints it after the annotations): a
+    student's "::add-mask::" must reach it as text. Each report stops commands under a token of its own."""
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    printed = []
+    for _ in range(2):
+        output = io.StringIO()
+        render_terminal(attack_report(), Console(file=output, width=80, no_color=True, force_terminal=False))
+        printed.append(output.getvalue().splitlines())
+    tokens = []
+    for lines in printed:
+        token = STOP_TOKEN.fullmatch(lines[0])[1]
+        assert lines[-1] == f"::{token}::"
+        assert lines.count(f"::{token}::") == 1 and "::add-mask::secret" in lines[1:-1]
+        tokens.append(token)
+    assert tokens[0] != tokens[1]
+
+
+def test_elsewhere_the_terminal_report_prints_no_stop_commands(monkeypatch):
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    output = io.StringIO()
+    render_terminal(sample_report(), Console(file=output, width=80, no_color=True, force_terminal=False))
+    assert "::" not in output.getvalue()
+
+
+def test_progress_shows_what_the_worker_pipe_says_as_plain_text_no_runner_reads_as_a_command():
+    """Student code can write events to the worker's pipe: a task's name is shown, on one line, and with
+    every "::" and "##[" broken, since progress shares the runner with the annotations on standard output."""
+    output = io.StringIO()
+    console = Console(file=output, width=200, force_terminal=False)
+    with ProgressPrinter(console) as progress:
+        for line in ATTACK_LINES:
+            progress({"event": "result", "task": line})
+    assert [line.rsplit(" (", 1)[0] for line in output.getvalue().splitlines()] == [
+        "red and wiped: done",
+        "title link: done",
+        "ok\\x08\\x08PASS \\x9b2J\\x07: done",
+        "[bold red]Total 100 / 100 · PASS[/]: done",
+        "    indented: done",
+        ":\\:add-mask:\\:secret: done",
+        "  :\\:error file=s.py:\\:fake: done",
+        ":\\:stop-commands:\\:guessed: done",
+        ":\\:guessed:\\:\\: done",  # the colon after it too
+        "echo ##\\[set-output name=grade;]100: done",
+    ]
+
+
+def test_the_live_progress_bar_reads_no_markup_from_a_task_or_its_status():
+    output = io.StringIO()
+    console = Console(file=output, width=100, force_terminal=True)
+    with ProgressPrinter(console) as progress:
+        progress({"event": "phase", "task": "[blink]x\x1b]0;t\x07[/blink]", "phase": "[red]build\rPASS[/red]"})
+        task = progress.bar.tasks[0]
+        assert (task.description, task.fields["status"]) == ("[blink]x[/blink]", "[red]build\\rPASS[/red]")
+        rendered = io.StringIO()
+        Console(file=rendered, width=100, force_terminal=False).print(progress.bar.get_renderable())
+    assert "[blink]x[/blink]" in rendered.getvalue() and "[red]build\\rPASS[/red]" in rendered.getvalue()
+
+
+def test_batch_progress_shows_a_student_id_as_written_on_one_line():
+    """A student id is a folder's name the student chose: markup, escape sequences, newlines and workflow
+    commands in it are shown as text."""
+    output = io.StringIO()
+    hostile = "[bold red]eve[/]\x1b]0;owned\x07\n[2/2] mallory: graded ::error::x"
+    with BatchProgress(Console(file=output, width=200, force_terminal=False), total=2) as progress:
+        progress(hostile, "error", "Traceback\rPASS")
+        progress("ada", "graded", "40 points, 12 s")
+    assert output.getvalue().splitlines() == [
+        "[1/2] [bold red]eve[/]\\n[2/2] mallory: graded :\\:error:\\:x: error (Traceback\\rPASS)",
+        "[2/2] ada: graded (40 points, 12 s)",
+    ]

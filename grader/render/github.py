@@ -11,6 +11,11 @@ GitHub shows at most 10 annotations of each level per step, so each level is cut
 the last one saying how many more there are. A notebook gets its file but no line: a line of an
 ``.ipynb`` is a line of its JSON, so the cell and line are in the message instead.
 
+Student text reaches an annotation only through ``workflow_data`` and ``workflow_property``: each annotation
+is one line, which no message or file name can end early or add a command to. The terminal report, which
+``grade`` prints after them on the same standard output, quotes what the submission printed, so under GitHub
+Actions it is printed with workflow commands stopped (``render_terminal``).
+
 The job summary is the short form of the feedback page: the verdict, the model table, what to do next
 and what lost points. Plots stay in the HTML report, which the workflow uploads as an artifact.
 """

@@ -1,5 +1,10 @@
 """Progress while the worker trains: a live bar per model on a terminal, one quiet line per model elsewhere
-(CI logs, files), so a log stays readable and a person at a terminal sees how long is left."""
+(CI logs, files), so a log stays readable and a person at a terminal sees how long is left.
+
+What an event says comes from the worker's pipe, which the student's code can write to too, and a batch's
+student ids are the names of folders students chose: every piece is shown as plain text (``terminal_text``,
+``Text``, columns that read no markup) that a CI runner cannot read as a workflow command (``workflow_inert``).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,9 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+from rich.text import Text
+
+from grader.render.text import terminal_text, workflow_inert
 
 
 class ProgressPrinter:
@@ -25,10 +33,10 @@ class ProgressPrinter:
     def __enter__(self) -> ProgressPrinter:
         if self.live:
             self.bar = Progress(
-                TextColumn("{task.description:<20}"),
+                TextColumn("{task.description:<20}", markup=False),
                 BarColumn(bar_width=20),
                 MofNCompleteColumn(),
-                TextColumn("{task.fields[status]}"),
+                TextColumn("{task.fields[status]}", markup=False),
                 TimeRemainingColumn(),
                 console=self.console,
                 transient=True,
@@ -59,13 +67,15 @@ class ProgressPrinter:
         if self.bar is None:
             return
         if task not in self.tasks:
-            self.tasks[task] = self.bar.add_task(task.replace("+ablation", " (ablation)"), total=None, status="")
+            self.tasks[task] = self.bar.add_task(
+                _shown(task.replace("+ablation", " (ablation)")), total=None, status=""
+            )
         extra: dict[str, Any] = {}
         if isinstance(total, int):
             extra["total"] = total
         if isinstance(completed, int):
             extra["completed"] = completed
-        self.bar.update(self.tasks[task], status=status, **extra)
+        self.bar.update(self.tasks[task], status=_shown(status), **extra)
 
     def _finish(self, task: str) -> None:
         seconds = time.monotonic() - self.started.get(task, time.monotonic())
@@ -78,7 +88,7 @@ class ProgressPrinter:
         line = f"{task.replace('+ablation', ' (ablation)')}: {epochs}{shown} ({seconds:.1f} s)"
         if self.bar is not None and task in self.tasks:
             self.bar.remove_task(self.tasks.pop(task))
-        self.console.print(line, highlight=False)
+        _print(self.console, line)
 
 
 class BatchProgress:
@@ -98,7 +108,7 @@ class BatchProgress:
                 MofNCompleteColumn(),
                 TextColumn("{task.fields[failures]} failed"),
                 TimeRemainingColumn(),
-                TextColumn("{task.fields[statuses]}"),
+                TextColumn("{task.fields[statuses]}", markup=False),
                 console=console,
                 transient=True,
             )
@@ -119,8 +129,16 @@ class BatchProgress:
             return
         if self.bar is not None and self.task is not None:
             failures = sum(n for s, n in self.counts.items() if s != "graded")
-            statuses = " · ".join(f"{s} {n}" for s, n in sorted(self.counts.items()))
+            statuses = _shown(" · ".join(f"{s} {n}" for s, n in sorted(self.counts.items())))
             self.bar.update(self.task, advance=1, failures=failures, statuses=statuses)
         done = sum(self.counts.values())
-        line = f"[{done}/{self.total}] {student_id}: {status}" + (f" ({detail})" if detail else "")
-        self.console.print(line, highlight=False)
+        _print(self.console, f"[{done}/{self.total}] {student_id}: {status}" + (f" ({detail})" if detail else ""))
+
+
+def _shown(text: str) -> str:
+    """What a progress line shows of text it was sent: one line, nothing a terminal or a CI runner acts on."""
+    return workflow_inert(terminal_text(text, one_line=True))
+
+
+def _print(console: Console, line: str) -> None:
+    console.print(Text(_shown(line)), highlight=False)

@@ -1,6 +1,8 @@
 """The report for a person at a terminal: one table of the models, what cost points, what to do next.
 
-Plain enough to read without colour and within 80 columns.
+Plain enough to read without colour and within 80 columns. Every line is a ``Text`` made by ``_line`` (or
+a table cell by ``_cell``): a student's message, code or printed output is shown, never acted on, neither
+as Rich markup nor as control characters (see ``terminal_text``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from grader.records import ModelMeasurement
-from grader.render.text import percent
+from grader.render.text import percent, terminal_text, workflow_commands_stopped
 from grader.report import ModelScore, Report
 
 LOG_LINES_SHOWN = 15
@@ -23,11 +25,18 @@ _EMPTY = ModelMeasurement("", "")
 def render_text(report: Report) -> str:
     """The same summary as plain text, 100 columns wide, for a file."""
     console = Console(file=io.StringIO(), width=100, no_color=True, highlight=False, force_terminal=False)
-    render_terminal(report, console)
+    _print_report(report, console)
     return console.file.getvalue()  # type: ignore[attr-defined]
 
 
 def render_terminal(report: Report, console: Console) -> None:
+    """The report on a console; under GitHub Actions with workflow commands stopped, since the runner reads
+    this output too and it quotes what the submission printed."""
+    with workflow_commands_stopped(lambda line: console.print(Text(line), soft_wrap=True)):
+        _print_report(report, console)
+
+
+def _print_report(report: Report, console: Console) -> None:
     console.print(_heading(report))
     if report.measurements.failure is not None:
         console.print(_submission_failure(report))
@@ -37,11 +46,11 @@ def render_terminal(report: Report, console: Console) -> None:
             console.print(line)
     console.print(_total(report))
     if report.next_steps:
-        console.print(Text("Next steps", style="bold"))
+        console.print(_line("Next steps", "bold"))
         for number, step in enumerate(report.next_steps, 1):
-            console.print(Text(f"  {number}. {step}"))
+            console.print(_line(f"  {number}. {step}"))
     for warning in [*report.warnings, *_run_warnings(report)]:
-        console.print(Text(f"warning: {warning}", style="yellow"))
+        console.print(_line(f"warning: {warning}", "yellow"))
     if _needs_log(report):
         console.print(_log_tail(report))
 
@@ -51,7 +60,9 @@ def _heading(report: Report) -> RenderableType:
     mode = "QUICK mode (a subset of the data)" if m.settings.mode == "quick" else "full mode"
     line = Text()
     line.append(f"nn-grader {m.grader_version}", style="bold")
-    line.append(f" · {m.submission.path} · {mode} · seed {m.settings.seed} · {m.seconds:.0f} s")
+    line.append(
+        terminal_text(f" · {m.submission.path} · {mode} · seed {m.settings.seed} · {m.seconds:.0f} s", one_line=True)
+    )
     if m.reused:
         line.append("\nmeasurements reused: this code was graded before (--no-cache retrains)", style="dim")
     return line
@@ -66,7 +77,7 @@ def _models_table(report: Report) -> Table:
         table.add_column(header, justify=justify, no_wrap=True, max_width=wide, overflow="ellipsis")
     for score in report.scores:
         model = report.measurements.model(score.key) or ModelMeasurement(*score.key.split("/"))
-        table.add_row(*_model_row(model, score))
+        table.add_row(*(_cell(text) for text in _model_row(model, score)))
     return table
 
 
@@ -109,19 +120,19 @@ def _training(report: Report) -> list[RenderableType]:
             continue
         run = model.run
         lines.append(
-            Text(f"{score.key}: {run.epochs_run} epochs{stops.get(run.stop_reason, '')} in {run.seconds:.1f} s")
+            _line(f"{score.key}: {run.epochs_run} epochs{stops.get(run.stop_reason, '')} in {run.seconds:.1f} s")
         )
         ablation = score.ablation
         if ablation is not None and ablation.ablated is not None:
             with_, without = ablation.regularized, ablation.ablated
             lines.append(
-                Text(
+                _line(
                     f"    without its regularization: gap {100 * without.gap:.1f} (with: {100 * with_.gap:.1f}), "
                     f"validation {100 * without.val:.1f}% (with: {100 * with_.val:.1f}%)"
                 )
             )
         if score.overfitting_onset is not None:
-            lines.append(Text(f"    validation loss rising from epoch {score.overfitting_onset} on", style="yellow"))
+            lines.append(_line(f"    validation loss rising from epoch {score.overfitting_onset} on", "yellow"))
     return lines
 
 
@@ -133,29 +144,29 @@ def _deductions(report: Report) -> list[RenderableType]:
         if model is not None and model.failure is not None:
             lost = sum(check.lost for check in score.checks)
             where = f" ({model.failure.location})" if model.failure.location else ""
-            lines.append(Text(f"{score.key}: not trained, {lost:g} points lost", style="red"))
-            lines.append(Text(f"    {model.failure.message}{where}"))
+            lines.append(_line(f"{score.key}: not trained, {lost:g} points lost", "red"))
+            lines.append(_line(f"    {model.failure.message}{where}"))
             if model.failure.hint:
-                lines.append(Text(f"    → {model.failure.hint}", style="cyan"))
+                lines.append(_line(f"    → {model.failure.hint}", "cyan"))
             continue
         for check in score.checks:
             if check.lost <= 0:
                 continue
             style = "red" if check.status == "fail" else "yellow"
-            lines.append(Text(f"{score.key} · {check.title}: {check.points:g}/{check.max_points:g}", style=style))
-            lines.append(Text(f"    {check.message}"))
+            lines.append(_line(f"{score.key} · {check.title}: {check.points:g}/{check.max_points:g}", style))
+            lines.append(_line(f"    {check.message}"))
             if check.hint:
-                lines.append(Text(f"    → {check.hint}", style="cyan"))
-    return [Text("What cost points", style="bold"), *lines] if lines else []
+                lines.append(_line(f"    → {check.hint}", "cyan"))
+    return [_line("What cost points", "bold"), *lines] if lines else []
 
 
 def _total(report: Report) -> RenderableType:
     if report.status != "graded":
-        return Text("Not graded: the submission could not be run (exit code 3)", style="bold red")
+        return _line("Not graded: the submission could not be run (exit code 3)", "bold red")
     if report.max_points == 0:
-        return Text("Not scored: there is no reference baseline for these models (see the warnings)", style="bold red")
+        return _line("Not scored: there is no reference baseline for these models (see the warnings)", "bold red")
     verdict, style = ("PASS", "bold green") if report.passed else ("BELOW THE PASS MARK", "bold red")
-    return Text(
+    return _line(
         f"Total {report.points:g} / {report.max_points:g} · {verdict} (pass mark {report.pass_mark:g})", style=style
     )
 
@@ -163,11 +174,11 @@ def _total(report: Report) -> RenderableType:
 def _submission_failure(report: Report) -> RenderableType:
     failure = report.measurements.failure
     assert failure is not None
-    parts: list[RenderableType] = [Text(f"The submission could not be graded: {failure.message}", style="bold red")]
+    parts: list[RenderableType] = [_line(f"The submission could not be graded: {failure.message}", "bold red")]
     if failure.location:
-        parts.append(Text(f"  at {failure.location}"))
+        parts.append(_line(f"  at {failure.location}"))
     if failure.traceback:
-        parts.append(Text(failure.traceback, style="dim"))
+        parts.append(_line(failure.traceback, "dim"))
     return Group(*parts)
 
 
@@ -189,6 +200,15 @@ def _needs_log(report: Report) -> bool:
 
 def _log_tail(report: Report) -> RenderableType:
     lines = report.measurements.log.text.rstrip().splitlines()[-LOG_LINES_SHOWN:]
-    return Group(
-        Text(f"Last {len(lines)} lines the submission printed:", style="bold"), Text("\n".join(lines), style="dim")
-    )
+    return Group(_line(f"Last {len(lines)} lines the submission printed:", "bold"), _line("\n".join(lines), "dim"))
+
+
+def _line(text: str, style: str = "") -> Text:
+    """Report text as a terminal shows it and nothing more: a ``Text`` is never read as markup, and
+    ``terminal_text`` leaves no control character to act on."""
+    return Text(terminal_text(text), style=style)
+
+
+def _cell(text: str) -> Text:
+    """A table cell: on one line, since a student's newline would break the row apart."""
+    return Text(terminal_text(text, one_line=True))

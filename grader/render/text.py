@@ -9,7 +9,11 @@ folder's name) and the roster's name and e-mail.
 from __future__ import annotations
 
 import html
+import os
 import re
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 # Escape sequences whole, so none leaves its parameters behind as text: CSI (colours, cursor moves,
 # "\x1b[2J" clearing the screen), OSC ("\x1b]0;title\x07", hyperlinks) and the other string sequences,
@@ -19,6 +23,11 @@ _ESCAPE_SEQUENCE = re.compile(
 )
 # Tab, newline, carriage return and the printable characters XML 1.0 allows, C1 controls excluded.
 _NOT_XML = re.compile("[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# What a terminal acts on rather than shows: C0 and C1 controls and DEL, and lone surrogates, which no
+# terminal can be sent. Tab and newline are dealt with on their own.
+_TERMINAL_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+TAB_WIDTH = 4
+_WORKFLOW_COMMAND_START = re.compile(r"(?<=:)(?=:)|(?<=##)(?=\[)")  # between the two colons, before the [
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~#])")
 _MD_BLOCK_START = re.compile(r"^(?:\d+[.)]|[-+])(?=\s|$)|^>")  # text that would open a list or a quote
 
@@ -27,6 +36,44 @@ def clean(text: str) -> str:
     """Text without escape sequences, control characters or lone surrogates: printable in a page, a table
     cell or an XML attribute as it is."""
     return _NOT_XML.sub("", _ESCAPE_SEQUENCE.sub("", text))
+
+
+def terminal_text(text: str, *, one_line: bool = False) -> str:
+    """Text for a terminal that cannot act on it: escape sequences dropped (colours, cursor moves, window
+    titles), tabs as spaces, and every other control character shown as Python writes it (``\\r``,
+    ``\\x08``), so no carriage return or backspace can draw over what the grader printed. ``one_line``
+    shows newlines as ``\\n`` too, for a table cell or a progress line a student must not add lines to."""
+    text = _ESCAPE_SEQUENCE.sub("", text).replace("\r\n", "\n").expandtabs(TAB_WIDTH)
+    shown = _TERMINAL_CONTROL.sub(lambda match: ascii(match[0])[1:-1], text)
+    return shown.replace("\n", "\\n") if one_line else shown
+
+
+@contextmanager
+def workflow_commands_stopped(print_line: Callable[[str], object]) -> Iterator[None]:
+    """Under GitHub Actions, what is printed inside is read as plain text, never as a workflow command.
+
+    The runner reads every line a step prints, on standard output and standard error, for commands
+    (``::add-mask::``, ``::error::``, and ``##[command]`` anywhere in a line); a student's printed line
+    among the grader's would be run. ``::stop-commands::TOKEN`` pauses that until ``::TOKEN::``: the token
+    is drawn afresh each time, after the student's code ran, so no student text can resume early.
+    Elsewhere nothing is added."""
+    if os.environ.get("GITHUB_ACTIONS") != "true":
+        yield
+        return
+    token = secrets.token_hex(16)
+    print_line(f"::stop-commands::{token}")
+    try:
+        yield
+    finally:
+        print_line(f"::{token}::")
+
+
+def workflow_inert(text: str) -> str:
+    """Text no CI runner reads as a workflow command, on whatever line it lands: every ``::`` and ``##[``
+    broken with a backslash (``:\\:``, ``##\\[``). For progress on standard error, where a stop-commands block
+    does not fit: the runner reads standard output and standard error in no fixed order between them, so a
+    block still open on one could swallow the annotations printed on the other."""
+    return _WORKFLOW_COMMAND_START.sub("\\\\", text)
 
 
 def workflow_data(text: str) -> str:
