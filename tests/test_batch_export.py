@@ -19,6 +19,7 @@ from golden_files import matches_golden
 from report_factory import hostile_report, passing_report, sample_report, ungradable_report
 
 from grader.batch.export import (
+    CANVAS_POINTS_POSSIBLE,
     export_canvas,
     export_csv,
     export_json,
@@ -112,6 +113,63 @@ def test_no_csv_cell_of_free_text_reads_as_a_spreadsheet_formula(rows):
         cells = [cell for line in read_csv(text) for cell in line]
         assert not any(cell.startswith(("=", "+", "-", "@")) for cell in cells)
     assert records(export_csv(rows))["erin"]["error"] == "'" + SCRIPT_ERROR
+
+
+# A student id is the name of a folder the student chose, and a roster can hold anything: every text cell of
+# every CSV is neutralised (OWASP: a formula's first character behind a '), numbers left numbers.
+HYPERLINK = '=HYPERLINK("http://evil","x")'
+FORMULA_STUDENTS = [
+    Student(HYPERLINK, "+cmd|' /C calc'!A0", "@SUM(1+1)*cmd|' /C calc'!A0"),
+    Student("-1+1", "\t=1+1", "\r=1+1"),
+    Student("ada", "Ada Lovelace", "ada@example.org"),
+]
+
+
+@pytest.fixture
+def formula_rows(tmp_path: Path) -> list[Row]:
+    with Gradebook(tmp_path / "g.sqlite") as book:
+        record(book, FORMULA_STUDENTS[0], "graded", passing_report())
+        record(book, FORMULA_STUDENTS[1], "timed_out", error="-2+3\r=4+5 " + TIMEOUT)
+        record(book, FORMULA_STUDENTS[2], "graded", passing_report(), content="other-files")
+        return book.rows()
+
+
+def test_every_text_cell_of_the_plain_csv_is_neutralised_and_points_stay_numbers(formula_rows):
+    lines = read_csv(export_csv(formula_rows))
+    cells = {line[0]: line for line in lines[1:]}
+    assert list(cells) == ["'-1+1", "'" + HYPERLINK, "ada"]  # in id order; a carriage return started no row
+    assert cells["'" + HYPERLINK][1:7] == [
+        "'+cmd|' /C calc'!A0",
+        "'@SUM(1+1)*cmd|' /C calc'!A0",
+        "graded",
+        "100",
+        "100",
+        "yes",
+    ]
+    assert cells["'-1+1"][1:3] == ["'\t=1+1", "'\n=1+1"] and cells["'-1+1"][11] == "'-2+3\n=4+5 " + TIMEOUT
+    assert cells["ada"][1:5] == ["Ada Lovelace", "ada@example.org", "graded", "100"]
+
+
+def test_every_text_cell_of_the_canvas_csv_is_neutralised_and_points_stay_numbers(formula_rows):
+    lines = read_csv(export_canvas(formula_rows, "=Homework 3 (12345)", 20))
+    assert lines[0][-1] == "'=Homework 3 (12345)" and lines[1] == [CANVAS_POINTS_POSSIBLE, "", "", "", "", "20"]
+    assert lines[2:] == [
+        ["'\t=1+1", "", "'-1+1", "'\n=1+1", "", ""],
+        ["'+cmd|' /C calc'!A0", "", "'" + HYPERLINK, "'@SUM(1+1)*cmd|' /C calc'!A0", "", "20"],
+        ["Ada Lovelace", "", "ada", "ada@example.org", "", "20"],
+    ]
+
+
+def test_every_text_cell_of_the_moodle_csv_is_neutralised_and_grades_stay_numbers(formula_rows):
+    lines = read_csv(export_moodle(formula_rows))
+    assert [line[:2] for line in lines] == [
+        ["email", "grade"],
+        ["'\n=1+1", ""],
+        ["'@SUM(1+1)*cmd|' /C calc'!A0", "100"],
+        ["ada@example.org", "100"],
+    ]
+    no_emails = [dataclasses.replace(row, student=Student(row.student.id)) for row in formula_rows]
+    assert [line[0] for line in read_csv(export_moodle(no_emails))] == ["idnumber", "'-1+1", "'" + HYPERLINK, "ada"]
 
 
 # Canvas
@@ -338,6 +396,26 @@ def test_student_text_cannot_inject_markup_into_the_class_summary(rows):
     html = render_class_summary(rows)
     assert "<script>" not in html and "<img src=x" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_a_student_id_with_markup_and_control_characters_is_shown_as_written_in_the_summary_and_feedback(tmp_path):
+    """Escape sequences and control characters dropped, markup escaped: in the class summary's table of
+    students not graded and in the student's own feedback pages."""
+    student = Student("<b>eve</b>\x1b]0;owned\x07[x](http://evil)\x08", "<i>Eve</i>\x07")
+    with Gradebook(tmp_path / "g.sqlite") as book:
+        record(book, student, "error", error="[bold]crashed[/]\x1b[2J", log="\x1b[31m<script>x</script>\x1b[0m\n")
+        rows = book.rows()
+    summary = render_class_summary(rows, plots=False)
+    write_feedback(rows, tmp_path / "out")
+    folder = tmp_path / "out" / safe_name(student.id)
+    html, markdown = (folder / "report.html").read_text(), (folder / "report.md").read_text()
+    assert "<td>&lt;b&gt;eve&lt;/b&gt;[x](http://evil)</td><td>&lt;i&gt;Eve&lt;/i&gt;</td>" in summary
+    assert "<h1>Feedback for &lt;b&gt;eve&lt;/b&gt;[x](http://evil)</h1>" in html
+    assert "<dd>[bold]crashed[/]</dd>" in html and "<pre>&lt;script&gt;x&lt;/script&gt;</pre>" in html
+    assert "# Feedback for &lt;b>eve&lt;/b>\\[x\\](http://evil)\n" in markdown
+    assert "- **What happened:** \\[bold\\]crashed\\[/\\]\n" in markdown and "    <script>x</script>\n" in markdown
+    for page in (summary, html, markdown):
+        assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f]", page)
 
 
 def test_an_empty_gradebook_gives_a_page_that_says_so():

@@ -2,10 +2,10 @@
 
 Each export is a function of the gradebook's rows returning text (the caller writes the file), with the
 students sorted by id, so that the same gradebook always gives the same bytes. CSV goes through the ``csv``
-module: names and error messages hold commas, quotes and newlines. Free text (names, error messages,
-feedback) is cleaned of control characters, and a cell of it that a spreadsheet would run as a formula
-(``=``, ``+``, ``-``, ``@``) is prefixed with ``'``; identifiers are written as they are, since an LMS
-matches them exactly.
+module: names and error messages hold commas, quotes and newlines. Every text cell, ids and e-mails included
+(a student names their own folder, and a roster can hold anything), is cleaned of control characters and,
+where a spreadsheet would run it as a formula (``=``, ``+``, ``-``, ``@``), prefixed with ``'``
+(``spreadsheet_cell``); a real id or e-mail never starts so, and comes out as it is. Points stay numbers.
 """
 
 from __future__ import annotations
@@ -19,18 +19,17 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from grader.batch.gradebook import Row
 from grader.records import MODEL_KEYS, model_key
 from grader.render.html import STYLE, render_html
 from grader.render.markdown import render_markdown
 from grader.render.plots import learning_curves
-from grader.render.text import clean, html_text, md_text
+from grader.render.text import clean, html_text, md_text, spreadsheet_cell
 from grader.report import Report
 
 JSON_SCHEMA_VERSION = 1
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 CANVAS_IDENTITY = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 CANVAS_POINTS_POSSIBLE = "    Points Possible"  # Canvas' own export spells it so; its importer skips the row
 FEEDBACK_STEPS = 3  # next steps quoted in a one-line LMS feedback
@@ -39,6 +38,7 @@ FEEDBACK_FILES = {"html": "report.html", "md": "report.md"}
 NOT_GRADED = {"ungradable": "Not graded", "timed_out": "Not graded, out of time", "error": "Not graded, grader error"}
 _UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9_.@+-]")
 SAFE_NAME_CHARS = 80
+Cell: TypeAlias = str | float | None  # text, a number, or nothing
 
 
 def export_csv(rows: Iterable[Row]) -> str:
@@ -47,20 +47,20 @@ def export_csv(rows: Iterable[Row]) -> str:
     reports = [row.report() for row in ordered]
     keys = model_keys(reports)
     header = ["student_id", "name", "email", "status", "points", "max_points", "passed", *keys]
-    lines = [[*header, "error", "graded_at", "content_hash"]]
+    lines: list[list[Cell]] = [[*header, "error", "graded_at", "content_hash"]]
     for row, report in zip(ordered, reports, strict=True):
         by_model = {score.key: score.points for score in report.scores} if report else {}
         lines.append(
             [
                 row.student.id,
-                _text(row.student.name),
+                row.student.name,
                 row.student.email,
                 row.status,
-                _number(row.points),
-                _number(row.max_points),
+                row.points,
+                row.max_points,
                 "" if row.passed is None else "yes" if row.passed else "no",
-                *(_number(by_model.get(key)) for key in keys),
-                _text(row.error),
+                *(by_model.get(key) for key in keys),
+                row.error,
                 row.graded_at,
                 row.content_hash,
             ]
@@ -77,10 +77,13 @@ def export_canvas(rows: Iterable[Row], assignment: str, points_possible: float, 
     student id) and SIS Login ID (the e-mail, where the roster has one)."""
     if points_possible <= 0:
         raise ValueError(f"points possible must be above 0, not {points_possible:g}")
-    lines = [[*CANVAS_IDENTITY, assignment], [CANVAS_POINTS_POSSIBLE, "", "", "", "", _number(points_possible)]]
+    lines: list[list[Cell]] = [
+        [*CANVAS_IDENTITY, assignment],
+        [CANVAS_POINTS_POSSIBLE, "", "", "", "", points_possible],
+    ]
     for row in _sorted(rows):
         score = _scaled(row, points_possible)
-        name = _text(row.student.name or row.student.id)
+        name = row.student.name or row.student.id
         lines.append([name, "", row.student.id, row.student.email, "", ungraded if score is None else score])
     return _csv(lines)
 
@@ -95,12 +98,12 @@ def export_moodle(rows: Iterable[Row]) -> str:
     ``>`` are escaped: a message quoting the student's code shows as written."""
     ordered = _sorted(rows)
     by_email = bool(ordered) and all(row.student.email for row in ordered)
-    lines = [["email" if by_email else "idnumber", "grade", "feedback"]]
+    lines: list[list[Cell]] = [["email" if by_email else "idnumber", "grade", "feedback"]]
     for row in ordered:
         report = row.report()
-        grade = _number(row.points) if row.status == "graded" else ""
+        grade = row.points if row.status == "graded" else None
         feedback = html.escape(_feedback_line(row, report), quote=False)
-        lines.append([row.student.email if by_email else row.student.id, grade, _text(feedback)])
+        lines.append([row.student.email if by_email else row.student.id, grade, feedback])
     return _csv(lines)
 
 
@@ -155,10 +158,10 @@ def _sorted(rows: Iterable[Row]) -> list[Row]:
     return sorted(rows, key=lambda row: row.student.id)
 
 
-def _scaled(row: Row, points_possible: float) -> str | None:
+def _scaled(row: Row, points_possible: float) -> float | None:
     if row.status != "graded" or row.points is None or not row.max_points:
         return None
-    return _number(row.points / row.max_points * points_possible)
+    return row.points / row.max_points * points_possible
 
 
 def _feedback_line(row: Row, report: Report | None) -> str:
@@ -252,17 +255,15 @@ def _unreported_markdown(row: Row) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def _text(text: str) -> str:
-    """Free text for a CSV cell: printable, and never read as a formula by a spreadsheet."""
-    text = clean(text)
-    return "'" + text if text.startswith(FORMULA_START) else text
-
-
-def _number(value: float | None) -> str:
+def _cell(value: Cell) -> str:
+    """Text neutralised, a number rounded to hundredths and left a number, nothing empty."""
+    if isinstance(value, str):
+        return spreadsheet_cell(value)
     return "" if value is None else f"{round(value, 2):g}"
 
 
-def _csv(lines: list[list[str]]) -> str:
+def _csv(lines: list[list[Cell]]) -> str:
+    """The one way out for every CSV export: no cell skips the neutralising."""
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(lines)
+    csv.writer(buffer, lineterminator="\n").writerows([[_cell(value) for value in line] for line in lines])
     return buffer.getvalue()

@@ -27,6 +27,9 @@ _NOT_XML = re.compile("[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U001
 # terminal can be sent. Tab and newline are dealt with on their own.
 _TERMINAL_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 TAB_WIDTH = 4
+# Text a spreadsheet runs as a formula (OWASP's list; a carriage return is a newline by the time this is
+# checked), and the full-width signs some spreadsheets read as the same.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 _WORKFLOW_COMMAND_START = re.compile(r"(?<=:)(?=:)|(?<=##)(?=\[)")  # between the two colons, before the [
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~#])")
 _MD_BLOCK_START = re.compile(r"^(?:\d+[.)]|[-+])(?=\s|$)|^>")  # text that would open a list or a quote
@@ -84,6 +87,17 @@ def workflow_data(text: str) -> str:
 def workflow_property(text: str) -> str:
     """A workflow command's property value (file, title): also ``:`` and ``,``, which end the value."""
     return workflow_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def spreadsheet_cell(text: str) -> str:
+    """A CSV cell of text that a spreadsheet shows and never runs: printable, and prefixed with ``'``
+    where it starts the way a formula does (``=HYPERLINK(...)``, ``+cmd``, ``-1+1``, ``@SUM(...)``).
+
+    A carriage return becomes a newline: ``csv`` quotes a cell holding a newline, but not one holding a lone
+    carriage return, which a spreadsheet reads as the end of the row, starting the next with whatever
+    follows it."""
+    text = clean(text).replace("\r\n", "\n").replace("\r", "\n")
+    return "'" + text if text.startswith(FORMULA_START) else text
 
 
 def html_text(text: str) -> str:
