@@ -96,6 +96,7 @@ def submission_command(
     quick: bool,
     device: str,
     data_dir: Path | None,
+    test_data: dict[str, Path],
     problems: tuple[str, ...],
     threads: int,
     rubric_path: Path | None,
@@ -125,6 +126,7 @@ def submission_command(
             run_all=run_all,
             progress=not no_progress,
             cache=not no_cache,
+            test_data=test_data,
             on_event=progress,
         )
         try:
@@ -219,6 +221,7 @@ def baselines_command(
     quick: bool,
     device: str,
     data_dir: Path | None,
+    test_data: dict[str, Path],
     problems: tuple[str, ...],
     threads: int,
     rubric_path: Path | None,
@@ -256,6 +259,7 @@ def baselines_command(
                     problems=problems or PROBLEMS,
                     threads=threads,
                     progress=True,
+                    test_data=test_data,
                     on_event=progress,
                 ),
                 log=stderr.print,

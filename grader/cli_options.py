@@ -14,8 +14,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from grader.baselines import Baselines, load_baselines
-from grader.data import PROBLEMS
-from grader.errors import BaselineError, GraderError, RubricError
+from grader.data import PROBLEMS, read_private_test
+from grader.errors import BaselineError, DataError, GraderError, RubricError
 from grader.render import FORMATS
 from grader.report import EXIT_USAGE
 from grader.rubric import Rubric, load_rubric
@@ -35,6 +35,24 @@ baselines_option = click.option(
     help="Reference baselines JSON (default: the grader's own).",
 )
 seed_option = click.option("--seed", type=int, default=None, help="Training seed (default: the rubric's).")
+
+
+def _test_sets(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, Path]:
+    """PROBLEM=PATH, once per problem at most, each set read and checked now: a bad one is a usage error
+    before anything trains (and before a batch starts grading anyone)."""
+    chosen: dict[str, Path] = {}
+    for value in values:
+        problem, _, path = value.partition("=")
+        if problem not in PROBLEMS or not path:
+            raise click.BadParameter(f"{value!r} is not PROBLEM=PATH with PROBLEM iris or mnist (e.g. mnist=my_test/)")
+        if problem in chosen:
+            raise click.BadParameter(f"two test sets for {problem}: {chosen[problem]} and {path}")
+        try:
+            read_private_test(problem, Path(path))
+        except DataError as error:
+            raise click.BadParameter(f"{error.message}\n  hint: {error.hint}") from None
+        chosen[problem] = Path(path).expanduser().absolute()
+    return chosen
 
 
 def training_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -58,6 +76,15 @@ def training_options(command: Callable[..., Any]) -> Callable[..., Any]:
             default=None,
             help="Where the MNIST IDX files are (else $GRADER_DATA_DIR, else the user cache, "
             "else they are downloaded).",
+        ),
+        click.option(
+            "--test-data",
+            metavar="PROBLEM=PATH",
+            multiple=True,
+            callback=_test_sets,
+            help="Grade against your own held-out test set instead of PROBLEM's public one (once per problem): "
+            "mnist=DIR holding an images and a labels IDX file, or PROBLEM=FILE.npz with arrays x and y "
+            "(Iris: the 4 measurements in cm, as load_iris() gives them).",
         ),
         click.option(
             "--problem",

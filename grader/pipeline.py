@@ -45,6 +45,7 @@ class GradeOptions:
     run_all: bool = False  # a notebook: run every cell, not only definitions
     progress: bool = False  # show download progress bars
     cache: bool = True  # reuse the measurements of an unchanged submission
+    test_data: dict[str, Path] = field(default_factory=dict)  # problem -> the instructor's own test set
     on_event: Callable[[dict[str, Any]], None] = field(default=lambda event: None)
 
     @property
@@ -82,7 +83,7 @@ def hidden_from_worker(data: dict[str, ProblemData], data_dir: Path | None) -> l
     and the credentials in the user's home."""
     places = [cache_dir(), REFERENCE_DIR, *secrets_in_home()]
     places += [Path(p) for p in (data_dir, os.environ.get("GRADER_DATA_DIR")) if p]
-    places += [problem.origin for problem in data.values() if problem.origin is not None]
+    places += [path for problem in data.values() for path in problem.hidden]
     return places
 
 
@@ -107,7 +108,13 @@ def measure_submission(path: Path, options: GradeOptions, rubric: Rubric) -> Mea
             round(time.perf_counter() - started, 3),
         )
     data = {
-        problem: load_problem(problem, quick=options.quick, data_dir=options.data_dir, progress=options.progress)
+        problem: load_problem(
+            problem,
+            quick=options.quick,
+            data_dir=options.data_dir,
+            progress=options.progress,
+            test_data=options.test_data.get(problem),
+        )
         for problem in options.problems
     }
     cache, key = MeasurementCache(), _cache_key(submission, data, options, rubric, seed)

@@ -31,6 +31,7 @@ from grader.cli_options import (
     seed_option,
     training_options,
 )
+from grader.data import read_private_test
 from grader.devices import visible_gpus
 from grader.errors import GraderError
 from grader.measure import Measurements
@@ -85,6 +86,7 @@ def batch_command(
     quick: bool,
     device: str,
     data_dir: Path | None,
+    test_data: dict[str, Path],
     problems: tuple[str, ...],
     threads: int,
     rubric_path: Path | None,
@@ -109,10 +111,12 @@ def batch_command(
     except GraderError as error:
         fail(error, EXIT_USAGE)
     jobs = jobs or threads_per_job(1)
-    options = _grade_options(quick, device, data_dir, problems, seed, threads or threads_per_job(jobs))
+    options = _grade_options(quick, device, data_dir, test_data, problems, seed, threads or threads_per_job(jobs))
     options += ("--no-cache",) if force or no_cache else ()
     settings = {"quick": quick, "device": device, "problems": sorted(problems), "seed": seed}
     settings["baselines"] = baselines_digest(baselines)
+    if test_data:  # other test sets, other grades (absent otherwise: existing gradebooks still match)
+        settings["test_data"] = {p: read_private_test(p, path).record.sha256 for p, path in sorted(test_data.items())}
     key = GradingKey(rubric.name, rubric.digest, json.dumps(settings, sort_keys=True), __version__)
     try:
         plan = plan_batch(entries, gradebook, key, retry_failed=retry_failed, force=force)
@@ -275,11 +279,18 @@ def baselines_digest(baselines: Baselines) -> str:
 
 
 def _grade_options(
-    quick: bool, device: str, data_dir: Path | None, problems: tuple[str, ...], seed: int | None, threads: int
+    quick: bool,
+    device: str,
+    data_dir: Path | None,
+    test_data: dict[str, Path],
+    problems: tuple[str, ...],
+    seed: int | None,
+    threads: int,
 ) -> tuple[str, ...]:
     options = ["--device", device, "--threads", str(threads)]
     options += ["--quick"] if quick else []
     options += ["--data-dir", str(data_dir.resolve())] if data_dir else []
+    options += [word for problem, path in sorted(test_data.items()) for word in ("--test-data", f"{problem}={path}")]
     options += [word for problem in problems for word in ("--problem", problem)]
     options += ["--seed", str(seed)] if seed is not None else []
     return tuple(options)

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from grader.data import iris, mnist
+from grader.data.private_test import HeldOut, PrivateTestSet, read_private_test
 from grader.data.store import save_atomically
 from grader.locations import cache_dir
 
@@ -38,6 +39,7 @@ class DataInfo:
     subset: str  # "" for the full data; in quick mode one sentence saying what was kept
     fingerprint: str  # 16 hex chars over the data, the split seed, the split sizes and the mode
     files: dict[str, str]  # file name -> sha256 of the file as read ({} for iris)
+    private_test: PrivateTestSet | None = None  # the instructor's own test set, in place of the public one
 
 
 @dataclass(frozen=True)
@@ -52,57 +54,79 @@ class ProblemData:
     y_val: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
-    origin: Path | None = None  # the folder the files came from (holding the test labels), if any
+    hidden: tuple[Path, ...] = ()  # the folders and files holding its test labels, kept from the worker
 
 
 def load_problem(
-    problem: str, *, quick: bool = False, data_dir: Path | None = None, progress: bool = False
+    problem: str,
+    *,
+    quick: bool = False,
+    data_dir: Path | None = None,
+    progress: bool = False,
+    test_data: Path | None = None,
 ) -> ProblemData:
-    """Load a problem's train/validation/test split (see DataInfo for what is recorded about it)."""
+    """Load a problem's train/validation/test split (see DataInfo for what is recorded about it).
+
+    ``test_data``, an instructor's own held-out set (see grader.data.private_test), replaces the public
+    test split; training and validation stay as they are.
+    """
+    if problem not in PROBLEMS:
+        raise ValueError(f"unknown problem {problem!r}; expected one of {', '.join(PROBLEMS)}")
+    held_out = read_private_test(problem, test_data) if test_data is not None else None
     if problem == "iris":
-        return _load_iris(quick)
-    if problem == "mnist":
-        return _load_mnist(quick, data_dir, progress)
-    raise ValueError(f"unknown problem {problem!r}; expected one of {', '.join(PROBLEMS)}")
+        return _load_iris(quick, held_out)
+    return _load_mnist(quick, data_dir, progress, held_out)
 
 
-def _load_iris(quick: bool) -> ProblemData:
+def _load_iris(quick: bool, held_out: HeldOut | None) -> ProblemData:
     """Stratified 90/30/30, standardised with the training split's statistics only (no leak from val/test)."""
     x, y = iris.load_iris_arrays()
     rest, test = _split(np.arange(len(y)), y, _IRIS_HOLDOUT)
     train, val = _split(rest, y, _IRIS_HOLDOUT)
     mean, std = x[train].mean(axis=0), x[train].std(axis=0)
+    x_test, y_test = (held_out.x, held_out.y) if held_out else (x[test], y[test])
 
-    def standardised(part: np.ndarray) -> np.ndarray:
-        return ((x[part] - mean) / std).astype(np.float32)
+    def standardised(features: np.ndarray) -> np.ndarray:
+        return ((features - mean) / std).astype(np.float32)
 
     info = _info(
         "iris",
         source=iris.IRIS_SOURCE,
         content=[hashlib.sha256(x.tobytes() + y.tobytes()).hexdigest()],
-        sizes=(len(train), len(val), len(test)),
+        sizes=(len(train), len(val), len(y_test)),
         quick=quick,
         subset=f"quick mode: all {len(y)} Iris flowers (the data set is already small)" if quick else "",
         files={},
         input_shape=list(x.shape[1:]),
+        held_out=held_out,
     )
-    return ProblemData(info, standardised(train), y[train], standardised(val), y[val], standardised(test), y[test])
+    return ProblemData(
+        info,
+        standardised(x[train]),
+        y[train],
+        standardised(x[val]),
+        y[val],
+        standardised(x_test),
+        y_test,
+        hidden=held_out.hidden if held_out else (),
+    )
 
 
-def _load_mnist(quick: bool, data_dir: Path | None, progress: bool) -> ProblemData:
-    """Train/validation from the training file; the official test file is the hidden test set."""
+def _load_mnist(quick: bool, data_dir: Path | None, progress: bool, held_out: HeldOut | None) -> ProblemData:
+    """Train/validation from the training file; the official test file (or the private set) is the hidden
+    test set."""
     paths = mnist.mnist_files(data_dir, progress=progress)
     arrays = mnist.read_mnist(paths)
     y_file = arrays.train_labels.astype(np.int64)
-    y_official_test = arrays.test_labels.astype(np.int64)
+    x_test, y_test = (held_out.x, held_out.y) if held_out else (arrays.test_images, arrays.test_labels.astype(np.int64))
     train, val = _split(np.arange(len(y_file)), y_file, len(y_file) // _MNIST_VALIDATION_SHARE)
-    test = np.arange(len(y_official_test))
+    test = np.arange(len(y_test))
     subset = ""
     if quick:
         full = (len(train), len(val), len(test))
-        train, val, test = (
-            _quick_subset(part, labels) for part, labels in ((train, y_file), (val, y_file), (test, y_official_test))
-        )
+        train, val = (_quick_subset(part, y_file) for part in (train, val))
+        if held_out is None:  # a private test set is used whole: predicting it costs next to nothing
+            test = _quick_subset(test, y_test)
         subset = (
             f"quick mode: {len(train):,} of {full[0]:,} training, {len(val):,} of {full[1]:,} validation "
             f"and {len(test):,} of {full[2]:,} test digits (stratified, fixed seed)"
@@ -116,6 +140,7 @@ def _load_mnist(quick: bool, data_dir: Path | None, progress: bool) -> ProblemDa
         subset=subset,
         files=dict(arrays.sha256),
         input_shape=list(mnist.IMAGE_SHAPE),
+        held_out=held_out,
     )
     return ProblemData(
         info,
@@ -123,9 +148,9 @@ def _load_mnist(quick: bool, data_dir: Path | None, progress: bool) -> ProblemDa
         y_file[train],
         arrays.train_images[val],
         y_file[val],
-        arrays.test_images[test],
-        y_official_test[test],
-        origin=paths[mnist.TEST_LABELS].parent,
+        x_test[test],
+        y_test[test],
+        hidden=(paths[mnist.TEST_LABELS].parent, *(held_out.hidden if held_out else ())),
     )
 
 
@@ -177,8 +202,14 @@ def _info(
     subset: str,
     files: dict[str, str],
     input_shape: list[int],
+    held_out: HeldOut | None,
 ) -> DataInfo:
-    """Describe the data, with a fingerprint over everything that decides which samples land where."""
+    """Describe the data, with a fingerprint over everything that decides which samples land where (a
+    private test set too: measurements on one are never taken for measurements on another)."""
+    private = held_out.record if held_out else None
+    if private is not None:
+        content = [*content, f"private test set:{private.sha256}"]
+        source = f"{source}; test set: {private.source}"
     payload = json.dumps(
         {"problem": problem, "content": content, "split_seed": SPLIT_SEED, "sizes": sizes, "quick": quick},
         sort_keys=True,
@@ -195,4 +226,5 @@ def _info(
         subset=subset,
         fingerprint=hashlib.sha256(payload.encode()).hexdigest()[:16],
         files=files,
+        private_test=private,
     )
