@@ -224,6 +224,7 @@ _RANGES = {
     "learning_rate": _POSITIVE,
     "rising_penalty": _Range("a fraction from 0 to 1", high=1.0),
     "dropout_rate": _Range("a fraction from 0 to 1", high=1.0),
+    "untrained_max_above_chance": _Range("a fraction from 0 to 1", high=1.0),  # 1 switches the check off
     "seed": _Range("a whole number from 0 to 4294967295", high=2**32 - 1),  # what NumPy seeds with
 }
 _INTERVALS = {"regularization": ("dropout_rate", "weight_decay", "kernel_regularizer")}  # [low, high]

@@ -17,6 +17,7 @@ from measurements_factory import (
     replace,
 )
 
+from grader.errors import RubricError
 from grader.records import Failure, ModelMeasurement, SourceLocation
 from grader.render import FORMATS
 from grader.report import Report
@@ -217,6 +218,14 @@ def test_the_rubric_sets_the_limit_and_1_switches_the_check_off(tmp_path):
     report = score(measurements(*models), BASELINES, load_rubric(path))
     assert [c.status for c in report.score("mnist/single").checks if c.id in ("accuracy", "learns")] == ["pass"] * 2
     assert RUBRIC.accuracy.bands["mnist"].untrained_max_above_chance == 0.25
+
+
+@pytest.mark.parametrize("limit", ["-0.1", "1.5", "nan"])
+def test_a_limit_that_is_not_a_fraction_is_refused_naming_it(tmp_path, limit):
+    path = tmp_path / "rubric.toml"
+    path.write_text(f"[accuracy.bands.iris]\nuntrained_max_above_chance = {limit}\n")
+    with pytest.raises(RubricError, match=r"\[accuracy.bands.iris\] untrained_max_above_chance must be"):
+        load_rubric(path)
 
 
 def test_reports_that_did_not_measure_the_untrained_model_get_no_learning_check():
