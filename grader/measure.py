@@ -1,28 +1,36 @@
 """Measure stage: compare the worker's predictions with labels only the grader holds.
 
 The worker reports training curves, but the accuracies that are scored are computed here, in the
-grader's own process, from predictions: a submission cannot report its own grade.
+grader's own process, from predictions the train stage has already checked: a submission cannot report
+its own grade.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from grader.data import DataInfo, ProblemData
 from grader.records import Accuracy, CapturedOutput, Failure, ModelMeasurement
-from grader.worker.job import ABLATION_SUFFIX, SPLITS
+from grader.worker.job import ABLATION_SUFFIX
+
+Predictions = dict[str, np.ndarray]  # split ("train", "val", "test", "untrained") -> class indices
 
 
 def measure(
-    models: dict[str, ModelMeasurement], predictions: dict[str, Path], data: dict[str, ProblemData]
+    models: dict[str, ModelMeasurement], predictions: dict[str, Predictions], data: dict[str, ProblemData]
 ) -> dict[str, ModelMeasurement]:
     """Every trained model with its train, validation and test accuracy filled in, and its ablation run
-    (if there was one) attached to it."""
-    measured = {key: _with_accuracy(key, model, predictions, data) for key, model in models.items()}
+    (if there was one) attached to it. A model without predictions keeps the failure the train stage
+    gave it (or is an ablation with nothing to switch off)."""
+    measured = {
+        key: dataclasses.replace(model, accuracy=accuracy(predictions[key], data[model.problem]))
+        if key in predictions
+        else model
+        for key, model in models.items()
+    }
     for key in [k for k in measured if k.endswith(ABLATION_SUFFIX)]:
         ablation = measured.pop(key)
         main = measured.get(key.removesuffix(ABLATION_SUFFIX))
@@ -31,37 +39,18 @@ def measure(
     return measured
 
 
-def _with_accuracy(
-    key: str, model: ModelMeasurement, predictions: dict[str, Path], data: dict[str, ProblemData]
-) -> ModelMeasurement:
-    if model.failure is not None or model.switched_off == []:  # failed, or an ablation with nothing to do
-        return model
-    if key not in predictions:
-        return dataclasses.replace(model, failure=Failure("malformed_result", f"no predictions came back for {key}"))
-    problem = data[model.problem]
-    labels = {"train": problem.y_train, "val": problem.y_val, "test": problem.y_test}
-    try:
-        return dataclasses.replace(model, accuracy=accuracy(predictions[key], labels))
-    except ValueError as error:
-        failure = Failure("malformed_result", f"the worker's predictions for {key} are unusable: {error}")
-        return dataclasses.replace(model, run=None, failure=failure)
+def accuracy(predicted: Predictions, problem: ProblemData) -> Accuracy:
+    """Accuracy per split against the grader's labels; ``predicted`` holds arrays of the right lengths."""
 
+    def share(split: str, labels: np.ndarray) -> float:
+        return float(np.mean(predicted[split] == labels))
 
-def accuracy(npz_path: Path, labels: dict[str, np.ndarray]) -> Accuracy:
-    """Accuracy per split from an .npz of class indices, refusing anything that is not exactly that."""
-    with np.load(npz_path, allow_pickle=False) as archive:
-        scores = {}
-        for split in SPLITS:
-            if split not in archive.files:
-                raise ValueError(f"no {split!r} predictions")
-            predicted, expected = archive[split], labels[split]
-            if predicted.shape != expected.shape or not np.issubdtype(predicted.dtype, np.integer):
-                raise ValueError(
-                    f"{split} predictions have shape {predicted.shape} and type {predicted.dtype}, "
-                    f"expected {expected.shape} class indices"
-                )
-            scores[split] = float(np.mean(predicted == expected))
-    return Accuracy(train=scores["train"], val=scores["val"], test=scores["test"])
+    untrained = None
+    if "untrained" in predicted:  # the better of validation and test: a table may hold either's answers
+        untrained = max(share("untrained", problem.y_val), share("untrained_test", problem.y_test))
+    return Accuracy(
+        share("train", problem.y_train), share("val", problem.y_val), share("test", problem.y_test), untrained
+    )
 
 
 @dataclass
@@ -87,8 +76,8 @@ class Environment:
     python: str = ""
     platform: str = ""
     libraries: dict[str, str] = field(default_factory=dict)
-    isolation: str = "none"  # the tool that walled the worker off: "bubblewrap" | "unshare" | "none"
-    isolated: list[str] = field(default_factory=list)  # "network", "processes", "files"
+    isolation: str = "none"  # the tool that walled the worker off: "bubblewrap" | "unshare" | "user" | "none"
+    isolated: list[str] = field(default_factory=list)  # "network", "processes", "files", "grader files"
     peak_memory_mb: float = 0.0  # the worker's largest resident set
 
 

@@ -133,8 +133,9 @@ class Accuracy:
     train: float
     val: float
     test: float
-    # Validation accuracy of the freshly built model, before any training: far above chance means the
-    # forward pass does not depend on what the model learned (a lookup table, pretrained weights).
+    # Accuracy of the freshly built model before any training, the better of validation and test: far
+    # above chance means the forward pass does not depend on what the model learned (a lookup table of
+    # the public test set's answers, pretrained weights).
     untrained: float | None = None
 
     @property

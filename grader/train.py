@@ -7,9 +7,10 @@ left, so one runaway model never costs the others their grade.
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import os
 import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,13 +18,33 @@ from typing import Any
 
 import numpy as np
 
+from grader.boundary import OutputFolder, UnsafeResult, unusable
 from grader.data import ProblemData
 from grader.isolation import Isolation, isolation
 from grader.load import Submission
-from grader.records import CapturedOutput, Failure, ModelMeasurement, from_json, to_json
+from grader.measure import Predictions
+from grader.records import CapturedOutput, Failure, ModelMeasurement, to_json
 from grader.rubric import Limits
-from grader.sandbox import WorkerExit, run_worker, worker_environment
-from grader.worker.job import ENVIRONMENT_RESULT, SUBMISSION_RESULT, Job, Task, result_paths
+from grader.sandbox import (
+    DISK_BYTES,
+    DISK_ENTRIES,
+    MAX_PROCESSES,
+    SandboxLayout,
+    WorkerExit,
+    run_worker,
+    worker_environment,
+)
+from grader.worker.job import (
+    ENVIRONMENT_MAX_BYTES,
+    ENVIRONMENT_RESULT,
+    MODEL_REPORT_MAX_BYTES,
+    SUBMISSION_REPORT_MAX_BYTES,
+    SUBMISSION_RESULT,
+    Job,
+    ModelReport,
+    Task,
+    result_names,
+)
 
 EventHandler = Callable[[dict[str, Any]], None]
 
@@ -33,12 +54,11 @@ class TrainingOutcome:
     """What came back across the worker boundary, before anything is compared with hidden labels."""
 
     models: dict[str, ModelMeasurement]
-    predictions: dict[str, Path]  # model key -> the worker's .npz (inside ``workdir``)
+    predictions: dict[str, Predictions]  # model key -> checked class indices per split
     submission_failure: Failure | None
     environment: dict[str, Any]
     log: CapturedOutput
     isolation: Isolation
-    workdir: Path
 
 
 def train_submission(
@@ -57,19 +77,20 @@ def train_submission(
     """Train every task's model in sandboxed workers; results land under ``workdir``.
 
     ``hidden`` are paths the worker must not see where the file system can be walled off: the data
-    sets the test labels come from, the grader's cache and reference solutions.
+    sets the test labels come from, the grader's cache and reference solutions. Everything a worker may
+    touch is laid out before it starts, and each worker gets fresh folders: a scratch folder (its home,
+    with a copy of the submission) and an output folder are the only ones it can write, nothing one
+    worker left there reaches the next, and the grader only reads them back, through ``grader.boundary``.
     """
-    scratch, data_dir, out_dir = workdir / "scratch", workdir / "data", workdir / "out"
-    for directory in (scratch, data_dir, out_dir):
-        directory.mkdir(parents=True, exist_ok=True)
-    submission_dir = _copy_submission(submission, scratch / "submission")
+    data_dir = workdir / "data"
+    data_dir.mkdir(parents=True, exist_ok=True)
     _write_worker_data(data, data_dir)
     walls = isolation()
     job = Job(
-        str(submission_dir),
+        "",
         submission.entry,
         str(data_dir),
-        str(out_dir),
+        "",
         list(tasks),
         seed,
         device,
@@ -86,11 +107,17 @@ def train_submission(
             return budgets[task] + limits.grace_seconds
         return limits.build_seconds
 
-    outcome = TrainingOutcome({}, {}, None, {}, CapturedOutput(), walls, workdir)
+    outcome = TrainingOutcome({}, {}, None, {}, CapturedOutput(), walls)
     logs: list[CapturedOutput] = []
     while job.tasks:
-        exit_ = _run_once(job, workdir, walls, hidden, allowance, on_event, logs)
-        _collect(out_dir, job.tasks, outcome)
+        scratch, out_dir = (Path(tempfile.mkdtemp(prefix=prefix, dir=workdir)) for prefix in ("scratch-", "out-"))
+        job.submission_dir, job.out_dir = str(_copy_submission(submission, scratch / "submission")), str(out_dir)
+        layout = SandboxLayout(walls, writable=[scratch, out_dir], readable=[data_dir], hidden=hidden)
+        walls.hand_over(layout.writable, layout.readable)
+        exit_ = _run_once(job, layout, allowance, on_event, logs, limits)
+        _collect(out_dir, job.tasks, data, outcome)
+        for folder in (scratch, out_dir):  # never through a link the worker made: rmtree works on descriptors
+            shutil.rmtree(folder, ignore_errors=True)
         if outcome.submission_failure or (exit_.phase in ("start", "import") and not exit_.finished):
             outcome.submission_failure = outcome.submission_failure or _import_failure(exit_, submission.entry)
             break
@@ -108,31 +135,29 @@ def train_submission(
 
 def _run_once(
     job: Job,
-    workdir: Path,
-    walls: Isolation,
-    hidden: list[Path],
+    layout: SandboxLayout,
     allowance: Callable[[str, str | None], float],
     on_event: EventHandler,
     logs: list[CapturedOutput],
+    limits: Limits,
 ) -> WorkerExit:
-    """One worker, from start to end: the job file, its pipes, and the run."""
+    """One worker, from start to end: the job on its standard input, its pipes, and the run."""
     events_read, events_write = os.pipe()
     lifeline_read, lifeline_write = os.pipe()
     job.events_fd, job.lifeline_fd = events_write, lifeline_read
-    job_path = workdir / "job.json"
-    job_path.write_text(to_json(job))
     scratch = Path(job.submission_dir).parent
     try:
         return run_worker(
-            job_path,
+            to_json(job),
+            [task.key for task in job.tasks],
             events_write,
             events_read,
             lifeline_read,
             cwd=scratch,
             env=worker_environment(scratch, job.threads, job.device),
-            walls=walls,
-            hidden=hidden,
+            layout=layout,
             allowance=allowance,
+            limits=limits,
             on_event=on_event,
             log_sink=logs,
         )
@@ -162,38 +187,56 @@ def _write_worker_data(data: dict[str, ProblemData], data_dir: Path) -> None:
             np.save(directory / f"{array}.npy", np.ascontiguousarray(getattr(problem, array)), allow_pickle=False)
 
 
-def _collect(out_dir: Path, tasks: list[Task], outcome: TrainingOutcome) -> None:
-    """Read back what the worker wrote; anything malformed is the submission's doing and is reported."""
-    submission_file = out_dir / SUBMISSION_RESULT
-    if submission_file.exists():
-        outcome.submission_failure = _read(submission_file, Failure)
-    environment_file = out_dir / ENVIRONMENT_RESULT
-    if environment_file.exists():
-        try:
-            outcome.environment = json.loads(environment_file.read_text())
-        except ValueError:
-            outcome.environment = {}
-    for task in tasks:
-        json_path, npz_path = result_paths(out_dir, task.key)
-        if not json_path.exists():
-            continue
-        measurement = _read(json_path, ModelMeasurement)
-        if isinstance(measurement, Failure):
-            measurement = ModelMeasurement(task.problem, task.variant, failure=measurement)
-        outcome.models[task.key] = measurement
-        if npz_path.exists():
-            outcome.predictions[task.key] = npz_path
-
-
-def _read(path: Path, record: type) -> Any:
+def _collect(out_dir: Path, tasks: list[Task], data: dict[str, ProblemData], outcome: TrainingOutcome) -> None:
+    """Read back what the worker wrote, as hostile input: anything unusable is the submission's doing and
+    becomes a failure of the model (or the submission) it claims to be about."""
+    folder = OutputFolder.open(out_dir)
     try:
-        return from_json(record, path.read_text())
-    except Exception as error:  # written next to student code: treat as untrusted input
-        return Failure(
-            "malformed_result",
-            f"the worker's result {path.name} could not be read ({error})",
-            "this happens when the submission's code writes into the grader's files",
-        )
+        if folder.exists(SUBMISSION_RESULT):
+            try:
+                outcome.submission_failure = folder.read_record(SUBMISSION_RESULT, Failure, SUBMISSION_REPORT_MAX_BYTES)
+            except UnsafeResult as error:
+                outcome.submission_failure = unusable("report on the submission", error)
+        if folder.exists(ENVIRONMENT_RESULT):
+            try:
+                outcome.environment = folder.read_json_object(ENVIRONMENT_RESULT, ENVIRONMENT_MAX_BYTES)
+            except UnsafeResult:
+                outcome.environment = {}
+        for task in tasks:
+            report_name, _ = result_names(task.key)
+            if folder.exists(report_name):
+                _collect_model(folder, task, data[task.problem], outcome)
+    finally:
+        folder.close()
+
+
+def _collect_model(folder: OutputFolder, task: Task, problem: ProblemData, outcome: TrainingOutcome) -> None:
+    """One model's report and predictions. What the model is, and whether predictions must come back,
+    is the grader's to know from its own task list, not the worker's to say."""
+    report_name, predictions_name = result_names(task.key)
+    try:
+        report = folder.read_record(report_name, ModelReport, MODEL_REPORT_MAX_BYTES)
+    except UnsafeResult as error:
+        report = ModelReport(failure=unusable(f"report on {task.key}", error))
+    model = ModelMeasurement(
+        task.problem,
+        task.variant,
+        description=report.description,
+        run=report.run,
+        failure=report.failure,
+        probes=report.probes,
+        switched_off=report.switched_off if task.ablation else None,
+    )
+    nothing_to_switch_off = task.ablation and report.switched_off == []
+    if model.failure is None and not nothing_to_switch_off:
+        lengths = {"train": len(problem.y_train), "val": len(problem.y_val), "test": len(problem.x_test)}
+        if not task.ablation:
+            lengths |= {"untrained": len(problem.y_val), "untrained_test": len(problem.x_test)}
+        try:
+            outcome.predictions[task.key] = folder.read_predictions(predictions_name, lengths)
+        except UnsafeResult as error:
+            model = dataclasses.replace(model, run=None, failure=unusable(f"predictions for {task.key}", error))
+    outcome.models[task.key] = model
 
 
 def _import_failure(exit_: WorkerExit, entry: str) -> Failure:
@@ -213,6 +256,8 @@ def _worker_failure(exit_: WorkerExit, task: Task, limits: Limits) -> Failure:
     }.get(exit_.phase or "", "work on this model")
     if task.ablation:
         what += " in the ablation run (regularization switched off)"
+    if exit_.limit is not None:
+        return _limit_failure(exit_.limit, what, limits)
     if exit_.timed_out:
         if exit_.phase == "train":
             return Failure(
@@ -230,6 +275,25 @@ def _worker_failure(exit_: WorkerExit, task: Task, limits: Limits) -> Failure:
         f"the worker {exit_.reason()} during {what}",
         "run the same code yourself to see the crash; the captured output below may show more",
     )
+
+
+def _limit_failure(limit: str, what: str, limits: Limits) -> Failure:
+    """A worker the grader stopped for holding too much: which limit, and what to change."""
+    amount, hint = {
+        "memory": (
+            f"{limits.memory_gib:g} GiB of memory, the limit",
+            "use a smaller model or batch size, and do not keep copies of the data",
+        ),
+        "processes": (
+            f"{MAX_PROCESSES} processes, the limit",
+            "do not start processes in your code; train in the worker's own process",
+        ),
+        "disk": (
+            f"{DISK_BYTES / 2**30:g} GiB or {DISK_ENTRIES:,} files on disk, the limit",
+            "do not write files while grading; the grader trains and saves nothing to disk",
+        ),
+    }[limit]
+    return Failure(limit, f"{what} used more than {amount}", hint)
 
 
 def _join_logs(logs: list[CapturedOutput]) -> CapturedOutput:

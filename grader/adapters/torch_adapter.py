@@ -177,13 +177,19 @@ class TorchAdapter:
         return FitResult(history, stop_reason, stopper.best_epoch if stopper else None)
 
     def predict(self, model: nn.Module, x: np.ndarray) -> np.ndarray:
+        """Class indices in eval mode; the model is left in the mode it was in (a student's own loop that
+        never calls ``model.train()`` trains as it would have without the grader's look)."""
+        training = model.training
         model.eval()
         device = _device_of(model, self.device)
-        with torch.inference_mode():
-            parts = [
-                model(self._tensor(x[i : i + EVAL_BATCH], device)).argmax(dim=1).cpu()
-                for i in range(0, len(x), EVAL_BATCH)
-            ]
+        try:
+            with torch.inference_mode():
+                parts = [
+                    model(self._tensor(x[i : i + EVAL_BATCH], device)).argmax(dim=1).cpu()
+                    for i in range(0, len(x), EVAL_BATCH)
+                ]
+        finally:
+            model.train(training)
         return torch.cat(parts).numpy()
 
     def describe(self, model: nn.Module, sample: np.ndarray) -> tuple[int, list[LayerInfo]]:

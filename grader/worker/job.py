@@ -1,21 +1,32 @@
 """The contract between the grader and its worker: what to train, where the data is, where to write.
 
-The parent writes ``job.json`` and the data arrays; the worker writes one result per model into
-``out_dir`` and reports progress as JSON lines on the events file descriptor. Nothing crosses the
-boundary as a pickle, and the test labels never cross it at all.
+The parent sends the job on the worker's standard input (so it never lies in a folder the worker can
+write) and writes the data arrays before the worker starts; the worker writes one ``ModelReport`` and one
+file of predictions per model into ``out_dir`` and reports progress as JSON lines on the events file
+descriptor. Nothing crosses the boundary as a pickle, the test labels never cross it at all, and nothing
+the worker sends back carries an accuracy: the grader computes those from the predictions.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from grader.records import model_key
+from grader.records import Failure, ModelDescription, ModelProbes, TrainingRun, model_key
 
 DATA_ARRAYS = ("x_train", "y_train", "x_val", "y_val", "x_test")  # no y_test: the worker never sees it
 SPLITS = ("train", "val", "test")
+# Predictions the worker returns per model: each split, and the validation and test inputs through the
+# freshly built model before any training (a model that is accurate untrained did not learn its answers;
+# the test inputs catch a table of the public test set's answers).
+PREDICTIONS = (*SPLITS, "untrained", "untrained_test")
 ABLATION_SUFFIX = "+ablation"
+
+# What the grader reads back at most. A model's report holds its training history and layer list (a few
+# kilobytes for any honest model); past these bounds a file is refused, never read whole.
+MODEL_REPORT_MAX_BYTES = 1 << 20
+SUBMISSION_REPORT_MAX_BYTES = 256 << 10
+ENVIRONMENT_MAX_BYTES = 16 << 10
 
 
 @dataclass
@@ -37,6 +48,18 @@ class Task:
 
 
 @dataclass
+class ModelReport:
+    """What the worker observed about one model. Only observations: they can cost the submission points
+    (a failure, a missing regularization) but accuracy is not among them."""
+
+    description: ModelDescription | None = None
+    run: TrainingRun | None = None
+    failure: Failure | None = None
+    probes: ModelProbes | None = None
+    switched_off: list[str] | None = None  # an ablation run: what was switched off ([] when nothing)
+
+
+@dataclass
 class Job:
     submission_dir: str  # a copy of the submission, inside the worker's scratch directory
     entry: str  # the file to import, relative to submission_dir
@@ -52,10 +75,10 @@ class Job:
     memory_bytes: int = 0  # the worker's data-segment limit; 0: none
 
 
-def result_paths(out_dir: Path, key: str) -> tuple[Path, Path]:
-    """Where the worker writes one model's measurement (JSON) and predictions (NumPy .npz)."""
+def result_names(key: str) -> tuple[str, str]:
+    """The files in ``out_dir`` holding one model's report (JSON) and predictions (NumPy .npz)."""
     stem = key.replace("/", "-")
-    return out_dir / f"{stem}.json", out_dir / f"{stem}.npz"
+    return f"{stem}.json", f"{stem}.npz"
 
 
 SUBMISSION_RESULT = "submission.json"  # a failure of the whole submission (it did not import)

@@ -1,6 +1,6 @@
 """The worker: a fresh child process that imports one submission and builds, trains and predicts with
 each of its models. It runs untrusted code, so it holds nothing the student may not see, and it
-hands back only plain data: JSON measurements and NumPy predictions, one model at a time, so a
+hands back only plain data: JSON reports and NumPy predictions, one model at a time, so a
 crash in one model loses nothing already done.
 """
 
@@ -39,7 +39,6 @@ from grader.records import (
     EpochRecord,
     Failure,
     ModelDescription,
-    ModelMeasurement,
     ModelProbes,
     TrainingPlan,
     TrainingRun,
@@ -56,7 +55,7 @@ from grader.worker.contract import (
     memory_failure,
     out_of_memory,
 )
-from grader.worker.job import ENVIRONMENT_RESULT, SUBMISSION_RESULT, Job, Task, result_paths
+from grader.worker.job import ENVIRONMENT_RESULT, SUBMISSION_RESULT, Job, ModelReport, Task, result_names
 
 LIBRARIES = ("torch", "keras", "tensorflow", "jax", "numpy")
 PROBE_SAMPLES = 256  # inputs used to probe a model's structure and its inference
@@ -80,8 +79,10 @@ class Events:
         self.send("phase", task=task.key if task else None, phase=phase)
 
 
-def main(argv: list[str]) -> int:
-    job = from_json(Job, Path(argv[0]).read_text())
+def main() -> int:
+    """Read the job from standard input (then closed, before any student code runs), and do it."""
+    job = from_json(Job, sys.stdin.read())
+    _close_standard_input()
     hold_lifeline(job.lifeline_fd)
     limit_memory(job.memory_bytes)
     events = Events(job.events_fd)
@@ -95,15 +96,22 @@ def main(argv: list[str]) -> int:
         return 0
     notes = top_level_warnings(student.hyperparams)
     for task in job.tasks:
-        measurement, predictions = ModelRun(task, student, job, events).run()
-        if measurement.run is not None:
-            measurement.run.warnings[:0] = notes
+        report, predictions = ModelRun(task, student, job, events).run()
+        if report.run is not None:
+            report.run.warnings[:0] = notes
             notes = []
-        write_result(out_dir, task.key, measurement, predictions)
+        write_result(out_dir, task.key, report, predictions)
         events.send("result", task=task.key)
     _write_atomically(out_dir / ENVIRONMENT_RESULT, json.dumps(environment()))
     events.send("finished")
     return 0
+
+
+def _close_standard_input() -> None:
+    """The job came on standard input; the student's code gets an empty one, as under a notebook."""
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
 
 
 def _peak_memory_mb() -> float:
@@ -139,26 +147,27 @@ class ModelRun:
 
     def __init__(self, task: Task, student: StudentCode, job: Job, events: Events) -> None:
         self.task, self.student, self.job, self.events = task, student, job, events
-        self.measurement = ModelMeasurement(task.problem, task.variant)
+        self.report = ModelReport()
+        self.untrained: dict[str, np.ndarray] = {}  # the freshly built model's predictions
         self.stage = "build"
 
-    def run(self) -> tuple[ModelMeasurement, dict[str, np.ndarray] | None]:
-        """Build, train and predict; every failure becomes a Failure on the measurement."""
+    def run(self) -> tuple[ModelReport, dict[str, np.ndarray] | None]:
+        """Build, train and predict; every failure becomes a Failure on the report."""
         try:
             predictions = self._build_train_predict()
         except ContractError as error:
-            self.measurement.failure = error.failure
+            self.report.failure = error.failure
         except ModelError as error:
             about_model = error.kind in ("not_a_model", "bad_output", "bad_input")
             message = f"{self._call('build')}: {error.message}" if about_model else error.message
-            self.measurement.failure = Failure(error.kind, message, error.hint)
+            self.report.failure = Failure(error.kind, message, error.hint)
         except GraderError as error:  # hyperparameters
-            self.measurement.failure = Failure("hyperparams", error.message, error.hint)
+            self.report.failure = Failure("hyperparams", error.message, error.hint)
         except BaseException as error:  # the student's code raised (or called sys.exit) somewhere inside
-            self.measurement.failure = self._student_failure(error)
+            self.report.failure = self._student_failure(error)
         else:
-            return self.measurement, predictions
-        return self.measurement, None
+            return self.report, predictions
+        return self.report, None
 
     def _build_train_predict(self) -> dict[str, np.ndarray] | None:
         task = self.task
@@ -178,13 +187,13 @@ class ModelRun:
         if task.ablation:
             switched, callbacks = built.adapter.disable_regularization(built.model, callbacks)
             plan = self._without_regularization(plan, switched)
-            self.measurement.switched_off = switched
+            self.report.switched_off = switched
             if not switched and self.student.train is None:
                 return None  # nothing to switch off: the ablation would retrain the same model
         run = self._train(built, plan, callbacks)
         run.warnings[:0] = warnings
         predictions = self._predict(built)
-        self.measurement.run = run
+        self.report.run = run
         return predictions
 
     def _build(self) -> Built:
@@ -201,10 +210,15 @@ class ModelRun:
         shape, output = probe_input_shape(adapter, model, data.x_train, data.n_classes)
         data, x_test = data.reshaped(shape), x_test.reshape(-1, *shape)
         parameters, layers = adapter.describe(model, data.x_train[:PROBE_SAMPLES])
-        self.measurement.description = ModelDescription(adapter.framework, parameters, layers, output, shape)
+        self.report.description = ModelDescription(adapter.framework, parameters, layers, output, shape)
         probes = ModelProbes(affine=is_affine(adapter, model, data.x_val[:PROBE_SAMPLES], output))
         probes.loss_expects, probes.loss_chosen_by = self._loss(adapter, model, output)
-        self.measurement.probes = probes
+        self.report.probes = probes
+        if not task.ablation:
+            self.untrained = {
+                "untrained": adapter.predict(model, data.x_val),
+                "untrained_test": adapter.predict(model, x_test),
+            }
         return Built(adapter, model, device, data, x_test, output)
 
     def _train(self, built: Built, plan: TrainingPlan, callbacks: list[Any]) -> TrainingRun:
@@ -230,13 +244,13 @@ class ModelRun:
         plan.custom_loop = True
         with adapter.watch_training_loop(model, ablation=self.task.ablation) as watch:
             history = history_from(self.student.train(model, built.data, _hparams_for_student(plan, built.device)))
-        probes = self.measurement.probes or ModelProbes()
+        probes = self.report.probes or ModelProbes()
         probes.evaluated_in_training_mode = watch.evaluated_in_training_mode
         probes.trained_in_eval_mode = watch.trained_in_eval_mode
         probes.optimizer_weight_decay = watch.optimizer_weight_decay
         if self.task.ablation and watch.optimizer_weight_decay:
-            self.measurement.switched_off = [
-                *(self.measurement.switched_off or []),
+            self.report.switched_off = [
+                *(self.report.switched_off or []),
                 f"train()'s optimizer weight decay {watch.optimizer_weight_decay:g} -> 0",
             ]
         epochs_run = len(history) if history else plan.epochs
@@ -248,15 +262,16 @@ class ModelRun:
         self.stage = "predict"
         adapter, model = built.adapter, built.model
         sample = built.data.x_val[:PROBE_SAMPLES]
-        if self.measurement.probes is not None:
-            self.measurement.probes.inference_deterministic = bool(
+        if self.report.probes is not None:
+            self.report.probes.inference_deterministic = bool(
                 np.array_equal(adapter.forward_probe(model, sample), adapter.forward_probe(model, sample))
             )
-        return {
+        predictions = {
             "train": adapter.predict(model, built.data.x_train),
             "val": adapter.predict(model, built.data.x_val),
             "test": adapter.predict(model, built.x_test),
         }
+        return predictions | self.untrained
 
     def _loss(self, adapter: Adapter, model: Any, output: str) -> tuple[str | None, str]:
         """What the training loss will expect the model to output, and who chose the loss."""
@@ -375,15 +390,13 @@ def history_from(returned: Any) -> list[EpochRecord]:
     ]
 
 
-def write_result(
-    out_dir: Path, key: str, measurement: ModelMeasurement, predictions: dict[str, np.ndarray] | None
-) -> None:
-    json_path, npz_path = result_paths(out_dir, key)
+def write_result(out_dir: Path, key: str, report: ModelReport, predictions: dict[str, np.ndarray] | None) -> None:
+    json_path, npz_path = (out_dir / name for name in result_names(key))
     if predictions is not None:
         temporary = npz_path.with_name(f".tmp-{npz_path.name}")
         np.savez(temporary, **{split: np.asarray(p, dtype=np.int64) for split, p in predictions.items()})
         os.replace(temporary, npz_path)
-    _write_atomically(json_path, to_json(measurement))
+    _write_atomically(json_path, to_json(report))
 
 
 def _write_atomically(path: Path, text: str) -> None:
