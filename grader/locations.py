@@ -15,13 +15,16 @@ import platformdirs
 def cache_dir() -> Path:
     """The user cache directory: ``$GRADER_CACHE_DIR`` if set, else the platform's user cache for nn-grader.
 
-    It is created on demand; if that fails (read-only home) the path is still returned, and whoever
-    writes there meets the error and decides whether it matters.
+    It is created on demand, readable by its owner only: it holds other grades' measurements and logs,
+    which a worker running as another user must not read. If that fails (read-only home) the path is
+    still returned, and whoever writes there meets the error and decides whether it matters.
     """
     override = os.environ.get("GRADER_CACHE_DIR")
     path = Path(override).expanduser() if override else Path(platformdirs.user_cache_dir("nn-grader"))
     with contextlib.suppress(OSError):
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if path.stat().st_mode & 0o077 and path.stat().st_uid == os.geteuid():
+            path.chmod(0o700)
     return path
 
 
