@@ -511,3 +511,20 @@ def test_grade_batch_records_a_link_out_of_the_folder_as_not_gradable_and_never_
         eve = gradebook.get("eve")
     assert (eve.status, eve.error, eve.report_json) == ("ungradable", f"not graded: {OUTSIDE}", None)
     assert b"secret" not in db.read_bytes()
+
+
+def test_a_class_is_not_graded_where_students_could_write_each_others_grades(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADER_ISOLATION", "none")
+    folder, db = a_class_of_one(tmp_path / "class"), tmp_path / "g.sqlite"
+    refused = CliRunner().invoke(main, ["batch", str(folder), "--db", str(db), "--no-progress"])
+    output = exited_cleanly(refused, 2)
+    assert (
+        "error: the sandbox here is 'none' (walled off: nothing): each student's code would run as this user" in output
+    )
+    assert "--allow-partial-isolation grades anyway" in output
+    assert not db.exists()  # nothing was started
+    allowed = CliRunner().invoke(
+        main, ["batch", str(folder), "--db", str(db), "--no-progress", "--allow-partial-isolation"]
+    )
+    assert "warning: the sandbox here is 'none'" in allowed.output
+    assert stored(db)["ada"][0] == "ungradable"  # graded all the same: it defines no build_model

@@ -34,6 +34,7 @@ from grader.cli_options import (
 from grader.data import read_private_test
 from grader.devices import visible_gpus
 from grader.errors import GraderError
+from grader.isolation import isolation
 from grader.measure import Measurements
 from grader.records import from_dict
 from grader.render.progress import BatchProgress
@@ -53,6 +54,25 @@ def db_option(command: click.decorators.FC) -> click.decorators.FC:
         show_default=True,
         help="The gradebook (SQLite).",
     )(command)
+
+
+def _keep_students_apart(allowed: bool) -> None:
+    """Refuse a class batch where one student's worker could write another's gradebook row, submission or
+    cached measurements, unless told to go on; and say which isolation grades the class."""
+    walls = isolation()
+    walled = ", ".join(walls.features) or "nothing"
+    if walls.separates_students:
+        Console(stderr=True).print(f"isolation: {walls.tool} (walled off: {walled})", markup=False, highlight=False)
+        return
+    problem = GraderError(
+        f"the sandbox here is {walls.tool!r} (walled off: {walled}): each student's code would run as this "
+        "user, able to write every other student's gradebook row, submission and cached measurements",
+        "install bubblewrap (apt-get install bubblewrap), or run as root so each grade gets a private user; "
+        "--allow-partial-isolation grades anyway",
+    )
+    if not allowed:
+        fail(problem, EXIT_USAGE)
+    Console(stderr=True).print(f"warning: {problem.message} (--allow-partial-isolation)", markup=False)
 
 
 @click.command("batch")
@@ -79,6 +99,11 @@ def db_option(command: click.decorators.FC) -> click.decorators.FC:
     "--scheduler-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Dask: a scheduler file."
 )
 @click.option("--no-progress", is_flag=True, help="One line per submission, no progress bar.")
+@click.option(
+    "--allow-partial-isolation",
+    is_flag=True,
+    help="Grade even where one student's code could write another's grade (see the README's security model).",
+)
 def batch_command(
     submissions: Path,
     db: Path,
@@ -101,9 +126,12 @@ def batch_command(
     scheduler: str | None,
     scheduler_file: Path | None,
     no_progress: bool,
+    allow_partial_isolation: bool,
 ) -> None:
     """Grade every entry of SUBMISSIONS (a folder, notebook or module per student, named by the student's
     id) into the gradebook, several at once. Rerunning resumes: what is already graded is skipped."""
+    if backend == "local":
+        _keep_students_apart(allow_partial_isolation)
     rubric, baselines = rubric_and_baselines(rubric_path, baselines_path)
     try:
         entries, refused = find_entries(submissions, read_roster(roster) if roster else None)

@@ -45,6 +45,12 @@ class Outcome:
         return json.loads(self.report_json)["points"] if self.report_json else None
 
 
+# ``grade`` in a process of its own, with nothing of the folder the batch runs in on its path (``-m`` and
+# ``-c`` would put it first): a course folder holds the roster and the gradebook, and a file there named
+# like a module the grader imports must not be what it imports.
+GRADE = "import sys; del sys.path[0]; from grader.cli import main; main(prog_name='grade')"
+
+
 def grade_entry(
     path: Path,
     grade_args: list[str],
@@ -54,7 +60,7 @@ def grade_entry(
     cancelled: Callable[[], bool] = lambda: False,
 ) -> Outcome:
     """Run ``grade PATH --format json GRADE_ARGS``; kill it past ``timeout`` seconds or once ``cancelled()``."""
-    command = [sys.executable, "-m", "grader.cli", str(path), "--format", "json", "--no-progress", *grade_args]
+    command = [sys.executable, "-s", "-c", GRADE, str(path), "--format", "json", "--no-progress", *grade_args]
     lifeline_read, lifeline_write = os.pipe()
     started = time.monotonic()
     with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
