@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.errors import SubmissionError
-from grader.notebook import SKIP, Converted, convert
+from grader.notebook import INCLUDE, SKIP, Converted, Skipped, convert
 from grader.records import Failure, SourceLocation
 
 ENTRY = "submission.py"
@@ -75,14 +75,23 @@ class Submission:
         missing = re.search(r"NameError: name '(\w+)' is not defined", failure.message + failure.traceback)
         if missing is None or self.converted is None:
             return failure.hint
-        for skipped in self.converted.skipped:
-            if missing.group(1) in skipped.names:
-                return (
-                    f"'{missing.group(1)}' is set in cell {skipped.cell} by top-level code the grader does not run "
-                    "(it keeps imports, definitions and constants): tag that cell grader:include, or set it "
-                    "inside build_model"
-                )
-        return failure.hint
+        setters = [skipped for skipped in self.converted.skipped if missing.group(1) in skipped.names]
+        return _set_by_left_out_code(missing.group(1), setters[-1]) if setters else failure.hint
+
+
+def _set_by_left_out_code(name: str, skipped: Skipped) -> str:
+    """Where the left-out code that sets ``name`` is; for a constant left out because it needed other
+    left-out code, where that code is: what the student has to include."""
+    chain = skipped.chain()
+    origin = chain[-1]
+    subject = f"'{name}' is set in"
+    if len(chain) > 1:
+        subject = f"'{name}' (cell {skipped.cell}, line {skipped.line}) needs '{chain[-2].need}', set in"
+    return (
+        f"{subject} cell {origin.cell}, line {origin.line} by top-level code the grader does not run (it keeps "
+        "imports, definitions, constants and cheap data loading like load_iris()): "
+        f"tag cell {origin.cell} {INCLUDE}, or compute it inside build_model"
+    )
 
 
 def frameworks_imported(submission: Submission) -> list[str]:

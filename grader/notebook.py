@@ -2,10 +2,13 @@
 
 Only what grading needs is kept from each code cell: imports, function and class definitions, and
 constants (assignments with no calls in them). The student's own training runs, plots and prints stay
-in the notebook. A cell tagged ``grader:include`` is kept whole, one tagged ``grader:skip`` is left out,
-and ``--run-all`` keeps every cell. IPython magics and shell escapes (``%matplotlib``, ``!pip``,
-``%%time``) are found with IPython's own input transformer and removed. Lines keep their numbers, so
-an error in the module points back to **cell N, line M** of the notebook.
+in the notebook. Kept code must not need a name only left-out code sets: cheap data loading it needs
+(``iris = load_iris()``, see CHEAP_CALLS) is kept too, and a constant that needs anything else
+(``acc = history.history["acc"]`` after ``history = model.fit(...)``) is left out with it. A cell tagged
+``grader:include`` is kept whole, one tagged ``grader:skip`` is left out, and ``--run-all`` keeps every cell.
+IPython magics and shell escapes (``%matplotlib``, ``!pip``, ``%%time``) are found with IPython's own input
+transformer and removed. Lines keep their numbers, so an error in the module points back to **cell N,
+line M** of the notebook.
 """
 
 from __future__ import annotations
@@ -45,6 +48,52 @@ CONSTANT_CALLS = {
 }
 
 
+def _spellings(prefixes: tuple[str, ...], names: tuple[str, ...]) -> set[str]:
+    return {prefix + name for prefix in prefixes for name in names}
+
+
+# Calls kept when kept code needs what they set: loading bundled or in-memory data, splitting and scaling
+# it. All cheap and without side effects; no downloads (``fetch_openml``), no files, no training, no plots.
+CHEAP_CALLS = (
+    CONSTANT_CALLS
+    | {"zip", "sorted", "enumerate", "min", "max", "sum", "abs", "round"}
+    | _spellings(
+        ("", "datasets.", "sklearn.datasets."),
+        ("load_iris", "load_digits", "load_wine", "load_breast_cancer", "make_classification", "make_blobs"),
+    )
+    | _spellings(("", "model_selection.", "sklearn.model_selection."), ("train_test_split",))
+    | _spellings(
+        ("", "preprocessing.", "sklearn.preprocessing."),
+        ("StandardScaler", "MinMaxScaler", "LabelEncoder", "OneHotEncoder", "LabelBinarizer", "normalize", "scale"),
+    )
+    | _spellings(
+        ("np.", "numpy."),
+        ("array", "asarray", "arange", "zeros", "ones", "eye", "concatenate", "stack", "hstack", "vstack", "unique"),
+    )
+    | _spellings(("pd.", "pandas."), ("DataFrame", "Series", "concat"))
+    | _spellings(("torch.",), ("tensor", "as_tensor", "from_numpy"))
+    | _spellings(("", "utils.", "keras.utils.", "tf.keras.utils.", "tensorflow.keras.utils."), ("to_categorical",))
+)
+# Methods equally cheap on whatever data they are called on (``scaler.fit_transform(X)``, ``X.astype(...)``);
+# ``fit`` is not one of them: by name, a scaler's cannot be told from a model's.
+CHEAP_METHODS = {
+    "astype",
+    "reshape",
+    "ravel",
+    "flatten",
+    "squeeze",
+    "transpose",
+    "copy",
+    "to_numpy",
+    "tolist",
+    "numpy",
+    "float",
+    "long",
+    "fit_transform",
+    "transform",
+}
+
+
 class NotebookError(Exception):
     """The notebook cannot be graded as it is; carries the Failure to report."""
 
@@ -62,11 +111,18 @@ class CellSource:
 
 @dataclass
 class Skipped:
-    """Top-level code left out of the module, by the names it would have defined."""
+    """Top-level code left out of the module, by the names it would have defined. Code kept on its own
+    (a constant) but left out because it needs ``need`` from other left-out code says which: ``needs``."""
 
     cell: int
     line: int
     names: list[str]
+    need: str = ""
+    needs: Skipped | None = None
+
+    def chain(self) -> list[Skipped]:
+        """This code, what it needed, and so on: the last is the code the student would have to include."""
+        return [self, *self.needs.chain()] if self.needs is not None else [self]
 
 
 @dataclass
@@ -115,19 +171,32 @@ def read_cells(path: Path) -> list[dict]:
 
 def convert(path: Path, *, run_all: bool = False) -> Converted:
     """The module to import for the notebook at ``path``."""
-    module_lines: list[str] = []
     converted = Converted("", [])
+    python: dict[int, tuple[list[str], bool]] = {}  # by cell number: its code as plain Python, kept whole
+    groups: list[_Group] = []
+    first_line = 1
     for number, cell in enumerate(read_cells(path), start=1):
         if cell.get("cell_type") != "code":
             continue
         lines, tags = _cell_lines(cell, number, path), _cell_tags(cell)
         if not lines or SKIP in tags:
             continue
-        kept, tree = _python_of(lines, number, path, converted.notes)
-        if not (run_all or INCLUDE in tags):
-            kept = _definitions_only(kept, tree, number, converted.skipped)
-        converted.cells.append(CellSource(number, len(module_lines) + 1, lines))
-        module_lines += [*kept, ""]  # a blank line between cells keeps a cell's last statement closed
+        code, tree = _python_of(lines, number, path, converted.notes)
+        whole = run_all or INCLUDE in tags
+        python[number] = code, whole
+        groups += [_Group(number, *span, whole=whole) for span in _line_groups(tree.body)]
+        converted.cells.append(CellSource(number, first_line, lines))
+        first_line += len(lines) + 1  # a blank line between cells keeps a cell's last statement closed
+    _settle(groups)
+    module_lines: list[str] = []
+    for cell in converted.cells:
+        code, whole = python[cell.number]
+        kept = code if whole else [""] * len(code)
+        for group in groups:
+            if group.cell == cell.number and group.kept:
+                kept[group.start - 1 : group.end] = code[group.start - 1 : group.end]
+        module_lines += [*kept, ""]
+    converted.skipped = _skipped(groups)
     converted.module = "\n".join(module_lines) + "\n"
     return converted
 
@@ -201,31 +270,90 @@ def _parse(source: str, cell: int, original: list[str], path: Path) -> ast.Modul
         ) from None
 
 
-def _definitions_only(lines: list[str], tree: ast.Module, cell: int, skipped: list[Skipped]) -> list[str]:
-    """Blank out the top-level statements grading must not run, recording the names they define."""
-    kept = [""] * len(lines)
-    for group in _line_groups(tree.body):
-        start, end = group[0][0], group[-1][1]
-        if all(_is_definition(statement) for _, _, statement in group):
-            kept[start - 1 : end] = lines[start - 1 : end]
-        else:
-            names = [name for _, _, statement in group for name in _defined_names(statement)]
-            skipped.append(Skipped(cell, start, names))
-    return kept
+@dataclass(eq=False)
+class _Group:
+    """Top-level statements sharing lines (``import x; train()``): kept or left out together, since lines are."""
+
+    cell: int
+    start: int  # lines within the cell, 1-based, decorators included
+    end: int
+    statements: list[ast.stmt]
+    whole: bool = False  # in a cell kept whole (grader:include, --run-all): kept whatever it needs
+    kept: bool = field(init=False)
+    defines: list[str] = field(init=False)  # the module-level names it sets
+    reads: set[str] = field(init=False)  # module-level names it reads when it runs (at import)
+    reads_later: set[str] = field(init=False)  # module-level names its functions read when called
+    because: tuple[str, _Group] | None = field(init=False, default=None)  # the name it needed and who sets it
+
+    def __post_init__(self) -> None:
+        self.kept = self.whole or all(map(_is_definition, self.statements))
+        self.defines = list(dict.fromkeys(name for s in self.statements for name in _module_names(s)))
+        self.reads, self.reads_later = _reads(self.statements)
+
+    @property
+    def droppable(self) -> bool:
+        """Definitions stay even when they need a missing name: a NameError naming the cell to include is
+        clearer than a missing build_model."""
+        definitions = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+        return not self.whole and not any(isinstance(s, definitions) for s in self.statements)
+
+    def keep_for_others(self) -> bool:
+        """Keep this left-out group because kept code needs what it sets, if it is cheap data loading."""
+        if self.kept or self.because is not None or not all(map(_is_cheap_loading, self.statements)):
+            return self.kept
+        self.kept = True
+        return True
 
 
-def _line_groups(body: list[ast.stmt]) -> list[list[tuple[int, int, ast.stmt]]]:
+def _settle(groups: list[_Group]) -> None:
+    """Make every name kept code needs come from kept code: keep the cheap data loading that sets it, or
+    leave out the constant that needs it (recording why). Repeated until nothing changes; a group is kept
+    at most once more and left out at most once more, so this ends."""
+    changed = True
+    while changed:
+        changed = False
+        kept_names = {name for group in groups if group.kept for name in group.defines}
+        for index, group in enumerate(groups):
+            if not group.kept:
+                continue
+            earlier = groups[:index]
+            for name in sorted(group.reads):
+                if any(name in other.defines for other in earlier if other.kept):
+                    continue
+                setter = next((other for other in reversed(earlier) if name in other.defines), None)
+                if setter is None or setter.keep_for_others():
+                    changed |= setter is not None
+                    continue
+                if group.droppable:
+                    group.kept, group.because, changed = False, (name, setter), True
+                    break
+            for name in sorted(group.reads_later - kept_names):  # read when called: after the whole import
+                setter = next((other for other in reversed(groups) if name in other.defines), None)
+                changed |= setter is not None and setter.keep_for_others()
+
+
+def _skipped(groups: list[_Group]) -> list[Skipped]:
+    """What was left out, each with the left-out code it needed if it would have been kept on its own."""
+    records = {id(group): Skipped(group.cell, group.start, group.defines) for group in groups if not group.kept}
+    for group in groups:
+        if group.because is not None:
+            name, setter = group.because
+            records[id(group)].need, records[id(group)].needs = name, records[id(setter)]
+    return list(records.values())
+
+
+def _line_groups(body: list[ast.stmt]) -> list[tuple[int, int, list[ast.stmt]]]:
     """Top-level statements with their full line spans (decorators included), grouped where they share
     a line (``import x; train()``), since lines are kept or dropped whole."""
-    groups: list[list[tuple[int, int, ast.stmt]]] = []
+    groups: list[tuple[int, int, list[ast.stmt]]] = []
     for statement in body:
         decorators = getattr(statement, "decorator_list", [])
         start = min([statement.lineno, *(d.lineno for d in decorators)])
-        span = (start, statement.end_lineno or statement.lineno, statement)
-        if groups and start <= groups[-1][-1][1]:
-            groups[-1].append(span)
+        end = statement.end_lineno or statement.lineno
+        if groups and start <= groups[-1][1]:
+            groups[-1] = (groups[-1][0], max(end, groups[-1][1]), [*groups[-1][2], statement])
         else:
-            groups.append([span])
+            groups.append((start, end, [statement]))
     return groups
 
 
@@ -262,11 +390,72 @@ def _is_main_guard(statement: ast.If) -> bool:
     return "__name__" in ast.unparse(statement.test) and "__main__" in ast.unparse(statement.test)
 
 
-def _defined_names(statement: ast.stmt) -> list[str]:
-    names = []
-    for node in ast.walk(statement):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-            names.append(node.id)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.append(node.name)
-    return list(dict.fromkeys(names))
+def _is_cheap_loading(statement: ast.stmt) -> bool:
+    """An assignment whose every call is cheap data loading (CHEAP_CALLS, CHEAP_METHODS)."""
+    if not isinstance(statement, (ast.Assign, ast.AnnAssign)) or statement.value is None:
+        return False
+    targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+    if not all(isinstance(node, (ast.Name, ast.Tuple, ast.List, ast.Starred)) for node in targets):
+        return False
+    for node in ast.walk(statement.value):
+        if isinstance(node, (ast.Await, ast.Yield, ast.YieldFrom, ast.NamedExpr, ast.Lambda)):
+            return False
+        if isinstance(node, ast.Call) and not _is_cheap_call(node.func):
+            return False
+    return True
+
+
+def _is_cheap_call(function: ast.expr) -> bool:
+    if isinstance(function, ast.Attribute) and function.attr in CHEAP_METHODS:
+        return True
+    return ast.unparse(function) in CHEAP_CALLS
+
+
+COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+
+def _module_names(node: ast.AST) -> list[str]:
+    """The module-level names a top-level statement sets (not those local to its functions or comprehensions)."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [node.name]
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return [alias.asname or alias.name.split(".")[0] for alias in node.names if alias.name != "*"]
+    if isinstance(node, ast.Name):
+        return [node.id] if isinstance(node.ctx, ast.Store) else []
+    if isinstance(node, (ast.Lambda, *COMPREHENSIONS)):
+        return []
+    return [name for child in ast.iter_child_nodes(node) for name in _module_names(child)]
+
+
+def _reads(nodes: list[ast.AST]) -> tuple[set[str], set[str]]:
+    """The free names ``nodes`` read when they run (decorators, default arguments, class bodies included),
+    and those the functions they define read when called, less each function's own local names."""
+    now: set[str] = set()
+    later: set[str] = set()
+    for node in nodes:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            arguments = node.args
+            defaults = [*arguments.defaults, *(d for d in arguments.kw_defaults if d is not None)]
+            outer_now, outer_later = _reads([*getattr(node, "decorator_list", []), *defaults])
+            body = node.body if isinstance(node.body, list) else [node.body]
+            inner_now, inner_later = _reads(body)
+            parameters = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]
+            parameters += [a for a in (arguments.vararg, arguments.kwarg) if a is not None]
+            local = {a.arg for a in parameters} | {n for s in body for n in _module_names(s)}
+            local -= {name for s in body for g in ast.walk(s) if isinstance(g, ast.Global) for name in g.names}
+            now |= outer_now
+            later |= outer_later | ((inner_now | inner_later) - local)
+        elif isinstance(node, ast.ClassDef):
+            outer_now, outer_later = _reads([*node.decorator_list, *node.bases, *node.keywords])
+            body_now, body_later = _reads(node.body)
+            now |= outer_now | (body_now - {n for s in node.body for n in _module_names(s)})
+            later |= outer_later | body_later
+        elif isinstance(node, ast.Name):
+            now |= {node.id} if isinstance(node.ctx, ast.Load) else set()
+        else:
+            child_now, child_later = _reads(list(ast.iter_child_nodes(node)))
+            if isinstance(node, COMPREHENSIONS):
+                child_now -= {n for generator in node.generators for n in _module_names(generator.target)}
+            now |= child_now
+            later |= child_later
+    return now, later

@@ -70,6 +70,6 @@ def test_kept_code_missing_a_skipped_name_is_told_where_it_is_and_run_all_runs_e
     failure = measure_submission(path, options, fast_rubric).models[0].failure
     assert failure.message == "build_model('iris', 'single') raised NameError: name 'WIDTH' is not defined"
     assert (failure.location.cell, failure.location.line) == (3, 2)
-    assert failure.hint.startswith("'WIDTH' is set in cell 2 by top-level code the grader does not run")
+    assert failure.hint.startswith("'WIDTH' is set in cell 2, line 4 by top-level code the grader does not run")
     options = GradeOptions(problems=("iris",), data_dir=fake_mnist, threads=1, run_all=True)
     assert all(m.failure is None for m in measure_submission(path, options, fast_rubric).models)

@@ -7,6 +7,7 @@ from notebooks import code, image_output, write_notebook
 
 from grader.errors import SubmissionError
 from grader.load import load_submission
+from grader.records import Failure, SourceLocation
 
 
 def test_a_python_file_is_a_submission_of_one_file(tmp_path):
@@ -115,3 +116,27 @@ def test_a_notebook_that_is_a_link_out_of_its_folder_is_not_found(tmp_path):
     (folder / "hw.ipynb").symlink_to(tmp_path / "elsewhere.ipynb")
     with pytest.raises(SubmissionError, match=r"no notebook and no submission\.py in this folder"):
         load_submission(folder)
+
+
+def test_a_name_missing_because_its_constant_needed_a_training_result_points_at_the_training_cell(tmp_path):
+    submission = load_submission(
+        write_notebook(
+            tmp_path / "hw.ipynb",
+            code("import torch"),
+            code("model = make_model()\nhistory = model.fit(x, y)\nacc = history.history['acc']"),
+            code("def build_model(problem, variant):\n    return torch.nn.Linear(4, len(acc))"),
+        )
+    )
+    line = submission.generated[submission.entry].splitlines().index("    return torch.nn.Linear(4, len(acc))") + 1
+    failure = Failure(
+        "build",
+        "build_model('iris', 'single') raised NameError: name 'acc' is not defined",
+        location=SourceLocation(submission.entry, line),
+    )
+    explained = submission.explain(failure)
+    assert (explained.location.cell, explained.location.line) == (3, 2)
+    assert explained.hint == (
+        "'acc' (cell 2, line 3) needs 'history', set in cell 2, line 2 by top-level code the grader does not run "
+        "(it keeps imports, definitions, constants and cheap data loading like load_iris()): "
+        "tag cell 2 grader:include, or compute it inside build_model"
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -35,6 +36,103 @@ def test_imports_definitions_and_constants_are_kept_and_training_runs_are_left_o
     assert [(s.cell, s.line, s.names) for s in converted.skipped if s.names] == [
         (3, 3, ["model"]),
         (5, 1, ["epoch"]),
+    ]
+
+
+LAB = Path(__file__).parent / "fixtures" / "notebook" / "lab_frameworks_iris.ipynb"
+
+
+def kept_lines(module: str) -> list[str]:
+    return [line for line in module.splitlines() if line.strip()]
+
+
+def test_a_notebook_written_like_the_lab_keeps_the_data_loading_its_constants_need_and_no_plots_or_training():
+    """The AI-For-Beginners lab loads Iris at the top level: ``features = iris['data']`` is a constant, so
+    ``iris = load_iris()`` (a call, but cheap and pure) is kept for it; the plots and the training run are not."""
+    converted = convert(LAB)
+    kept = kept_lines(converted.module)
+    assert kept[:7] == [
+        "from sklearn.datasets import load_iris",
+        "from sklearn.model_selection import train_test_split",
+        "iris = load_iris()",
+        'features = iris["data"]',
+        'labels = iris["target"]',
+        'class_names = iris["target_names"]',
+        'feature_names = iris["feature_names"]',
+    ]
+    module = "\n".join(kept)
+    for left_out in ("print(", "plt.subplots", "scatter", "plt.show", "train_test_split(features", "losses = train("):
+        assert left_out not in module
+    line = converted.module.splitlines().index("iris = load_iris()") + 1
+    cell, line_in_cell = converted.locate(line)
+    assert (cell.number, line_in_cell) == (2, 4)
+    namespace: dict = {}
+    exec(compile(converted.module, "lab", "exec"), namespace)  # torch is imported, nothing trains
+    assert namespace["features"].shape == (150, 4) and namespace["build_model"]("iris", "single").out_features == 3
+
+
+def test_a_constant_that_needs_a_training_result_is_left_out_with_it_and_the_module_imports(tmp_path):
+    path = write_notebook(
+        tmp_path / "hw.ipynb",
+        code("from sklearn.datasets import fetch_openml\nmnist = fetch_openml('mnist_784')\nPIXELS = mnist.data"),
+        code("model = make_model()\nhistory = model.fit(x, y, epochs=10)"),
+        code("acc = history.history['acc']\nEPOCHS = 10\nlast_acc = acc[-1]"),
+        code("def build_model(problem, variant):\n    return EPOCHS"),
+    )
+    converted = convert(path)
+    assert kept_lines(converted.module) == [
+        "from sklearn.datasets import fetch_openml",
+        "EPOCHS = 10",
+        "def build_model(problem, variant):",
+        "    return EPOCHS",
+    ]
+    why = {name: s for s in converted.skipped for name in s.names}
+    assert (why["PIXELS"].cell, why["PIXELS"].line, why["PIXELS"].need) == (1, 3, "mnist")
+    assert [(s.cell, s.line, s.need) for s in why["last_acc"].chain()] == [(3, 3, "acc"), (3, 1, "history"), (2, 2, "")]
+    namespace: dict = {}
+    exec(compile(converted.module, "hw", "exec"), namespace)
+    assert namespace["build_model"]("iris", "single") == 10
+
+
+def test_cheap_data_loading_build_model_reads_is_kept_with_what_it_needs_and_a_training_result_never_is(tmp_path):
+    """Names a function reads are looked up when it is called, after the whole module ran: they must be set
+    by kept code too. Splitting and scaling data is; predicting with a trained model is not, even
+    wrapped in ``np.asarray``."""
+    path = write_notebook(
+        tmp_path / "hw.ipynb",
+        code("import numpy as np\nfrom sklearn.preprocessing import StandardScaler\nfrom sklearn import datasets"),
+        code("data = datasets.load_wine()\nscaler = StandardScaler()\nX = scaler.fit_transform(data.data)"),
+        code("X = X.astype(np.float32)\nmodel = train_a_model(X)\npreds = np.asarray(model.predict(X))"),
+        code("def build_model(problem, variant):\n    return X.shape[1], preds"),
+        code("import matplotlib.pyplot as plt\nfig = plt.figure()"),
+    )
+    converted = convert(path)
+    assert kept_lines(converted.module) == [
+        "import numpy as np",
+        "from sklearn.preprocessing import StandardScaler",
+        "from sklearn import datasets",
+        "data = datasets.load_wine()",
+        "scaler = StandardScaler()",
+        "X = scaler.fit_transform(data.data)",
+        "X = X.astype(np.float32)",
+        "def build_model(problem, variant):",
+        "    return X.shape[1], preds",
+        "import matplotlib.pyplot as plt",
+    ]
+    assert [(s.cell, s.line) for s in converted.skipped if "preds" in s.names] == [(3, 3)]
+
+
+def test_a_name_a_function_keeps_local_is_not_looked_for_at_the_top_level(tmp_path):
+    path = write_notebook(
+        tmp_path / "hw.ipynb",
+        code("import numpy as np\nweights = np.zeros(3)\nx = np.ones(3)"),
+        code("def build_model(problem, variant, x=None):\n    weights = [1]\n    return weights, x"),
+    )
+    assert kept_lines(convert(path).module) == [
+        "import numpy as np",
+        "def build_model(problem, variant, x=None):",
+        "    weights = [1]",
+        "    return weights, x",
     ]
 
 
