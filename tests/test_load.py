@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import pytest
+from conftest import FIXTURES
 from notebooks import code, image_output, write_notebook
 
 from grader.errors import SubmissionError
 from grader.load import load_submission
+from grader.pipeline import GradeOptions, measure_submission
 from grader.records import Failure, SourceLocation
+from grader.worker.contract import read_contract
 
 
 def test_a_python_file_is_a_submission_of_one_file(tmp_path):
@@ -139,4 +144,65 @@ def test_a_name_missing_because_its_constant_needed_a_training_result_points_at_
         "'acc' (cell 2, line 3) needs 'history', set in cell 2, line 2 by top-level code the grader does not run "
         "(it keeps imports, definitions, constants and cheap data loading like load_iris()): "
         "tag cell 2 grader:include, or compute it inside build_model"
+    )
+
+
+def contract_of(source: str) -> ModuleType:
+    module = ModuleType("submission")
+    exec(
+        compile("def build_model(problem, variant):\n    return None\n" + source, "submission.py", "exec"),
+        module.__dict__,
+    )
+    return module
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "def train(model, data, hparams):\n    pass",
+        "def train(model, data, hparams, verbose=False):\n    pass",
+        "def train(net, dataset, hp):\n    pass",
+        "def train(*args):\n    pass",
+    ],
+)
+def test_a_train_taking_model_data_and_hparams_is_the_students_own_loop(source):
+    student = read_contract(contract_of(source), "submission.py")
+    assert student.train is not None and student.notes == []
+
+
+@pytest.mark.parametrize(
+    ("source", "shown"),
+    [
+        ("def train(net, loader, epochs=10, lr=0.01):\n    pass", "train(net, loader, epochs=10, lr=0.01)"),
+        ("def train(model, X, y):\n    pass", "train(model, X, y)"),
+        ("def train(model, data):\n    pass", "train(model, data)"),
+        ("train = [1, 2, 3]", "train (a list)"),
+    ],
+)
+def test_a_train_of_another_shape_is_not_taken_for_the_hook_and_the_report_says_so(source, shown):
+    student = read_contract(contract_of(source), "submission.py")
+    assert student.train is None
+    assert student.notes == [
+        f"{shown} does not take (model, data, hparams), so the grader trained the models itself: rename it if it "
+        "is a helper of your own, or write  def train(model, data, hparams):  to have your loop used"
+    ]
+
+
+def test_a_notebook_written_like_the_lab_trains_both_iris_models(fake_mnist, fast_rubric):
+    """Data loaded at the top level, a pair plot, a ``train(net, loader, epochs=10, lr=0.01)`` of the student's
+    own run at the top level: the grader keeps the data loading, trains the models itself and says why."""
+    pytest.importorskip("torch")
+    lab = FIXTURES / "notebook" / "lab_frameworks_iris.ipynb"
+    options = GradeOptions(problems=("iris",), data_dir=fake_mnist, threads=1)
+    measured = measure_submission(lab, options, fast_rubric)
+    assert measured.failure is None
+    assert [(m.key, m.failure) for m in measured.models] == [("iris/single", None), ("iris/multi", None)]
+    assert all(m.accuracy is not None for m in measured.models)
+    assert (
+        measured.models[0]
+        .run.warnings[0]
+        .startswith(
+            "train(net, loader, epochs=10, lr=0.01) does not take (model, data, hparams), so the grader trained the "
+            "models itself"
+        )
     )

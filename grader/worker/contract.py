@@ -12,7 +12,7 @@ import resource
 import sys
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import Any
@@ -36,6 +36,7 @@ class StudentCode:
     hyperparams: Any
     callbacks: Callable[[str, str], Any] | None
     train: Callable[[Any, Any, dict], Any] | None
+    notes: list[str] = field(default_factory=list)  # warnings for the report, about the submission as a whole
 
 
 def import_submission(submission_dir: Path, entry: str) -> StudentCode:
@@ -90,10 +91,39 @@ def read_contract(module: ModuleType, entry: str) -> StudentCode:
     callbacks = getattr(module, "callbacks", None)
     if callbacks is not None:
         _check_signature(callbacks, "callbacks", ("iris", "single"), "def callbacks(problem, variant):", entry)
-    train = getattr(module, "train", None)
-    if train is not None:
-        _check_signature(train, "train", (None, None, None), "def train(model, data, hparams):", entry)
-    return StudentCode(build_model, getattr(module, "HYPERPARAMS", None), callbacks, train)
+    train, notes = getattr(module, "train", None), []
+    if train is not None and not _is_training_hook(train):
+        what = f"train{_signature(train)}" if callable(train) else f"train (a {type(train).__name__})"
+        notes.append(
+            f"{what} does not take (model, data, hparams), so the grader trained the models itself: rename it "
+            "if it is a helper of your own, or write  def train(model, data, hparams):  to have your loop used"
+        )
+        train = None
+    return StudentCode(build_model, getattr(module, "HYPERPARAMS", None), callbacks, train, notes)
+
+
+HPARAMS_NAMES = {"hparams", "hyperparams", "hyperparameters", "hyper", "hp", "params", "config", "cfg", "settings"}
+
+
+def _is_training_hook(train: Any) -> bool:
+    """Whether ``train`` is the contract's hook, not a loop of the student's own that happens to share the
+    name (``train(net, loader, epochs=10)``, ``train(model, X, y)``), which would be called with the wrong
+    things: it must take (model, data, hparams), named so or with exactly three positional parameters, the
+    third named for hyperparameters. One taking only ``*args`` (a wrapper) is taken at its word."""
+    if not callable(train):
+        return False
+    try:
+        signature = inspect.signature(train)
+        signature.bind(None, None, None)
+    except ValueError:  # no signature to inspect (a builtin): let the call itself tell
+        return True
+    except TypeError:
+        return False
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    names = [p.name for p in signature.parameters.values() if p.kind in kinds]
+    if not names or names[:3] == ["model", "data", "hparams"]:
+        return True
+    return len(names) == 3 and names[2].lower() in HPARAMS_NAMES
 
 
 def _check_signature(function: Any, name: str, arguments: tuple, expected: str, entry: str) -> None:

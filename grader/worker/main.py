@@ -94,7 +94,7 @@ def main() -> int:
         _write_atomically(out_dir / SUBMISSION_RESULT, to_json(error.failure))
         events.send("finished")
         return 0
-    notes = top_level_warnings(student.hyperparams)
+    notes = [*student.notes, *top_level_warnings(student.hyperparams)]
     for task in job.tasks:
         report, predictions = ModelRun(task, student, job, events).run()
         if report.run is not None:
