@@ -298,38 +298,41 @@ class _Group:
         return not self.whole and not any(isinstance(s, definitions) for s in self.statements)
 
     def keep_for_others(self) -> bool:
-        """Keep this left-out group because kept code needs what it sets, if it is cheap data loading."""
-        if self.kept or self.because is not None or not all(map(_is_cheap_loading, self.statements)):
-            return self.kept
-        self.kept = True
-        return True
+        """Keep this left-out group, since kept code needs what it sets, if it is cheap data loading and was
+        not left out for what it needs in turn. Whether it is kept now."""
+        if self.because is None and all(map(_is_cheap_loading, self.statements)):
+            self.kept = True
+        return self.kept
 
 
 def _settle(groups: list[_Group]) -> None:
     """Make every name kept code needs come from kept code: keep the cheap data loading that sets it, or
     leave out the constant that needs it (recording why). Repeated until nothing changes; a group is kept
     at most once more and left out at most once more, so this ends."""
+    setters: dict[str, list[_Group]] = {}  # by name, in notebook order
+    for group in groups:
+        for name in group.defines:
+            setters.setdefault(name, []).append(group)
+    position = {id(group): index for index, group in enumerate(groups)}
     changed = True
     while changed:
         changed = False
-        kept_names = {name for group in groups if group.kept for name in group.defines}
-        for index, group in enumerate(groups):
+        for group in groups:
             if not group.kept:
                 continue
-            earlier = groups[:index]
             for name in sorted(group.reads):
-                if any(name in other.defines for other in earlier if other.kept):
+                earlier = [other for other in setters.get(name, []) if position[id(other)] < position[id(group)]]
+                if not earlier or any(other.kept for other in earlier):
                     continue
-                setter = next((other for other in reversed(earlier) if name in other.defines), None)
-                if setter is None or setter.keep_for_others():
-                    changed |= setter is not None
-                    continue
-                if group.droppable:
-                    group.kept, group.because, changed = False, (name, setter), True
+                if earlier[-1].keep_for_others():
+                    changed = True
+                elif group.droppable:
+                    group.kept, group.because, changed = False, (name, earlier[-1]), True
                     break
-            for name in sorted(group.reads_later - kept_names):  # read when called: after the whole import
-                setter = next((other for other in reversed(groups) if name in other.defines), None)
-                changed |= setter is not None and setter.keep_for_others()
+            for name in sorted(group.reads_later):  # read when called: after the whole import
+                every = setters.get(name, [])
+                if every and not any(other.kept for other in every):
+                    changed |= every[-1].keep_for_others()
 
 
 def _skipped(groups: list[_Group]) -> list[Skipped]:
