@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FAST_RUBRIC, FIXTURES, SUBMISSIONS, write_submission
+from conftest import FAST_RUBRIC, FIXTURES, SUBMISSIONS, processes_with, write_submission
 from notebooks import code, image_output, write_notebook
 
 from grader.isolation import FILES, PROCESSES, isolation
@@ -127,9 +127,9 @@ def test_a_fork_bomb_leaves_no_process_behind(grade_iris):
     measured = grade_iris("fork_bomb.py")
     assert graded(measured) == ["iris/single", "iris/multi"]
     deadline = time.monotonic() + 5
-    while _processes_with("3600.0424242") and time.monotonic() < deadline:
+    while processes_with("3600.0424242") and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert _processes_with("3600.0424242") == []
+    assert processes_with("3600.0424242") == []
 
 
 @needs[PROCESSES]
@@ -215,15 +215,3 @@ def test_non_utf8_source_is_a_clear_error_naming_the_file_and_line(grade_iris):
     failure = grade_iris("non_utf8.py").failure
     assert failure.message.startswith("importing non_utf8.py failed: SyntaxError: (unicode error) 'utf-8' codec")
     assert (failure.location.file, failure.location.line) == ("non_utf8.py", 1)
-
-
-def _processes_with(marker: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if marker in (entry / "cmdline").read_bytes().decode(errors="replace"):
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
