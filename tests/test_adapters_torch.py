@@ -124,12 +124,17 @@ def test_a_diverging_loss_is_reported_as_such():
     assert "lower the learning rate" in raised.value.hint
 
 
-def test_prediction_runs_in_inference_mode_so_dropout_is_off():
+def test_prediction_runs_in_inference_mode_so_dropout_is_off_and_leaves_the_mode_as_it_was():
+    """The untrained model is predicted with before a student's own loop trains it: a loop that never
+    calls model.train() must still train with dropout on."""
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(4, 64), nn.ReLU(), nn.Dropout(0.5), nn.Linear(64, 3))
     x = blobs().x_train
     model.train()
     assert np.array_equal(ADAPTER.predict(model, x), ADAPTER.predict(model, x))
+    assert model.training
+    model.eval()
+    ADAPTER.predict(model, x)
     assert not model.training
 
 

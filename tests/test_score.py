@@ -154,7 +154,7 @@ def test_the_same_inputs_give_the_same_report_and_it_round_trips_through_json():
 
 
 def before_training(key: str, untrained: float) -> ModelMeasurement:
-    """A model at its reference whose freshly built, untrained self scored ``untrained`` on validation data."""
+    """A model at its reference whose freshly built, untrained self scored ``untrained`` on data it never trained on."""
     trained = model(key)
     return replace(trained, accuracy=dataclasses.replace(trained.accuracy, untrained=untrained))
 
@@ -171,7 +171,7 @@ def test_a_model_that_scores_far_above_chance_before_training_gets_no_accuracy_p
         0,
     )
     assert learns.message == (
-        "before any training this model already scores 100.0% on validation data (chance: 33.3%): "
+        "before any training this model already scores 100.0% on data it never trained on (chance: 33.3%): "
         "its predictions do not come from what it learned"
     )
     assert (accuracy.status, accuracy.points, accuracy.max_points) == ("fail", 0, 15)
@@ -187,8 +187,8 @@ def test_a_model_near_chance_before_training_passes_and_loses_nothing():
     learns = next(check for check in report.score("mnist/single").checks if check.id == "learns")
     assert (learns.status, learns.points, learns.max_points) == ("pass", 0, 0)
     assert learns.message == (
-        "before any training this model scores 9.8% on validation data (chance: 10.0%), no more than untrained "
-        "weights may (35.0%)"
+        "before any training this model scores 9.8% on data it never trained on (chance: 10.0%), no more than "
+        "untrained weights may (35.0%)"
     )
     assert (report.points, report.max_points) == (100, 100)
 
@@ -243,7 +243,7 @@ def test_the_terminal_and_json_reports_show_a_model_that_does_not_learn():
     terminal = " ".join(FORMATS["terminal"].render(report).split())
     assert (
         "iris/single · Test accuracy vs reference: 0/15 test accuracy 95.0% earns no points, because before any "
-        "training this model already scores 100.0% on validation data (chance: 33.3%)"
+        "training this model already scores 100.0% on data it never trained on (chance: 33.3%)"
     ) in terminal
     assert "Total 85 / 100" in terminal
     stored = json.loads(FORMATS["json"].render(report))

@@ -62,11 +62,13 @@ def learning_check(model: ModelMeasurement, band: AccuracyBand) -> Check | None:
     # Rounded: 28 of 30 flowers is 1e-16 above a limit of 0.6 above chance, and must not fail it.
     if round(untrained - limit, 6) > 0:
         message = (
-            f"before any training this model already scores {pct(untrained)} on validation data (chance: "
+            f"before any training this model already scores {pct(untrained)} on data it never trained on (chance: "
             f"{pct(chance)}): its predictions do not come from what it learned"
         )
         return failed("learns", LEARNS, 0.0, message, NOT_LEARNED_HINT)
-    message = f"before any training this model scores {pct(untrained)} on validation data (chance: {pct(chance)})"
+    message = (
+        f"before any training this model scores {pct(untrained)} on data it never trained on (chance: {pct(chance)})"
+    )
     return passed("learns", LEARNS, 0.0, f"{message}, no more than untrained weights may ({pct(limit)})")
 
 
