@@ -4,7 +4,8 @@ Only what grading needs is kept from each code cell: imports, function and class
 constants (assignments with no calls in them). The student's own training runs, plots and prints stay
 in the notebook. Kept code must not need a name only left-out code sets: cheap data loading it needs
 (``iris = load_iris()``, see CHEAP_CALLS) is kept too, and a constant that needs anything else
-(``acc = history.history["acc"]`` after ``history = model.fit(...)``) is left out with it. A cell tagged
+(``acc = history.history["acc"]`` after ``history = model.fit(...)``) is left out with it, and so is an
+import only left-out code uses (``import seaborn as sns`` for a pair plot). A cell tagged
 ``grader:include`` is kept whole, one tagged ``grader:skip`` is left out, and ``--run-all`` keeps every cell.
 IPython magics and shell escapes (``%matplotlib``, ``!pip``, ``%%time``) are found with IPython's own input
 transformer and removed. Lines keep their numbers, so an error in the module points back to **cell N,
@@ -46,6 +47,13 @@ CONSTANT_CALLS = {
     "pathlib.Path",
     "os.path.join",
 }
+# Imports kept though no kept code reads what they bind. The frameworks': which one a submission uses is
+# read off the module's imports (grader.load.FRAMEWORK_OF; grader.load cannot be imported here, it imports
+# this module), and the worker seeds those loaded. ``__future__``'s change how the rest compiles.
+ALWAYS_IMPORTED = {"torch", "keras", "tensorflow", "__future__"}
+# Names the grader reads from the module itself (grader.worker.contract.read_contract), not through kept code:
+# ``from my_models import build_model`` is kept.
+CONTRACT_NAMES = {"build_model", "callbacks", "train", "HYPERPARAMS"}
 
 
 def _spellings(prefixes: tuple[str, ...], names: tuple[str, ...]) -> set[str]:
@@ -188,6 +196,7 @@ def convert(path: Path, *, run_all: bool = False) -> Converted:
         converted.cells.append(CellSource(number, first_line, lines))
         first_line += len(lines) + 1  # a blank line between cells keeps a cell's last statement closed
     _settle(groups)
+    _drop_unused_imports(groups)
     module_lines: list[str] = []
     for cell in converted.cells:
         code, whole = python[cell.number]
@@ -291,6 +300,12 @@ class _Group:
         self.reads, self.reads_later = _reads(self.statements)
 
     @property
+    def optional_import(self) -> bool:
+        """Plain imports (no ``*``, no framework, no ``__future__``), kept only if kept code reads a name they
+        bind: a package only a plot uses (seaborn) must not fail the whole grade where it is not installed."""
+        return not self.whole and all(map(_is_optional_import, self.statements))
+
+    @property
     def droppable(self) -> bool:
         """Definitions stay even when they need a missing name: a NameError naming the cell to include is
         clearer than a missing build_model."""
@@ -333,6 +348,28 @@ def _settle(groups: list[_Group]) -> None:
                 every = setters.get(name, [])
                 if every and not any(other.kept for other in every):
                     changed |= every[-1].keep_for_others()
+
+
+def _drop_unused_imports(groups: list[_Group]) -> None:
+    """Leave out the optional imports no kept code reads a name of. After _settle, which counted every import
+    as kept: leaving out imports changes no other decision, since an import is only left out when unread."""
+    needed = set(CONTRACT_NAMES)
+    for group in groups:
+        if group.kept and not group.optional_import:
+            needed |= group.reads | group.reads_later
+    for group in groups:
+        if group.optional_import and needed.isdisjoint(group.defines):
+            group.kept = False
+
+
+def _is_optional_import(statement: ast.stmt) -> bool:
+    if isinstance(statement, ast.Import):
+        modules = [alias.name for alias in statement.names]
+    elif isinstance(statement, ast.ImportFrom) and all(alias.name != "*" for alias in statement.names):
+        modules = [statement.module or ""]
+    else:
+        return False
+    return all(module.split(".")[0] not in ALWAYS_IMPORTED for module in modules)
 
 
 def _skipped(groups: list[_Group]) -> list[Skipped]:
@@ -431,19 +468,21 @@ def _module_names(node: ast.AST) -> list[str]:
 
 
 def _reads(nodes: list[ast.AST]) -> tuple[set[str], set[str]]:
-    """The free names ``nodes`` read when they run (decorators, default arguments, class bodies included),
-    and those the functions they define read when called, less each function's own local names."""
+    """The free names ``nodes`` read when they run (decorators, default arguments, annotations, class bodies
+    included), and those the functions they define read when called, less each function's own local names."""
     now: set[str] = set()
     later: set[str] = set()
     for node in nodes:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
             arguments = node.args
-            defaults = [*arguments.defaults, *(d for d in arguments.kw_defaults if d is not None)]
-            outer_now, outer_later = _reads([*getattr(node, "decorator_list", []), *defaults])
-            body = node.body if isinstance(node.body, list) else [node.body]
-            inner_now, inner_later = _reads(body)
             parameters = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]
             parameters += [a for a in (arguments.vararg, arguments.kwarg) if a is not None]
+            defaults = [*arguments.defaults, *(d for d in arguments.kw_defaults if d is not None)]
+            annotations = [a.annotation for a in parameters if a.annotation is not None]
+            annotations += [node.returns] if getattr(node, "returns", None) is not None else []
+            outer_now, outer_later = _reads([*getattr(node, "decorator_list", []), *defaults, *annotations])
+            body = node.body if isinstance(node.body, list) else [node.body]
+            inner_now, inner_later = _reads(body)
             local = {a.arg for a in parameters} | {n for s in body for n in _module_names(s)}
             local -= {name for s in body for g in ast.walk(s) if isinstance(g, ast.Global) for name in g.names}
             now |= outer_now

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import nbformat
@@ -11,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from notebooks import code, markdown, write_notebook
 
-from grader.notebook import NotebookError, convert
+from grader.load import FRAMEWORK_OF
+from grader.notebook import ALWAYS_IMPORTED, NotebookError, convert
 
 HOMEWORK = (
     markdown("# Homework"),
@@ -46,27 +48,31 @@ def kept_lines(module: str) -> list[str]:
     return [line for line in module.splitlines() if line.strip()]
 
 
-def test_a_notebook_written_like_the_lab_keeps_the_data_loading_its_constants_need_and_no_plots_or_training():
+def test_a_notebook_written_like_the_lab_keeps_the_data_loading_its_constants_need_and_no_plots_or_training(
+    monkeypatch,
+):
     """The AI-For-Beginners lab loads Iris at the top level: ``features = iris['data']`` is a constant, so
-    ``iris = load_iris()`` (a call, but cheap and pure) is kept for it; the plots and the training run are not."""
+    ``iris = load_iris()`` (a call, but cheap and pure) is kept for it; the plots, the training run and the
+    imports only they use (seaborn, pandas, matplotlib, train_test_split) are not."""
     converted = convert(LAB)
     kept = kept_lines(converted.module)
     assert kept[:7] == [
         "from sklearn.datasets import load_iris",
-        "from sklearn.model_selection import train_test_split",
         "iris = load_iris()",
         'features = iris["data"]',
         'labels = iris["target"]',
         'class_names = iris["target_names"]',
         'feature_names = iris["feature_names"]',
+        "import torch",
     ]
     module = "\n".join(kept)
-    for left_out in ("print(", "plt.subplots", "scatter", "plt.show", "train_test_split(features", "losses = train("):
+    for left_out in ("print(", "seaborn", "pandas", "pairplot", "matplotlib", "train_test_split", "losses = train("):
         assert left_out not in module
     line = converted.module.splitlines().index("iris = load_iris()") + 1
     cell, line_in_cell = converted.locate(line)
     assert (cell.number, line_in_cell) == (2, 4)
     namespace: dict = {}
+    monkeypatch.setitem(sys.modules, "seaborn", None)  # importing it fails, as where it is not installed
     exec(compile(converted.module, "lab", "exec"), namespace)  # torch is imported, nothing trains
     assert namespace["features"].shape == (150, 4) and namespace["build_model"]("iris", "single").out_features == 3
 
@@ -81,7 +87,6 @@ def test_a_constant_that_needs_a_training_result_is_left_out_with_it_and_the_mod
     )
     converted = convert(path)
     assert kept_lines(converted.module) == [
-        "from sklearn.datasets import fetch_openml",
         "EPOCHS = 10",
         "def build_model(problem, variant):",
         "    return EPOCHS",
@@ -117,7 +122,6 @@ def test_cheap_data_loading_build_model_reads_is_kept_with_what_it_needs_and_a_t
         "X = X.astype(np.float32)",
         "def build_model(problem, variant):",
         "    return X.shape[1], preds",
-        "import matplotlib.pyplot as plt",
     ]
     assert [(s.cell, s.line) for s in converted.skipped if "preds" in s.names] == [(3, 3)]
 
@@ -128,12 +132,91 @@ def test_a_name_a_function_keeps_local_is_not_looked_for_at_the_top_level(tmp_pa
         code("import numpy as np\nweights = np.zeros(3)\nx = np.ones(3)"),
         code("def build_model(problem, variant, x=None):\n    weights = [1]\n    return weights, x"),
     )
-    assert kept_lines(convert(path).module) == [
-        "import numpy as np",
+    assert kept_lines(convert(path).module) == [  # numpy too: only the left-out top-level weights and x use it
         "def build_model(problem, variant, x=None):",
         "    weights = [1]",
         "    return weights, x",
     ]
+
+
+STARTER_PAIR_PLOT = (
+    "import seaborn as sns\nimport pandas as pd\n"
+    "df = pd.DataFrame(features, columns=feature_names).join(pd.DataFrame(labels, columns=['Label']))\n"
+    "sns.pairplot(df, hue='Label')"
+)
+
+
+def test_the_starters_pair_plot_imports_are_left_out_and_the_module_imports_without_seaborn(tmp_path, monkeypatch):
+    """LabFrameworks.ipynb's cell 4 imports seaborn, which grading never needs: only the pair plot uses it."""
+    path = write_notebook(
+        tmp_path / "lab.ipynb",
+        code("from sklearn.datasets import load_iris\niris = load_iris()\nfeatures, labels = iris.data, iris.target"),
+        code("feature_names = iris['feature_names']"),
+        markdown("### Visualize the data"),
+        code(STARTER_PAIR_PLOT),
+        code("import torch\n\ndef build_model(problem, variant):\n    return torch.nn.Linear(4, 3)"),
+    )
+    converted = convert(path)
+    assert "seaborn" not in converted.module and "pandas" not in converted.module
+    assert [(s.cell, s.line, s.names) for s in converted.skipped if s.names][:3] == [
+        (4, 1, ["sns"]),
+        (4, 2, ["pd"]),
+        (4, 3, ["df"]),
+    ]
+    monkeypatch.setitem(sys.modules, "seaborn", None)  # importing it fails, as where it is not installed
+    namespace: dict = {}
+    exec(compile(converted.module, "lab", "exec"), namespace)
+    assert namespace["build_model"]("iris", "single").out_features == 3
+
+
+@pytest.mark.parametrize(
+    ("cells", "kept"),
+    [
+        (  # read when build_model is called
+            ["import pandas as pd", "def build_model(problem, variant):\n    return pd.DataFrame()"],
+            "import pandas as pd",
+        ),
+        (  # read by cheap data loading kept code needs
+            [
+                "from sklearn.preprocessing import StandardScaler\nfrom sklearn.datasets import load_iris",
+                "X = StandardScaler().fit_transform(load_iris().data)",
+                "def build_model(problem, variant):\n    return X.shape[1]",
+            ],
+            "from sklearn.preprocessing import StandardScaler",
+        ),
+        (  # read by an annotation, evaluated when the function is defined
+            ["import numpy as np", "def build_model(problem, variant) -> np.ndarray:\n    return 1"],
+            "import numpy as np",
+        ),
+        (  # ``import x.y`` binds x
+            ["import os.path", "ROOT = os.path.join('data', 'iris')"],
+            "import os.path",
+        ),
+        (["from my_models import build_model"], "from my_models import build_model"),  # read by the grader
+        (["import tensorflow as tf\nimport numpy as np", "print(np.pi)"], "import tensorflow as tf"),  # a framework
+        (["from torch import nn"], "from torch import nn"),
+        (["from __future__ import annotations"], "from __future__ import annotations"),
+        (["from helpers import *"], "from helpers import *"),  # binds names no one can list
+        (["import seaborn as sns", "sns.pairplot(df)"], None),
+        (["import matplotlib.pyplot as plt, numpy as np", "X = np.zeros(3)", "plt.plot(X)"], None),
+    ],
+)
+def test_an_import_is_kept_when_kept_code_or_grading_needs_it(tmp_path, cells, kept):
+    converted = convert(write_notebook(tmp_path / "hw.ipynb", *map(code, cells)))
+    first = cells[0].splitlines()[0]
+    assert (first in converted.module) == (kept is not None)
+    if kept is None:
+        assert (converted.skipped[0].cell, converted.skipped[0].line) == (1, 1)
+
+
+def test_every_framework_the_grader_detects_from_imports_is_always_imported():
+    assert set(FRAMEWORK_OF) <= ALWAYS_IMPORTED
+
+
+def test_an_included_cell_and_run_all_keep_every_import(tmp_path):
+    path = write_notebook(tmp_path / "hw.ipynb", code("import seaborn as sns", "grader:include"), code("import pandas"))
+    assert "import seaborn as sns" in convert(path).module and "import pandas" not in convert(path).module
+    assert "import pandas" in convert(path, run_all=True).module
 
 
 def test_every_line_of_the_module_traces_back_to_its_cell_and_line(tmp_path):
