@@ -112,6 +112,8 @@ def disk_usage(folders: list[Path], max_entries: int) -> tuple[int, int]:
         with contextlib.suppress(OSError), os.scandir(stack.pop()) as listing:
             for entry in listing:
                 entries += 1
+                if entries > max_entries:
+                    break
                 with contextlib.suppress(OSError):
                     info = entry.stat(follow_symlinks=False)
                     total += info.st_blocks * 512

@@ -42,10 +42,10 @@ EVENT_LINE_MAX = 64 << 10  # an honest event is under 1 KiB; a longer line is dr
 EVENTS_MAX_BYTES = 64 << 20  # past this, events are drained and ignored
 MAX_PROCESSES = 256  # the worker and everything it starts (DataLoader workers, a shell or two)
 DISK_BYTES = 2 << 30  # what the worker's folders may hold
-DISK_ENTRIES = 50_000
+DISK_ENTRIES = 10_000  # every one is looked at when disk use is sampled
 FILE_BYTES = 1 << 30  # the largest file it may write (RLIMIT_FSIZE)
 SAMPLE_SECONDS = 0.5  # how often memory and processes are measured
-DISK_SAMPLE_SECONDS = 2.0
+DISK_SAMPLE_SECONDS = 3.0
 PHASES = ("build", "train", "predict")
 
 

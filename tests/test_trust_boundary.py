@@ -161,7 +161,7 @@ def test_shared_memory_counts_against_the_memory_limit(grade_iris, tmp_path):
 def test_disk_use_is_bounded_in_files_too(grade_iris):
     measured = grade_iris("many_files.py")
     assert failures(measured) == {
-        "iris/single": ("disk", "build_model('iris', 'single') used more than 2 GiB or 50,000 files on disk, the limit")
+        "iris/single": ("disk", "build_model('iris', 'single') used more than 2 GiB or 10,000 files on disk, the limit")
     }
     assert accuracies(measured)["iris/multi"] is not None
 

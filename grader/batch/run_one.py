@@ -45,10 +45,10 @@ class Outcome:
         return json.loads(self.report_json)["points"] if self.report_json else None
 
 
-# ``grade`` in a process of its own, with nothing of the folder the batch runs in on its path (``-m`` and
-# ``-c`` would put it first): a course folder holds the roster and the gradebook, and a file there named
+# Nothing of the folder the batch runs in on the grading process's path (``-m`` puts it first where ``-P``
+# is not there to say otherwise): a course folder holds the roster and the gradebook, and a file there named
 # like a module the grader imports must not be what it imports.
-GRADE = "import sys; del sys.path[0]; from grader.cli import main; main(prog_name='grade')"
+SAFE_PATH = ("-s", "-P") if sys.version_info >= (3, 11) else ("-s",)
 
 
 def grade_entry(
@@ -60,7 +60,8 @@ def grade_entry(
     cancelled: Callable[[], bool] = lambda: False,
 ) -> Outcome:
     """Run ``grade PATH --format json GRADE_ARGS``; kill it past ``timeout`` seconds or once ``cancelled()``."""
-    command = [sys.executable, "-s", "-c", GRADE, str(path), "--format", "json", "--no-progress", *grade_args]
+    command = [sys.executable, *SAFE_PATH, "-m", "grader.cli", str(path), "--format", "json", "--no-progress"]
+    command += grade_args
     lifeline_read, lifeline_write = os.pipe()
     started = time.monotonic()
     with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
