@@ -230,7 +230,7 @@ def _collect_model(folder: OutputFolder, task: Task, problem: ProblemData, outco
     nothing_to_switch_off = task.ablation and report.switched_off == []
     if model.failure is None and not nothing_to_switch_off:
         lengths = {"train": len(problem.y_train), "val": len(problem.y_val), "test": len(problem.x_test)}
-        if not task.ablation:
+        if not task.ablation:  # and through the freshly built model: accurate untrained, it did not learn
             lengths |= {"untrained": len(problem.y_val), "untrained_test": len(problem.x_test)}
         try:
             outcome.predictions[task.key] = folder.read_predictions(predictions_name, lengths)

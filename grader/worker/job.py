@@ -16,10 +16,6 @@ from grader.records import Failure, ModelDescription, ModelProbes, TrainingRun, 
 
 DATA_ARRAYS = ("x_train", "y_train", "x_val", "y_val", "x_test")  # no y_test: the worker never sees it
 SPLITS = ("train", "val", "test")
-# Predictions the worker returns per model: each split, and the validation and test inputs through the
-# freshly built model before any training (a model that is accurate untrained did not learn its answers;
-# the test inputs catch a table of the public test set's answers).
-PREDICTIONS = (*SPLITS, "untrained", "untrained_test")
 ABLATION_SUFFIX = "+ablation"
 
 # What the grader reads back at most. A model's report holds its training history and layer list (a few
