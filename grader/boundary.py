@@ -16,7 +16,7 @@ import stat
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import numpy as np
 
@@ -81,16 +81,6 @@ class OutputFolder:
             return from_dict(record, json.loads(data))
         except Exception as error:  # anything malformed is the submission's doing
             raise UnsafeResult(f"{name} is not a valid {record.__name__} ({_short(error)})") from None
-
-    def read_json_object(self, name: str, max_bytes: int) -> dict[str, Any]:
-        data = self.read_bytes(name, max_bytes)
-        try:
-            value = json.loads(data)
-        except ValueError as error:
-            raise UnsafeResult(f"{name} is not JSON ({_short(error)})") from None
-        if not isinstance(value, dict):
-            raise UnsafeResult(f"{name} is not a JSON object")
-        return value
 
     def read_predictions(self, name: str, lengths: dict[str, int]) -> dict[str, np.ndarray]:
         """Integer class indices per split, each of exactly ``lengths[split]`` entries.

@@ -30,7 +30,7 @@ from grader.report import Report
 from grader.rubric import Rubric
 from grader.score import score
 from grader.train import train_submission
-from grader.worker.job import Task
+from grader.worker.job import Task, WorkerEnvironment
 
 
 @dataclass
@@ -148,14 +148,14 @@ def measure_submission(path: Path, options: GradeOptions, rubric: Rubric) -> Mea
     finally:
         if not options.keep_workdir:
             shutil.rmtree(workdir, ignore_errors=True)
-    reported = outcome.environment
+    reported = outcome.environment or WorkerEnvironment("", "", {}, 0.0)
     environment = Environment(
-        python=str(reported.get("python", "")),
-        platform=str(reported.get("platform", "")),
-        libraries={str(k): str(v) for k, v in dict(reported.get("libraries", {})).items()},
+        python=reported.python,
+        platform=reported.platform,
+        libraries=reported.libraries,
         isolation=outcome.isolation.tool,
         isolated=list(outcome.isolation.features),
-        peak_memory_mb=float(reported.get("peak_memory_mb", 0.0)),
+        peak_memory_mb=reported.peak_memory_mb,
     )
     failure = outcome.submission_failure
     measurements = Measurements(

@@ -417,4 +417,6 @@ class _Watcher:
                 return
             self.finished, self.phase = True, "exit"
             self.deadline = time.monotonic() + EXIT_GRACE_SECONDS
+        elif kind != "epoch" or task not in self.tasks:
+            return  # only progress on the job's own models reaches the display
         self.on_event(event)

@@ -43,6 +43,7 @@ from grader.worker.job import (
     Job,
     ModelReport,
     Task,
+    WorkerEnvironment,
     result_names,
 )
 
@@ -56,7 +57,7 @@ class TrainingOutcome:
     models: dict[str, ModelMeasurement]
     predictions: dict[str, Predictions]  # model key -> checked class indices per split
     submission_failure: Failure | None
-    environment: dict[str, Any]
+    environment: WorkerEnvironment | None
     log: CapturedOutput
     isolation: Isolation
 
@@ -107,7 +108,7 @@ def train_submission(
             return budgets[task] + limits.grace_seconds
         return limits.build_seconds
 
-    outcome = TrainingOutcome({}, {}, None, {}, CapturedOutput(), walls)
+    outcome = TrainingOutcome({}, {}, None, None, CapturedOutput(), walls)
     logs: list[CapturedOutput] = []
     while job.tasks:
         scratch, out_dir = (Path(tempfile.mkdtemp(prefix=prefix, dir=workdir)) for prefix in ("scratch-", "out-"))
@@ -199,9 +200,9 @@ def _collect(out_dir: Path, tasks: list[Task], data: dict[str, ProblemData], out
                 outcome.submission_failure = unusable("report on the submission", error)
         if folder.exists(ENVIRONMENT_RESULT):
             try:
-                outcome.environment = folder.read_json_object(ENVIRONMENT_RESULT, ENVIRONMENT_MAX_BYTES)
+                outcome.environment = folder.read_record(ENVIRONMENT_RESULT, WorkerEnvironment, ENVIRONMENT_MAX_BYTES)
             except UnsafeResult:
-                outcome.environment = {}
+                outcome.environment = None  # only the report's environment table goes without it
         for task in tasks:
             report_name, _ = result_names(task.key)
             if folder.exists(report_name):

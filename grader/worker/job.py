@@ -56,6 +56,16 @@ class ModelReport:
 
 
 @dataclass
+class WorkerEnvironment:
+    """What the worker ran with, for the report: read strictly, so a forged one is refused, not trusted."""
+
+    python: str
+    platform: str
+    libraries: dict[str, str]  # library -> version, of those the submission loaded
+    peak_memory_mb: float
+
+
+@dataclass
 class Job:
     submission_dir: str  # a copy of the submission, inside the worker's scratch directory
     entry: str  # the file to import, relative to submission_dir

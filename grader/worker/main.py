@@ -55,7 +55,15 @@ from grader.worker.contract import (
     memory_failure,
     out_of_memory,
 )
-from grader.worker.job import ENVIRONMENT_RESULT, SUBMISSION_RESULT, Job, ModelReport, Task, result_names
+from grader.worker.job import (
+    ENVIRONMENT_RESULT,
+    SUBMISSION_RESULT,
+    Job,
+    ModelReport,
+    Task,
+    WorkerEnvironment,
+    result_names,
+)
 
 LIBRARIES = ("torch", "keras", "tensorflow", "jax", "numpy")
 PROBE_SAMPLES = 256  # inputs used to probe a model's structure and its inference
@@ -102,7 +110,7 @@ def main() -> int:
             notes = []
         write_result(out_dir, task.key, report, predictions)
         events.send("result", task=task.key)
-    _write_atomically(out_dir / ENVIRONMENT_RESULT, json.dumps(environment()))
+    _write_atomically(out_dir / ENVIRONMENT_RESULT, to_json(environment()))
     events.send("finished")
     return 0
 
@@ -405,7 +413,7 @@ def _write_atomically(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
-def environment() -> dict[str, Any]:
+def environment() -> WorkerEnvironment:
     """Versions of the libraries the submission actually loaded, and the worker's peak memory."""
     libraries = {}
     for name in LIBRARIES:
@@ -413,11 +421,5 @@ def environment() -> dict[str, Any]:
             try:
                 libraries[name] = metadata.version(name)
             except metadata.PackageNotFoundError:
-                libraries[name] = getattr(sys.modules[name], "__version__", "unknown")
-    peak_mb = _peak_memory_mb()
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "libraries": libraries,
-        "peak_memory_mb": round(peak_mb, 1),
-    }
+                libraries[name] = str(getattr(sys.modules[name], "__version__", "unknown"))
+    return WorkerEnvironment(platform.python_version(), platform.platform(), libraries, round(_peak_memory_mb(), 1))
