@@ -13,6 +13,7 @@ import pytest
 
 from grader.boundary import OutputFolder, UnsafeResult
 from grader.records import Failure
+from grader.worker.job import WorkerEnvironment
 
 LENGTHS = {"train": 4, "val": 2, "test": 3}
 
@@ -123,3 +124,11 @@ def test_records_are_read_strictly_and_within_their_bound(folder):
     (folder.path / "big.json").write_text('{"kind": "' + "x" * 2000 + '"}')
     with pytest.raises(UnsafeResult, match="holds 2,012 bytes, more than the 1,000 allowed"):
         folder.read_record("big.json", Small, 1000)
+
+
+def test_a_forged_environment_is_refused_not_converted(folder):
+    (folder.path / "environment.json").write_text(
+        '{"python": "3.11", "platform": "x", "libraries": ["torch"], "peak_memory_mb": "a lot"}'
+    )
+    with pytest.raises(UnsafeResult, match=r"environment\.json is not a valid WorkerEnvironment"):
+        folder.read_record("environment.json", WorkerEnvironment, 1000)
