@@ -61,6 +61,7 @@ def cache_key(
         "limits": asdict(rubric.limits),
         "problems": {name: asdict(rules) for name, rules in rubric.problems.items()},
         "ablation": asdict(rubric.ablation),
+        "dry_run": [rubric.freeform.dry_run_seconds, rubric.freeform.cell_seconds, rubric.freeform.train_seconds],
     }
     key = {
         "code": code,
@@ -75,6 +76,9 @@ def cache_key(
 
 def reproducible(measurements: Measurements) -> bool:
     """Would another run measure the same? Not after a timeout, a crash or a stop by the clock."""
+    run = measurements.freeform
+    if run is not None and any(cell.status in ("timeout", "not run") for cell in run.cells):
+        return False  # where a free-form run's clock stopped it depends on the machine's speed
     failures = [measurements.failure] + [m.failure for m in _with_ablations(measurements)]
     if any(failure is not None and failure.kind in NOT_REPRODUCIBLE for failure in failures):
         return False

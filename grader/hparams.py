@@ -35,10 +35,12 @@ def resolve_plan(
     max_epochs: int,
     max_seconds: float,
     quick: bool = False,
+    source: str = "HYPERPARAMS",
 ) -> tuple[TrainingPlan, list[str]]:
     """The plan for one model and the warnings a student should see about it.
 
-    In quick mode the epoch budget is cut on purpose, so cutting a student's epochs is no news.
+    In quick mode the epoch budget is cut on purpose, so cutting a student's epochs is no news. ``source``
+    names where the hyperparameters came from, in warnings: a free-form notebook has no HYPERPARAMS.
     """
     warnings: list[str] = []
     merged = dict(defaults)
@@ -50,7 +52,7 @@ def resolve_plan(
                 chosen.append(key)
             else:
                 warnings.append(f"{where}: unknown key {key!r} is ignored{_did_you_mean(key)}")
-    label = f"HYPERPARAMS for {model_key(problem, variant)}"
+    label = f"{source} for {model_key(problem, variant)}"
     epochs = _positive_int(merged["epochs"], f"{label}: epochs")
     if epochs > max_epochs and not quick:
         warnings.append(f"{label}: {epochs} epochs asked, the rubric's budget is {max_epochs}; trained {max_epochs}")

@@ -10,12 +10,13 @@ from __future__ import annotations
 import ast
 import dataclasses
 import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.errors import SubmissionError
-from grader.notebook import INCLUDE, SKIP, Converted, Skipped, convert
+from grader.notebook import INCLUDE, SKIP, Converted, NotebookCell, Skipped, code_cells, convert, defines_contract
 from grader.records import Failure, SourceLocation
 
 ENTRY = "submission.py"
@@ -44,6 +45,10 @@ class Submission:
     generated: dict[str, str] = field(default_factory=dict)  # modules written for the worker, not copied
     notebook: str = ""  # the notebook's file name, for a notebook submission
     converted: Converted | None = None
+    # Free-form: no build_model, so the grader runs these cells (a script is one cell, numbered 0) and grades
+    # the models they build. Empty for a submission graded by the contract.
+    cells: list[NotebookCell] = field(default_factory=list)
+    mode: str = "contract"  # "contract" | "freeform"
 
     def explain(self, failure: Failure) -> Failure:
         """The failure in the student's terms: for a notebook, cell and line instead of the generated module's
@@ -95,13 +100,18 @@ def _set_by_left_out_code(name: str, skipped: Skipped) -> str:
 
 
 def frameworks_imported(submission: Submission) -> list[str]:
-    """The frameworks ("keras", "torch") the submission's code imports, read from its syntax, not run:
-    what a CI job must install before grading it."""
-    sources = list(submission.generated.values())
+    """What a CI job must install before grading the submission, read from its code's imports, not run: the
+    frameworks ("keras", "torch"), then the extras ("lightning", "torchvision"). An extra built on PyTorch
+    brings "torch" along. A notebook counts every code cell, not only the code the grader keeps: an import its
+    data loading alone uses (``torchvision.datasets.MNIST``) is still needed to run it as Jupyter would."""
+    if submission.notebook:
+        sources = _code_cells_as_python(submission.root / submission.notebook)
+    else:
+        sources = list(submission.generated.values())
     sources += [
         (submission.root / name).read_text(errors="replace") for name in submission.files if name.endswith(".py")
     ]
-    found = set()
+    found: set[str] = set()
     for source in sources:
         try:
             tree = ast.parse(source)
@@ -109,13 +119,36 @@ def frameworks_imported(submission: Submission) -> list[str]:
             continue
         for node in ast.walk(tree):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
-            if isinstance(node, ast.ImportFrom) and node.module:
+            if isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 names = [node.module]
-            found |= {FRAMEWORK_OF[n.split(".")[0]] for n in names if n.split(".")[0] in FRAMEWORK_OF}
-    return sorted(found)
+            found |= {n.split(".")[0] for n in names}
+    extras = sorted({EXTRA_OF[name] for name in found if name in EXTRA_OF})
+    frameworks = {FRAMEWORK_OF[name] for name in found if name in FRAMEWORK_OF} | ({"torch"} if extras else set())
+    return sorted(frameworks) + extras
+
+
+def _code_cells_as_python(path: Path) -> list[str]:
+    """Each code cell of the notebook as plain Python (magics and shell escapes turned into calls)."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    from grader.notebook import read_cells
+
+    sources = []
+    for cell in read_cells(path):
+        source = cell.get("source", "") if cell.get("cell_type") == "code" else ""
+        source = "".join(source) if isinstance(source, list) else source
+        if isinstance(source, str) and source.strip():
+            try:
+                sources.append(TransformerManager().transform_cell(source))
+            except (SyntaxError, ValueError):
+                continue  # grading reports it; here it imports nothing readable
+    return sources
 
 
 FRAMEWORK_OF = {"torch": "torch", "keras": "keras", "tensorflow": "keras"}
+# Imports that need an extra of the grader's package beside the framework (pyproject.toml's
+# optional-dependencies), by top-level module. All of them run on PyTorch.
+EXTRA_OF = {"torchvision": "torchvision", "lightning": "lightning", "pytorch_lightning": "lightning"}
 
 
 def load_submission(path: Path, *, run_all: bool = False) -> Submission:
@@ -172,7 +205,14 @@ def files_under(root: Path) -> list[str]:
 
 
 def _module(given: str, root: Path, entry: str, files: list[str]) -> Submission:
-    return Submission(given, root.resolve(), entry, files, _hash(given, root, files, MAX_SUBMISSION_BYTES))
+    submission = Submission(given, root.resolve(), entry, files, _hash(given, root, files, MAX_SUBMISSION_BYTES))
+    source = (root / entry).read_text(encoding="utf-8", errors="replace")
+    if defines_contract([source]):
+        return submission
+    return dataclasses.replace(submission, cells=[NotebookCell(0, source, set())], mode=FREEFORM)
+
+
+FREEFORM = "freeform"
 
 
 def _notebook(given: str, path: Path, run_all: bool, helpers: tuple[str, ...] | list[str] = ()) -> Submission:
@@ -182,6 +222,13 @@ def _notebook(given: str, path: Path, run_all: bool, helpers: tuple[str, ...] | 
         raise SubmissionError(
             f"{path}: the notebook is larger than {MAX_NOTEBOOK_BYTES // 2**20} MB",
             "clear its outputs (Edit > Clear All Outputs) and save it again",
+        )
+    cells = code_cells(path)
+    if not defines_contract([cell.source for cell in cells]):
+        digest = hashlib.sha256(_hash(given, root, list(helpers), MAX_SUBMISSION_BYTES).encode())
+        digest.update(json.dumps([[c.number, c.source, sorted(c.tags)] for c in cells]).encode())
+        return Submission(
+            given, root, path.name, list(helpers), digest.hexdigest(), notebook=path.name, cells=cells, mode=FREEFORM
         )
     converted = convert(path, run_all=run_all)
     entry = f"_notebook_{re.sub(r'[^0-9A-Za-z_]', '_', path.stem)}.py"

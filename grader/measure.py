@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from grader.data import DataInfo, ProblemData
-from grader.records import Accuracy, CapturedOutput, Failure, ModelMeasurement
+from grader.records import Accuracy, CapturedOutput, Failure, FreeformRun, ModelMeasurement
 from grader.worker.job import ABLATION_SUFFIX
 
 Predictions = dict[str, np.ndarray]  # split ("train", "val", "test", "untrained") -> class indices
@@ -95,6 +95,13 @@ class Measurements:
     log: CapturedOutput
     seconds: float
     reused: bool = False  # taken from the measurements cache: the same files, training rubric and data
+    # Graded free-form (no build_model): what running it showed, with the mistakes its code shows.
+    freeform: FreeformRun | None = None
+
+    @property
+    def mode(self) -> str:
+        """How the submission was read: "contract" (build_model) or "freeform" (run, and its models found)."""
+        return "contract" if self.freeform is None else "freeform"
 
     def model(self, key: str) -> ModelMeasurement | None:
         return next((m for m in self.models if m.key == key), None)

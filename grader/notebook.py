@@ -210,6 +210,52 @@ def convert(path: Path, *, run_all: bool = False) -> Converted:
     return converted
 
 
+@dataclass
+class NotebookCell:
+    """A code cell as the student wrote it, for a free-form run."""
+
+    number: int  # 1-based among all the notebook's cells, as a reader counts them
+    source: str
+    tags: set[str]
+
+
+def code_cells(path: Path) -> list[NotebookCell]:
+    """The notebook's non-empty code cells, in order, with their tags (a skip tag leaves a cell out)."""
+    cells = []
+    for number, cell in enumerate(read_cells(path), start=1):
+        if cell.get("cell_type") != "code":
+            continue
+        lines, tags = _cell_lines(cell, number, path), _cell_tags(cell)
+        if any(line.strip() for line in lines) and SKIP not in tags:
+            cells.append(NotebookCell(number, "\n".join(lines), tags))
+    return cells
+
+
+def defines_contract(sources: list[str]) -> bool:
+    """Whether any cell (or the module) defines ``build_model`` at its top level: then the contract grades it.
+    Cells that do not parse are passed over here; the run reports them."""
+    for source in sources:
+        try:
+            tree = ast.parse(TransformerManager().transform_cell(source))
+        except (SyntaxError, ValueError):
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == CONTRACT_FUNCTION:
+                return True
+            if isinstance(node, ast.Assign) and any(
+                isinstance(target, ast.Name) and target.id == CONTRACT_FUNCTION for target in node.targets
+            ):
+                return True
+            if isinstance(node, ast.ImportFrom) and any(
+                (alias.asname or alias.name) == CONTRACT_FUNCTION for alias in node.names
+            ):
+                return True
+    return False
+
+
+CONTRACT_FUNCTION = "build_model"
+
+
 def _cell_lines(cell: dict, number: int, path: Path) -> list[str]:
     """The cell's code: its ``source`` is a string or a list of strings, or the notebook is damaged (nbformat
     lets an invalid notebook through with a warning, so this is checked here)."""

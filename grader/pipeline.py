@@ -21,16 +21,18 @@ from grader.cache import MeasurementCache, cache_key, code_digest
 from grader.data import PROBLEMS, ProblemData, load_problem
 from grader.devices import device_kind
 from grader.isolation import secrets_in_home
-from grader.load import Submission, load_submission
+from grader.load import FREEFORM, Submission, load_submission
 from grader.locations import cache_dir
 from grader.measure import Environment, Measurements, Settings, SubmissionInfo, measure
+from grader.mistakes import CodeCell, find_in_code, stale_names
 from grader.notebook import NotebookError
-from grader.records import MODEL_KEYS, CapturedOutput, ModelMeasurement
+from grader.records import MODEL_KEYS, CapturedOutput, FreeformRun, ModelMeasurement
 from grader.report import Report
 from grader.rubric import Rubric
 from grader.score import score
 from grader.train import train_submission
-from grader.worker.job import Task, WorkerEnvironment
+from grader.worker.found_models import PICK
+from grader.worker.job import DryRun, Task, WorkerEnvironment
 
 
 @dataclass
@@ -142,6 +144,7 @@ def measure_submission(path: Path, options: GradeOptions, rubric: Rubric) -> Mea
             threads=options.threads,
             workdir=workdir,
             hidden=hidden_from_worker(data, options.data_dir),
+            dry_run=_dry_run(submission, rubric),
             on_event=options.on_event,
         )
         models = measure(outcome.models, outcome.predictions, data)
@@ -168,9 +171,38 @@ def measure_submission(path: Path, options: GradeOptions, rubric: Rubric) -> Mea
         environment=environment,
         log=outcome.log,
         seconds=round(time.perf_counter() - started, 3),
+        freeform=_freeform(submission, outcome.freeform),
     )
     cache.put(key, measurements)
     return measurements
+
+
+def _dry_run(submission: Submission, rubric: Rubric) -> DryRun | None:
+    """What the worker runs first for a free-form submission: its cells, within the rubric's budget."""
+    if submission.mode != FREEFORM:
+        return None
+    rules = rubric.freeform
+    picks = {str(cell.number): tag for cell in submission.cells for tag in cell.tags if PICK.search(tag)}
+    return DryRun(
+        rules.dry_run_seconds,
+        rules.cell_seconds,
+        rules.train_seconds,
+        [{"cell": cell.number or None, "source": cell.source} for cell in submission.cells],
+        picks,
+    )
+
+
+def _freeform(submission: Submission, run: FreeformRun | None) -> FreeformRun | None:
+    """The worker's account of the run (anything in it may be forged: it only informs and flags), with the
+    mistakes the grader reads in the code itself added."""
+    if submission.mode != FREEFORM:
+        return None
+    run = run or FreeformRun()
+    cells = [CodeCell(cell.number, cell.source) for cell in submission.cells]
+    failures = [(cell.cell or 0, cell.error) for cell in run.failed_cells()]
+    static = find_in_code(cells, submission.notebook or submission.entry)
+    static += stale_names(cells, failures, submission.notebook or submission.entry)
+    return dataclasses.replace(run, findings=[*static, *run.findings])
 
 
 def _submission_info(submission: Submission) -> SubmissionInfo:
@@ -186,6 +218,8 @@ def _cache_key(
     fingerprints = {problem: problem_data.info.fingerprint for problem, problem_data in data.items()}
     files = {name: (submission.root / name).read_bytes() for name in submission.files}
     files |= {name: module.encode() for name, module in submission.generated.items()}
+    for cell in submission.cells:  # a free-form run's cells, with the tags that may pick its models
+        files[f"cell {cell.number}"] = cell.source.encode() + repr(sorted(cell.tags)).encode()
     return cache_key(code_digest(files), rubric, chosen, fingerprints, __version__, device_kind(options.device))
 
 

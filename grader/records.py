@@ -56,6 +56,64 @@ class Failure:
 
 
 @dataclass
+class Finding:
+    """A classic mistake seen in a free-form submission: what, where, and what to change. ``kind`` is one of
+    ``grader.mistakes.MISTAKES``; ``seen`` says whether it was read from the code or observed in the run."""
+
+    kind: str
+    message: str
+    hint: str
+    location: SourceLocation | None = None
+    seen: str = "code"  # "code" | "run"
+
+
+@dataclass
+class CellRun:
+    """One cell of a free-form notebook's dry run (Restart & Run All): how it ended."""
+
+    cell: int | None  # as Jupyter counts, markdown cells too; None for a script, run whole
+    status: str  # "ok" | "error" | "timeout" (interrupted) | "not run" (the dry run's time was up)
+    seconds: float
+    error: str = ""  # "NameError: name 'x' is not defined"
+    line: int | None = None  # where in the cell it raised
+    code: str = ""  # that line
+    training_cut: bool = False  # its training stopped at the dry run's budget (the grader retrains)
+
+
+@dataclass
+class FoundModel:
+    """A model a free-form run created, as the grader found and classified it."""
+
+    name: str  # how it was made: "Net(hidden=[64, 32])", "Sequential (4 layers)"
+    framework: str  # "torch" | "keras"
+    location: SourceLocation | None
+    inputs: list[int]  # per-sample input shape it accepted, [] when no probe fitted
+    classes: int | None
+    dense_layers: int
+    trained: bool  # the run trained it (an optimizer step, fit)
+    problem: str | None = None  # "iris" | "mnist", None when it fits neither
+    variant: str | None = None  # "single" | "multi"
+    chosen_for: str = ""  # the model key it is graded as, "" when not chosen
+    why: str = ""  # why it was chosen, or why it could not be
+    hyperparams: dict[str, Any] = field(default_factory=dict)  # read from the run: optimizer, learning_rate...
+
+
+@dataclass
+class FreeformRun:
+    """What running a free-form submission showed: its cells, its models, what it asked for."""
+
+    cells: list[CellRun] = field(default_factory=list)
+    models: list[FoundModel] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)  # classic mistakes, from the code and the run
+    unserved: list[str] = field(default_factory=list)  # data sets asked for that the grader cannot serve
+    notes: list[str] = field(default_factory=list)  # what else a student should know about the run
+    seconds: float = 0.0
+
+    def failed_cells(self) -> list[CellRun]:
+        return [cell for cell in self.cells if cell.status in ("error", "timeout")]
+
+
+@dataclass
 class EpochRecord:
     """One epoch, measured the way Keras reports it: train metrics averaged over the epoch's batches
     (in training mode), validation metrics evaluated at the epoch's end (in inference mode)."""

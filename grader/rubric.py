@@ -120,6 +120,15 @@ class AblationRule:
 
 
 @dataclass(frozen=True)
+class FreeformRule:
+    dry_run_seconds: float
+    cell_seconds: float
+    train_seconds: float
+    failed_cell_points: float
+    failed_cells_counted: int
+
+
+@dataclass(frozen=True)
 class Rubric:
     name: str
     pass_mark: float  # percent of the points available
@@ -131,6 +140,8 @@ class Rubric:
     structure: StructureRule
     regularization: RegularizationRule
     ablation: AblationRule
+    freeform: FreeformRule
+    mistakes: dict[str, float]  # mistake id (grader.mistakes.MISTAKES) -> points it costs
 
     def pass_mark_for(self, max_points: float) -> float:
         """The points needed to pass a run that could earn ``max_points``."""
@@ -214,6 +225,9 @@ _RANGES = {
     "import_seconds": _POSITIVE_SECONDS,
     "build_seconds": _POSITIVE_SECONDS,
     "run_all_seconds": _POSITIVE_SECONDS,
+    "dry_run_seconds": _POSITIVE_SECONDS,
+    "cell_seconds": _POSITIVE_SECONDS,
+    "train_seconds": _POSITIVE_SECONDS,
     "seconds_per_model": _POSITIVE_SECONDS,
     "grace_seconds": _Range("0 or a positive number", high=MAX_SECONDS),
     "memory_gib": _Range("a positive number", high=2.0**20, open_low=True),  # 0 would mean no limit at all

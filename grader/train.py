@@ -23,7 +23,7 @@ from grader.data import ProblemData
 from grader.isolation import Isolation, isolation
 from grader.load import Submission
 from grader.measure import Predictions
-from grader.records import CapturedOutput, Failure, ModelMeasurement, to_json
+from grader.records import CapturedOutput, Failure, FreeformRun, ModelMeasurement, to_json
 from grader.rubric import Limits
 from grader.sandbox import (
     DISK_BYTES,
@@ -37,9 +37,13 @@ from grader.sandbox import (
 from grader.worker.job import (
     ENVIRONMENT_MAX_BYTES,
     ENVIRONMENT_RESULT,
+    FREEFORM_REPORT_MAX_BYTES,
+    FREEFORM_RESULT,
     MODEL_REPORT_MAX_BYTES,
+    SERVED_ROWS,
     SUBMISSION_REPORT_MAX_BYTES,
     SUBMISSION_RESULT,
+    DryRun,
     Job,
     ModelReport,
     Task,
@@ -60,6 +64,7 @@ class TrainingOutcome:
     environment: WorkerEnvironment | None
     log: CapturedOutput
     isolation: Isolation
+    freeform: FreeformRun | None = None  # a free-form submission's dry run, as the worker reported it
 
 
 def train_submission(
@@ -73,6 +78,7 @@ def train_submission(
     threads: int,
     workdir: Path,
     hidden: list[Path],
+    dry_run: DryRun | None = None,
     on_event: EventHandler = lambda event: None,
 ) -> TrainingOutcome:
     """Train every task's model in sandboxed workers; results land under ``workdir``.
@@ -98,12 +104,13 @@ def train_submission(
         threads or os.cpu_count() or 1,
         n_classes={name: problem.info.n_classes for name, problem in data.items()},
         memory_bytes=int(limits.memory_gib * 2**30),
+        dry_run=dry_run,
     )
     budgets = {task.key: task.max_seconds for task in tasks}
 
     def allowance(phase: str, task: str | None) -> float:
-        if phase == "import":
-            return limits.import_seconds
+        if phase == "import":  # importing a module, or a free-form submission's whole dry run
+            return dry_run.seconds + limits.grace_seconds if dry_run else limits.import_seconds
         if phase == "train" and task in budgets:
             return budgets[task] + limits.grace_seconds
         return limits.build_seconds
@@ -186,6 +193,8 @@ def _write_worker_data(data: dict[str, ProblemData], data_dir: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         for array in ("x_train", "y_train", "x_val", "y_val", "x_test"):
             np.save(directory / f"{array}.npy", np.ascontiguousarray(getattr(problem, array)), allow_pickle=False)
+        if problem.served_rows is not None:
+            np.save(directory / f"{SERVED_ROWS}.npy", problem.served_rows, allow_pickle=False)
 
 
 def _collect(out_dir: Path, tasks: list[Task], data: dict[str, ProblemData], outcome: TrainingOutcome) -> None:
@@ -198,6 +207,11 @@ def _collect(out_dir: Path, tasks: list[Task], data: dict[str, ProblemData], out
                 outcome.submission_failure = folder.read_record(SUBMISSION_RESULT, Failure, SUBMISSION_REPORT_MAX_BYTES)
             except UnsafeResult as error:
                 outcome.submission_failure = unusable("report on the submission", error)
+        if folder.exists(FREEFORM_RESULT):
+            try:
+                outcome.freeform = folder.read_record(FREEFORM_RESULT, FreeformRun, FREEFORM_REPORT_MAX_BYTES)
+            except UnsafeResult as error:
+                outcome.submission_failure = unusable("report on the notebook's run", error)
         if folder.exists(ENVIRONMENT_RESULT):
             try:
                 outcome.environment = folder.read_record(ENVIRONMENT_RESULT, WorkerEnvironment, ENVIRONMENT_MAX_BYTES)

@@ -527,4 +527,4 @@ def test_a_class_is_not_graded_where_students_could_write_each_others_grades(tmp
         main, ["batch", str(folder), "--db", str(db), "--no-progress", "--allow-partial-isolation"]
     )
     assert "warning: the sandbox here is 'none'" in allowed.output
-    assert stored(db)["ada"][0] == "ungradable"  # graded all the same: it defines no build_model
+    assert stored(db)["ada"][0] == "ungradable"  # graded all the same: it builds no model

@@ -65,10 +65,10 @@ def test_importing_a_missing_package(grade_iris):
     assert failure.hint.startswith("the grader does not have the package 'torch_lightning_bolts_that_does_not_exist'")
 
 
-def test_no_build_model(grade_iris):
+def test_a_builder_under_another_name_is_graded_free_form_and_named(grade_iris):
     failure = grade_iris("no_build_model.py").failure
-    assert failure.message == "no_build_model.py defines no build_model function"
-    assert failure.hint.startswith("define  def build_model(problem, variant):")
+    assert failure.message == "no_build_model.py ran, but built no model the grader could grade"
+    assert failure.hint.startswith("make_model(problem, variant) looks like build_model under another name")
 
 
 def test_build_model_with_the_wrong_signature(grade_iris):
@@ -196,11 +196,11 @@ def test_the_test_labels_are_nowhere_in_reach(grade_iris, fake_mnist):
 
 
 def test_a_notebook_without_code_cells(grade_iris):
-    assert grade_iris("no_code_cells.ipynb").failure.message == "no_code_cells.ipynb defines no build_model function"
+    assert grade_iris("no_code_cells.ipynb").failure.message == "no_code_cells.ipynb holds no code: there is nothing to grade"
 
 
 def test_an_empty_file(grade_iris):
-    assert grade_iris("empty_file.py").failure.message == "empty_file.py defines no build_model function"
+    assert grade_iris("empty_file.py").failure.message == "empty_file.py holds no code: there is nothing to grade"
 
 
 def test_a_50_mb_notebook_of_embedded_images_is_graded_from_its_code(grade_iris, tmp_path):

@@ -55,6 +55,9 @@ class ProblemData:
     x_test: np.ndarray
     y_test: np.ndarray
     hidden: tuple[Path, ...] = ()  # the folders and files holding its test labels, kept from the worker
+    # Iris only: the rows of scikit-learn's load_iris() in the training and validation splits, in the data
+    # set's own order. A free-form notebook's load_iris() is served these rows and no test flower.
+    served_rows: np.ndarray | None = None
 
 
 def load_problem(
@@ -109,6 +112,7 @@ def _load_iris(quick: bool, held_out: HeldOut | None) -> ProblemData:
         standardised(x_test),
         y_test,
         hidden=held_out.hidden if held_out else (),
+        served_rows=np.sort(np.concatenate([train, val])),
     )
 
 

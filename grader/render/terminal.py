@@ -38,6 +38,8 @@ def render_terminal(report: Report, console: Console) -> None:
 
 def _print_report(report: Report, console: Console) -> None:
     console.print(_heading(report))
+    for line in _freeform(report):
+        console.print(line)
     if report.measurements.failure is not None:
         console.print(_submission_failure(report))
     else:
@@ -66,6 +68,41 @@ def _heading(report: Report) -> RenderableType:
     if m.reused:
         line.append("\nmeasurements reused: this code was graded before (--no-cache retrains)", style="dim")
     return line
+
+
+def _freeform(report: Report) -> list[Text]:
+    """For a free-form submission: that it was run rather than imported, what it built, what failed."""
+    run = report.measurements.freeform
+    if run is None:
+        return []
+    ran = sum(cell.status != "not run" for cell in run.cells)
+    lines = [
+        _line(
+            f"Graded free-form: no build_model, so the grader ran the {ran} code cell(s) top to bottom in "
+            f"{run.seconds:.0f} s and graded the models they built.",
+            "bold",
+        )
+    ]
+    if run.models:
+        lines.append(_line("Models found"))
+    for found in run.models:
+        shape = "x".join(map(str, found.inputs)) or "?"
+        kind = f"{found.problem} {found.variant}" if found.problem and found.variant else "neither problem"
+        chosen = f" -> graded as {found.chosen_for} ({found.why})" if found.chosen_for else ""
+        trained = "trained" if found.trained else "not trained"
+        lines.append(
+            _line(f"  {found.name} [{found.framework}], {shape} -> {found.classes}, {kind}, {trained}{chosen}")
+        )
+        if found.location is not None:
+            lines.append(_line(f"      {found.location}", "dim"))
+    for cell in run.failed_cells():
+        where = f"cell {cell.cell}" + (f", line {cell.line}" if cell.line else "") if cell.cell else "the script"
+        lines.append(_line(f"  {where} failed: {cell.error}" + (f"  ({cell.code})" if cell.code else ""), "red"))
+    for unserved in run.unserved:
+        lines.append(_line(f"  not served: {unserved}", "yellow"))
+    for note in run.notes:
+        lines.append(_line(f"  note: {note}", "yellow"))
+    return lines
 
 
 def _models_table(report: Report) -> Table:

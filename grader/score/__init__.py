@@ -16,6 +16,7 @@ from grader.report import SCHEMA_VERSION, Check, ModelScore, Reference, Report
 from grader.rubric import Rubric
 from grader.score.accuracy import accuracy_check, gap_check, learning_check, overfitting_onset
 from grader.score.checks import not_trained
+from grader.score.freeform import deduct
 from grader.score.regularization import ablation_summary, detect, regularization_checks
 from grader.score.structure import structure_checks
 
@@ -35,6 +36,8 @@ def score(measurements: Measurements, baselines: Baselines | None, rubric: Rubri
         if found is None and baselines is not None:
             warnings.append(f"no reference baseline for {model.key} ({mode} mode): its accuracy is not scored")
         scores.append(score_model(model, found, rubric, mode))
+    if measurements.freeform is not None:
+        deduct(measurements.freeform, scores, rubric)
     warnings += _data_warnings(measurements, baselines)
     points = round(sum(s.points for s in scores), 2)
     max_points = round(sum(s.max_points for s in scores), 2)

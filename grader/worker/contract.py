@@ -37,6 +37,9 @@ class StudentCode:
     callbacks: Callable[[str, str], Any] | None
     train: Callable[[Any, Any, dict], Any] | None
     notes: list[str] = field(default_factory=list)  # warnings for the report, about the submission as a whole
+    # A free-form run: the loss each chosen model was trained with, by model key ("logits" for cross_entropy).
+    observed_loss: dict[str, str] = field(default_factory=dict)
+    hyperparams_source: str = "HYPERPARAMS"  # what warnings call the hyperparameters' origin
 
 
 def import_submission(submission_dir: Path, entry: str) -> StudentCode:

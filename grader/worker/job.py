@@ -15,6 +15,7 @@ from typing import Any
 from grader.records import Failure, ModelDescription, ModelProbes, TrainingRun, model_key
 
 DATA_ARRAYS = ("x_train", "y_train", "x_val", "y_val", "x_test")  # no y_test: the worker never sees it
+SERVED_ROWS = "served_rows"  # Iris: which of load_iris()'s rows a free-form run is served
 SPLITS = ("train", "val", "test")
 ABLATION_SUFFIX = "+ablation"
 
@@ -22,6 +23,7 @@ ABLATION_SUFFIX = "+ablation"
 # kilobytes for any honest model); past these bounds a file is refused, never read whole.
 MODEL_REPORT_MAX_BYTES = 1 << 20
 SUBMISSION_REPORT_MAX_BYTES = 256 << 10
+FREEFORM_REPORT_MAX_BYTES = 512 << 10  # a dry run's cells, models and findings
 ENVIRONMENT_MAX_BYTES = 16 << 10
 
 
@@ -66,6 +68,17 @@ class WorkerEnvironment:
 
 
 @dataclass
+class DryRun:
+    """A free-form submission is run top to bottom before its models are retrained: within these budgets."""
+
+    seconds: float  # the whole run; cells past it are not run
+    cell_seconds: float  # one cell, then it is interrupted
+    train_seconds: float  # training in one cell (fit, optimizer steps), then it is cut short
+    cells: list[dict[str, Any]] = field(default_factory=list)  # {"cell": number or None, "source": code}
+    chosen: dict[str, str] = field(default_factory=dict)  # cell number (as text) -> "iris multi" from a tag
+
+
+@dataclass
 class Job:
     submission_dir: str  # a copy of the submission, inside the worker's scratch directory
     entry: str  # the file to import, relative to submission_dir
@@ -79,6 +92,7 @@ class Job:
     lifeline_fd: int = -1  # closes when the grader dies: the worker must not outlive it
     n_classes: dict[str, int] = field(default_factory=dict)
     memory_bytes: int = 0  # the worker's data-segment limit; 0: none
+    dry_run: DryRun | None = None  # a free-form submission: run it first, then grade the models it made
 
 
 def result_names(key: str) -> tuple[str, str]:
@@ -89,3 +103,4 @@ def result_names(key: str) -> tuple[str, str]:
 
 SUBMISSION_RESULT = "submission.json"  # a failure of the whole submission (it did not import)
 ENVIRONMENT_RESULT = "environment.json"  # library versions the worker ran with
+FREEFORM_RESULT = "freeform.json"  # a free-form submission's dry run: cells, models found, what was seen

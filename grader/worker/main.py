@@ -43,6 +43,7 @@ from grader.records import (
     TrainingPlan,
     TrainingRun,
     from_json,
+    model_key,
     to_json,
 )
 from grader.worker.contract import (
@@ -55,8 +56,10 @@ from grader.worker.contract import (
     memory_failure,
     out_of_memory,
 )
+from grader.worker.dry_run import nothing_found, run_dry
 from grader.worker.job import (
     ENVIRONMENT_RESULT,
+    FREEFORM_RESULT,
     SUBMISSION_RESULT,
     Job,
     ModelReport,
@@ -97,7 +100,7 @@ def main() -> int:
     out_dir = Path(job.out_dir)
     events.phase(None, "import")
     try:
-        student = import_submission(Path(job.submission_dir), job.entry)
+        student = _student_code(job, out_dir)
     except ContractError as error:
         _write_atomically(out_dir / SUBMISSION_RESULT, to_json(error.failure))
         events.send("finished")
@@ -113,6 +116,20 @@ def main() -> int:
     _write_atomically(out_dir / ENVIRONMENT_RESULT, to_json(environment()))
     events.send("finished")
     return 0
+
+
+def _student_code(job: Job, out_dir: Path) -> StudentCode:
+    """The contract: imported from a module written to it, or made by running a free-form submission."""
+    if job.dry_run is None:
+        return import_submission(Path(job.submission_dir), job.entry)
+    os.chdir(job.submission_dir)  # where the notebook's own relative paths point
+    sys.path.insert(0, job.submission_dir)
+    student, run = run_dry(job.dry_run, Path(job.data_dir), job.entry)
+    _write_atomically(out_dir / FREEFORM_RESULT, to_json(run))
+    failure = nothing_found(run, job.entry)
+    if failure is not None:
+        raise ContractError(failure)
+    return student
 
 
 def _close_standard_input() -> None:
@@ -187,6 +204,7 @@ class ModelRun:
             max_epochs=task.max_epochs,
             max_seconds=task.max_seconds,
             quick=task.quick,
+            source=self.student.hyperparams_source,
         )
         built = self._build()
         self.stage = "callbacks"
@@ -288,6 +306,9 @@ class ModelRun:
             return compiled, "compiled model"
         if self.student.train is not None:
             return loss_in_source(self.student.train), "train()"
+        observed = self.student.observed_loss.get(model_key(self.task.problem, self.task.variant))
+        if observed is not None:
+            return observed, "the notebook's training loop"
         return output, "grader"
 
     @staticmethod
