@@ -37,10 +37,11 @@ from grader.errors import DataError, GraderError, RubricError, SubmissionError
 from grader.lifeline import hold_inherited_lifeline
 from grader.load import frameworks_imported, load_submission
 from grader.notebook import NotebookError
-from grader.pipeline import GradeOptions, grade
+from grader.pipeline import GradeOptions, grade, measure_submission
+from grader.records import to_json
 from grader.render import FORMATS
 from grader.render.progress import ProgressPrinter
-from grader.render.terminal import render_terminal
+from grader.render.terminal import render_found, render_terminal
 from grader.report import EXIT_UNGRADABLE, EXIT_USAGE, Report
 from grader.rubric import DEFAULT_RUBRIC, load_rubric
 from grader.score import score
@@ -66,7 +67,7 @@ def main() -> None:
     grade hw.ipynb                 grade one submission (a notebook, a .py module, or a folder)
     grade baselines                regenerate reference/baselines.json
     grade rescore report.json      score a JSON report again under another rubric, without retraining
-    grade framework hw.ipynb       the framework a submission imports (for CI: install only that one)
+    grade framework hw.ipynb       the framework (and extras) a submission imports (for CI: install only those)
     grade rubric                   print the rubric in force
     grade batch submissions/       grade a class into a gradebook (resumable); see also regrade, export
     """
@@ -276,8 +277,9 @@ def baselines_command(
 @main.command("framework")
 @click.argument("path", type=click.Path(path_type=Path))
 def framework_command(path: Path) -> None:
-    """Print the framework(s) the submission at PATH imports ("torch", "keras"), one per line, without
-    running it: a CI job installs only what it prints. Nothing found prints "torch"."""
+    """Print the framework(s) the submission at PATH imports ("torch", "keras"), then the extras it needs
+    ("lightning", "torchvision"), one per line, without running it: a CI job installs only what it prints.
+    Nothing found prints "torch"."""
     try:
         found = frameworks_imported(load_submission(path))
     except (SubmissionError, NotebookError) as error:
@@ -337,6 +339,48 @@ def rubric_command(rubric_path: Path | None) -> None:
     except RubricError as error:
         fail(error, EXIT_USAGE)
     click.echo(json.dumps(dataclasses.asdict(rubric), indent=2))
+
+
+@main.command("models")
+@click.argument("path", type=click.Path(path_type=Path))
+@training_options
+@click.option("--json", "as_json", is_flag=True, help="Print the run's record as JSON.")
+def models_command(
+    path: Path,
+    quick: bool,
+    device: str,
+    data_dir: Path | None,
+    test_data: dict[str, Path],
+    problems: tuple[str, ...],
+    threads: int,
+    rubric_path: Path | None,
+    as_json: bool,
+) -> None:
+    """Run a free-form notebook (one without build_model) as grading does, and list the models it builds,
+    the ones that would be graded and why, the cells that fail and the mistakes seen: in seconds, since
+    nothing is retrained. Exits 0 when a model to grade was found, 3 when none was."""
+    rubric, _ = rubric_and_baselines(rubric_path, None)
+    options = GradeOptions(
+        quick=quick,
+        device=device,
+        data_dir=data_dir,
+        problems=problems or PROBLEMS,
+        threads=threads,
+        test_data=test_data,
+        cache=False,
+        find_only=True,
+    )
+    try:
+        measurements = measure_submission(path, options, rubric)
+    except DataError as error:
+        fail(error, EXIT_UNGRADABLE)
+    except GraderError as error:
+        fail(error, EXIT_USAGE)
+    if as_json:
+        click.echo(to_json(measurements))
+    else:
+        render_found(measurements, Console(highlight=False))
+    sys.exit(EXIT_UNGRADABLE if measurements.failure else 0)
 
 
 main.add_command(batch_command)

@@ -48,6 +48,7 @@ class GradeOptions:
     progress: bool = False  # show download progress bars
     cache: bool = True  # reuse the measurements of an unchanged submission
     test_data: dict[str, Path] = field(default_factory=dict)  # problem -> the instructor's own test set
+    find_only: bool = False  # a free-form submission: run it and find its models, train none of them
     on_event: Callable[[dict[str, Any]], None] = field(default=lambda event: None)
 
     @property
@@ -63,7 +64,7 @@ def tasks_for(rubric: Rubric, options: GradeOptions) -> list[Task]:
     """The models to train, each multi-layer one followed by its ablation where the rubric asks for one."""
     tasks = []
     for problem, variant in MODEL_KEYS:
-        if problem not in options.problems:
+        if problem not in options.problems or options.find_only:
             continue
         rules = rubric.problems[problem]
         task = Task(
@@ -120,7 +121,7 @@ def measure_submission(path: Path, options: GradeOptions, rubric: Rubric) -> Mea
         for problem in options.problems
     }
     cache, key = MeasurementCache(), _cache_key(submission, data, options, rubric, seed)
-    cached = cache.get(key) if options.cache else None
+    cached = cache.get(key) if options.cache and not options.find_only else None
     if cached is not None:
         return dataclasses.replace(
             cached,
@@ -173,7 +174,8 @@ def measure_submission(path: Path, options: GradeOptions, rubric: Rubric) -> Mea
         seconds=round(time.perf_counter() - started, 3),
         freeform=_freeform(submission, outcome.freeform),
     )
-    cache.put(key, measurements)
+    if not options.find_only:
+        cache.put(key, measurements)
     return measurements
 
 
@@ -202,7 +204,8 @@ def _freeform(submission: Submission, run: FreeformRun | None) -> FreeformRun | 
     failures = [(cell.cell or 0, cell.error) for cell in run.failed_cells()]
     static = find_in_code(cells, submission.notebook or submission.entry)
     static += stale_names(cells, failures, submission.notebook or submission.entry)
-    return dataclasses.replace(run, findings=[*static, *run.findings])
+    kinds = {finding.kind for finding in static}  # the grader's own reading of the code comes first
+    return dataclasses.replace(run, findings=[*static, *(f for f in run.findings if f.kind not in kinds)])
 
 
 def _submission_info(submission: Submission) -> SubmissionInfo:

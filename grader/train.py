@@ -117,7 +117,7 @@ def train_submission(
 
     outcome = TrainingOutcome({}, {}, None, None, CapturedOutput(), walls)
     logs: list[CapturedOutput] = []
-    while job.tasks:
+    while True:  # once at least: a free-form submission's dry run may be all there is to do
         scratch, out_dir = (Path(tempfile.mkdtemp(prefix=prefix, dir=workdir)) for prefix in ("scratch-", "out-"))
         job.submission_dir, job.out_dir = str(_copy_submission(submission, scratch / "submission")), str(out_dir)
         layout = SandboxLayout(walls, writable=[scratch, out_dir], readable=[data_dir], hidden=hidden)
@@ -137,6 +137,8 @@ def train_submission(
             culprit.problem, culprit.variant, failure=_worker_failure(exit_, culprit, limits)
         )
         job.tasks = [task for task in missing if task is not culprit]  # a fresh worker goes on with the rest
+        if not job.tasks:
+            break
     outcome.log = _join_logs(logs)
     return outcome
 

@@ -48,6 +48,11 @@ def render_html(report: Report, *, plots: bool = True, images: dict[str, bytes] 
     ]
     if content.quick:
         body.append('<div class="quick">' + "<br>".join(html_text(line) for line in content.quick) + "</div>")
+    if content.freeform:
+        body += ["<h2>What the run built</h2>", f"<p>{html_text(content.freeform.intro)}</p>"]
+        body.append(_table(content.freeform.models))
+        if content.freeform.problems:
+            body.append("<ul>" + "".join(f"<li>{html_text(p)}</li>" for p in content.freeform.problems) + "</ul>")
     if content.submission_failure:
         body.append(_failure(content.submission_failure))
     if content.next_steps:

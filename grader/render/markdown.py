@@ -84,6 +84,15 @@ class ModelView:
 
 
 @dataclass(frozen=True)
+class FreeformView:
+    """A free-form submission's run: how it was graded, the models it built, what failed in it."""
+
+    intro: str
+    models: Table
+    problems: list[str]  # failed cells, data sets not served, notes
+
+
+@dataclass(frozen=True)
 class Page:
     title: str
     verdict: str
@@ -98,6 +107,7 @@ class Page:
     data: Table | None
     environment: list[tuple[str, str]]
     log_tail: list[str]
+    freeform: FreeformView | None = None
 
 
 def page(report: Report) -> Page:
@@ -125,6 +135,39 @@ def page(report: Report) -> Page:
         data=_data_table(report),
         environment=_environment(report),
         log_tail=_log_tail(report),
+        freeform=_freeform_view(report),
+    )
+
+
+def _freeform_view(report: Report) -> FreeformView | None:
+    run = report.measurements.freeform
+    if run is None:
+        return None
+    ran = sum(cell.status != "not run" for cell in run.cells)
+    rows = [
+        [
+            found.name,
+            found.framework,
+            str(found.location or "-"),
+            f"{'x'.join(map(str, found.inputs)) or '?'} -> {found.classes}",
+            f"{found.problem} {found.variant}" if found.problem and found.variant else "neither problem",
+            "yes" if found.trained else "no",
+            f"{found.chosen_for} ({found.why})" if found.chosen_for else "-",
+        ]
+        for found in run.models
+    ]
+    problems = [
+        (f"cell {cell.cell}" if cell.cell else "the script")
+        + (f", line {cell.line}" if cell.line else "")
+        + f" failed: {cell.error}"
+        for cell in run.failed_cells()
+    ]
+    problems += [f"not served: {unserved}" for unserved in run.unserved] + run.notes
+    return FreeformView(
+        f"Graded free-form: the submission defines no build_model, so the grader ran its {ran} code cell(s) top to "
+        f"bottom ({run.seconds:.0f} s, offline, with the data served) and graded the models they built.",
+        Table(["Model", "Framework", "Built at", "Shape", "Fits", "Trained", "Graded as"], rows),
+        problems,
     )
 
 
@@ -307,6 +350,10 @@ def render_markdown(report: Report, *, plots: bool = True, images: dict[str, byt
         images = learning_curves(report) if plots else {}
     parts = [f"# {md_text(content.title)}", f"**{md_text(content.verdict)}**", md_text(content.about)]
     parts += ["\n".join(f"> {md_text(line)}" for line in content.quick)] if content.quick else []
+    if content.freeform:
+        parts += ["## What the run built", md_text(content.freeform.intro)]
+        parts += [md_table(content.freeform.models.header, _md_rows(content.freeform.models.rows))]
+        parts += [_md_list(content.freeform.problems)] if content.freeform.problems else []
     if content.submission_failure:
         parts += _md_failure(content.submission_failure)
     if content.next_steps:

@@ -14,6 +14,7 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from grader.measure import Measurements
 from grader.records import ModelMeasurement
 from grader.render.text import percent, terminal_text, workflow_commands_stopped
 from grader.report import ModelScore, Report
@@ -38,7 +39,7 @@ def render_terminal(report: Report, console: Console) -> None:
 
 def _print_report(report: Report, console: Console) -> None:
     console.print(_heading(report))
-    for line in _freeform(report):
+    for line in _freeform_lines(report.measurements):
         console.print(line)
     if report.measurements.failure is not None:
         console.print(_submission_failure(report))
@@ -70,9 +71,27 @@ def _heading(report: Report) -> RenderableType:
     return line
 
 
-def _freeform(report: Report) -> list[Text]:
+def render_found(measurements: Measurements, console: Console) -> None:
+    """``grade models``: what a free-form run built and which models grading would take, before any training."""
+    with workflow_commands_stopped(lambda line: console.print(Text(line), soft_wrap=True)):
+        if measurements.freeform is None and measurements.failure is None:
+            console.print(_line(f"{measurements.submission.entry} defines build_model: it is graded by the contract"))
+            return
+        for line in _freeform_lines(measurements):
+            console.print(line)
+        for finding in measurements.freeform.findings if measurements.freeform else []:
+            where = f" ({finding.location})" if finding.location else ""
+            console.print(_line(f"  mistake: {finding.message}{where}", "yellow"))
+            console.print(_line(f"      -> {finding.hint}", "dim"))
+        if measurements.failure is not None:
+            console.print(_line(f"error: {measurements.failure.message}", "red"))
+            if measurements.failure.hint:
+                console.print(_line(f"  -> {measurements.failure.hint}"))
+
+
+def _freeform_lines(measurements: Measurements) -> list[Text]:
     """For a free-form submission: that it was run rather than imported, what it built, what failed."""
-    run = report.measurements.freeform
+    run = measurements.freeform
     if run is None:
         return []
     ran = sum(cell.status != "not run" for cell in run.cells)

@@ -30,7 +30,9 @@ from grader.worker.found_models import (
     PIXELS_ABOVE,
     Classified,
     KerasRecorder,
+    Place,
     TorchRecorder,
+    TrainingCut,
     Watch,
     choose,
     classify,
@@ -73,6 +75,10 @@ class DryRunner:
                 runs.append(CellRun(cell["cell"], "not run", 0.0))
                 continue
             runs.append(self._run_cell(cell))
+        for run in runs:
+            if run.status == "ok" and run.error:  # stopped at the budget, the rest of the cell not run
+                where = f"cell {run.cell}" if run.cell else "the script"
+                self.notes.append(f"{where}: {run.error}; the lines after its training did not run")
         if any(run.status == "not run" for run in runs):
             self.notes.append(
                 f"the dry run stopped after {self.budget.seconds:g} s: the cells after it were not run "
@@ -138,6 +144,9 @@ class DryRunner:
         seconds = round(time.perf_counter() - started, 3)
         error = result.error_before_exec or result.error_in_exec
         run = CellRun(number, "ok", seconds, training_cut=self.watch.cut)
+        if isinstance(error, TrainingCut):  # not the notebook's failure: the dry run's budget
+            run.error = str(error)
+            return run
         if error is not None:
             line, code = self._where(error, number, source)
             status = "timeout" if isinstance(error, CellTimeout) else "error"
@@ -158,6 +167,8 @@ class DryRunner:
             return f"{describe(error)}: {OPTIONAL[(error.name or '').split('.')[0]]}"
         if isinstance(error, NotServed | Offline):
             return str(error)
+        if isinstance(error, SyntaxError):  # without IPython's name for the cell: the report says which cell
+            return f"{type(error).__name__}: {error.msg}"
         return describe(error)
 
     def _where(self, error: BaseException, number: int | None, source: str) -> tuple[int | None, str]:
@@ -176,10 +187,11 @@ class DryRunner:
             return None, ""
         return line, lines[line - 1].strip()
 
-    def _locate(self) -> tuple[SourceLocation | None, Any]:
-        """The innermost frame running notebook code, as (cell, line, code) and the frame itself."""
+    def _locate(self) -> Place:
+        """Where the notebook's code is running now: its innermost and outermost frames in notebook cells."""
         frame = sys._getframe(1)
         filenames = self.shell.compile._filename_map if self.shell is not None else {}
+        place = Place()
         while frame is not None:
             count = filenames.get(frame.f_code.co_filename)
             if count is not None and count in self.cell_of:
@@ -187,9 +199,12 @@ class DryRunner:
                 lines = self._source_of(number).splitlines()
                 line = frame.f_lineno
                 code = lines[line - 1].strip() if 0 < line <= len(lines) else ""
-                return SourceLocation(self.notebook, line, code, cell=number), frame
+                location = SourceLocation(self.notebook, line, code, cell=number)
+                place.inner, place.frame = place.inner or location, place.frame or frame
+                place.outer = location
+                place.marks.append(code)
             frame = frame.f_back
-        return None, None
+        return place
 
     def found(self) -> tuple[list[Classified], dict[str, Classified]]:
         """Every model the run built, probed and classified, and the one chosen per problem and variant."""
@@ -206,7 +221,7 @@ class DryRunner:
                     f"{item.made.name} was trained on pixel values up to {item.made.pixel_max:g}: the images were "
                     "not scaled to [0, 1]",
                     "divide the pixels by 255 (x / 255.0, or transforms.ToTensor() with torchvision)",
-                    item.made.location,
+                    item.made.place.outer,
                 )
         return classified, chosen
 

@@ -25,6 +25,7 @@ from IPython.core.inputtransformer2 import TransformerManager
 from grader.hparams import OPTIMIZERS
 from grader.records import Finding, FoundModel, SourceLocation, model_key
 
+HARD_CUT = 3  # training past this many times the budget stops the cell (when it cannot be run dry)
 PIXELS_ABOVE = 1.5  # an MNIST input past this was fed at 0-255
 INPUT_SHAPES = {"iris": [(4,)], "mnist": [(784,), (28, 28), (1, 28, 28), (28, 28, 1)]}
 CLASSES = {"iris": 3, "mnist": 10}
@@ -38,7 +39,7 @@ class Made:
 
     model: Any
     framework: str
-    location: SourceLocation | None
+    place: Place  # where it was built
     rebuild: Callable[[], Any]
     name: str
     trained_order: int = 0  # 0: never trained; else the order of its last training step among all models
@@ -48,16 +49,32 @@ class Made:
     loss_expects: str | None = None  # what the loss it was trained with takes ("logits", "probabilities")
 
 
+class TrainingCut(Exception):
+    """Raised into a training loop still running well past the dry run's budget for its cell."""
+
+
+@dataclass
+class Place:
+    """Where the notebook's code runs: ``inner`` is the line running now (in a function of the notebook's),
+    ``outer`` the top-level line of the cell that called it; ``marks`` the code of every notebook line on the
+    way, where a ``# grader: iris multi`` comment may pick a model."""
+
+    inner: SourceLocation | None = None
+    outer: SourceLocation | None = None
+    frame: Any = None
+    marks: list[str] = field(default_factory=list)
+
+
 class Watch:
     """What the run is doing: where in the notebook the code is, and the training budget of the cell."""
 
     def __init__(
         self,
-        locate: Callable[[], tuple[SourceLocation | None, Any]],
+        locate: Callable[[], Place],
         source_of: Callable[[str], str | None],
         train_seconds: float,
     ) -> None:
-        self.locate = locate  # the innermost notebook frame: (location, frame)
+        self.locate = locate
         self.source_of = source_of  # a cell's code by the file name it was compiled under, to read loops from
         self.train_seconds = train_seconds
         self.findings: list[Finding] = []
@@ -82,12 +99,23 @@ class Watch:
             self.cut = True
         return not self.cut
 
+    def past_hard_limit(self) -> bool:
+        """Training went on well past the budget (a loop of the student's own, without a data loader to run
+        dry): the cell is stopped there."""
+        started = self.training_started
+        return (
+            self.active
+            and self.cut
+            and started is not None
+            and time.perf_counter() - started > HARD_CUT * self.train_seconds
+        )
+
     def next_training(self) -> int:
         self.trainings += 1
         return self.trainings
 
     def find(self, kind: str, message: str, hint: str, location: SourceLocation | None = None) -> None:
-        location = location or self.locate()[0]
+        location = location or self.locate().inner
         key = (kind, location.cell if location else None, location.line if location else None)
         if all(
             (f.kind, f.location.cell if f.location else None, f.location.line if f.location else None) != key
@@ -119,10 +147,10 @@ class TorchRecorder:
             module = object.__new__(cls)
             if not recorder.watch.active:
                 return module
-            location, _ = recorder.watch.locate()
-            if location is not None and len(recorder.made) < MAX_RECORDED:
+            place = recorder.watch.locate()
+            if place.outer is not None and len(recorder.made) < MAX_RECORDED:
                 recorder.made[id(module)] = Made(
-                    module, "torch", location, _torch_rebuild(module, cls, args, kwargs), _call_text(cls, args, kwargs)
+                    module, "torch", place, _torch_rebuild(module, cls, args, kwargs), _call_text(cls, args, kwargs)
                 )
             return module
 
@@ -152,6 +180,15 @@ class TorchRecorder:
         if not self.watch.active:
             return
         self.depth += 1
+        if self.depth == 1 and self.watch.past_hard_limit():
+            import torch
+
+            if torch.is_grad_enabled():
+                self.depth = 0
+                raise TrainingCut(
+                    f"the dry run stopped this cell's training after {HARD_CUT * self.watch.train_seconds:g} s: "
+                    "the grader retrains the models itself"
+                )
         made = self.made.get(id(module))
         if self.depth > 1 or made is None or made.model is not module or next(module.parameters(), None) is None:
             return  # a layer inside a model, or not a model of the notebook's (a loss, an activation)
@@ -176,8 +213,9 @@ class TorchRecorder:
         if made is ...:
             made = self.optimizers[id(optimizer)] = self._trained_by(optimizer)
             if made is not None:
+                made.place.marks += self.watch.locate().marks  # a mark on the training lines picks it too
                 made.hyperparams |= _torch_optimizer_settings(optimizer)
-                epochs = _epochs_of_loop(self.watch.locate()[1], self.watch.source_of)
+                epochs = _epochs_of_loop(self.watch.locate().frame, self.watch.source_of)
                 if epochs:
                     made.hyperparams["epochs"] = epochs
         if made is not None:
@@ -270,10 +308,10 @@ class KerasRecorder:
             real_init(model, *args, **kwargs)
             if not recorder.watch.active:
                 return
-            location, _ = recorder.watch.locate()
-            if location is not None and id(model) not in recorder.made and len(recorder.made) < MAX_RECORDED:
+            place = recorder.watch.locate()
+            if place.outer is not None and id(model) not in recorder.made and len(recorder.made) < MAX_RECORDED:
                 recorder.made[id(model)] = Made(
-                    model, "keras", location, lambda: _keras_rebuild(model), type(model).__name__
+                    model, "keras", place, lambda: _keras_rebuild(model), type(model).__name__
                 )
 
         def fit(model: Any, x: Any = None, y: Any = None, *args: Any, **kwargs: Any) -> Any:
@@ -289,12 +327,15 @@ class KerasRecorder:
         model_class.__init__, model_class.fit = init, fit
 
     def _note_fit(self, model: Any, x: Any, kwargs: dict[str, Any]) -> Made:
-        location, _ = self.watch.locate()
+        place = self.watch.locate()
+        location = place.inner
         made = self.made.get(id(model))
         if made is None:
             made = self.made[id(model)] = Made(
-                model, "keras", location, lambda: _keras_rebuild(model), type(model).__name__
+                model, "keras", place, lambda: _keras_rebuild(model), type(model).__name__
             )
+        if made.place is not place:
+            made.place.marks += place.marks  # a mark on the line that trains it picks it too
         made.hyperparams |= _keras_settings(model, kwargs)
         pixels = _max_value(x)
         made.pixel_max = max(made.pixel_max, pixels)
@@ -556,7 +597,7 @@ def classify(made: Made, probe: Callable[[Made], tuple[list[int], int | None, in
     return FoundModel(
         made.name,
         made.framework,
-        made.location,
+        made.place.outer,
         inputs,
         classes,
         dense,
@@ -577,7 +618,7 @@ def choose(classified: list[Classified], tagged: dict[int, str]) -> dict[str, Cl
         if found.problem is None or found.variant is None:
             continue
         key = model_key(found.problem, found.variant)
-        picked = _picked(found.location, tagged)
+        picked = _picked(item.made.place, tagged)
         if picked == key:
             chosen[key] = item
             found.why = "picked by a 'grader:' mark"
@@ -598,8 +639,10 @@ def _rank(item: Classified) -> tuple[bool, int]:
     return item.made.trained_order > 0, item.made.trained_order
 
 
-def _picked(location: SourceLocation | None, tagged: dict[int, str]) -> str | None:
-    if location is None:
-        return None
-    match = PICK.search(location.code) or (PICK.search(tagged.get(location.cell or -1, "")))
+def _picked(place: Place, tagged: dict[int, str]) -> str | None:
+    """The model key a ``grader:`` comment on a line that built or trained the model names, or the tag of
+    the cell that built it."""
+    cells = {location.cell for location in (place.inner, place.outer) if location is not None}
+    marks = [*place.marks, *(tagged.get(cell, "") for cell in cells if cell is not None)]
+    match = next((found for mark in marks if (found := PICK.search(mark))), None)
     return model_key(match[1].lower(), match[2].lower()) if match else None
