@@ -343,33 +343,20 @@ def rubric_command(rubric_path: Path | None) -> None:
 
 @main.command("models")
 @click.argument("path", type=click.Path(path_type=Path))
-@training_options
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the MNIST IDX files are (as for grading).",
+)
+@rubric_option("A TOML file overriding parts of the default rubric (its [freeform] budgets apply).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run's record as JSON.")
-def models_command(
-    path: Path,
-    quick: bool,
-    device: str,
-    data_dir: Path | None,
-    test_data: dict[str, Path],
-    problems: tuple[str, ...],
-    threads: int,
-    rubric_path: Path | None,
-    as_json: bool,
-) -> None:
+def models_command(path: Path, data_dir: Path | None, rubric_path: Path | None, as_json: bool) -> None:
     """Run a free-form notebook (one without build_model) as grading does, and list the models it builds,
     the ones that would be graded and why, the cells that fail and the mistakes seen: in seconds, since
     nothing is retrained. Exits 0 when a model to grade was found, 3 when none was."""
     rubric, _ = rubric_and_baselines(rubric_path, None)
-    options = GradeOptions(
-        quick=quick,
-        device=device,
-        data_dir=data_dir,
-        problems=problems or PROBLEMS,
-        threads=threads,
-        test_data=test_data,
-        cache=False,
-        find_only=True,
-    )
+    options = GradeOptions(data_dir=data_dir, cache=False, find_only=True)
     try:
         measurements = measure_submission(path, options, rubric)
     except DataError as error:
