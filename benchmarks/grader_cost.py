@@ -10,7 +10,9 @@
    matrix-multiply throughput;
 4. parallel scaling: ``grade batch`` of 8 Iris-only submissions at --jobs 1 and 2;
 5. memory: peak resident memory of the grading process and of its worker, per framework;
-6. a cached re-grade of unchanged code.
+6. a cached re-grade of unchanged code;
+7. free-form: the same four models graded from a free-form notebook (a dry run of its cells, then the
+   retraining) and from a module written to the contract, and ``grade models`` (the dry run alone).
 
     python benchmarks/grader_cost.py [--data-dir DIR] [--smoke]
 
@@ -45,6 +47,7 @@ def build_model(problem, variant):
     hidden = [nn.Linear(4, 8), nn.ReLU()] if variant == "multi" else []
     return nn.Sequential(*hidden, nn.Linear(8 if hidden else 4, 3))
 """
+FREEFORM = REPOSITORY / "tests" / "fixtures" / "freeform"
 ROWS: list[tuple[str, str, str]] = []
 
 
@@ -205,6 +208,19 @@ def cached(data_args: list[str]) -> None:
     row("re-grade of unchanged code (cached measurements)", f"{seconds:.2f} s", "< 2 s")
 
 
+def freeform(data_args: list[str], quick: list[str]) -> None:
+    contract, _ = grade(str(FREEFORM / "same_as_contract_contract.py"), *quick, *data_args, "--no-cache")
+    notebook, report = grade(str(FREEFORM / "same_as_contract.ipynb"), *quick, *data_args, "--no-cache")
+    dry_run = report["measurements"]["freeform"]["seconds"]
+    mode = "quick" if quick else "full"
+    row(f"grade {mode}: free-form notebook / same models by contract", f"{notebook:.1f} / {contract:.1f} s")
+    row("  of which the free-form dry run (every cell, training cut short)", f"{dry_run:.1f} s", "about 60 s")
+    models, _ = timed(
+        [sys.executable, "-m", "grader.cli", "models", str(FREEFORM / "same_as_contract.ipynb"), *data_args]
+    )
+    row("grade models (the dry run alone, nothing retrained)", f"{models:.1f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", default=os.environ.get("GRADER_DATA_DIR"))
@@ -220,6 +236,7 @@ def main() -> None:
         scaling(work, 2 if args.smoke else 8)
         memory(data_args)
         cached(data_args)
+        freeform(data_args, ["--quick"])
     print(f"machine: {describe_machine()}")
     width = max(len(measure) for measure, _, _ in ROWS)
     print(f"{'measure':<{width}}  {'result':>16}  target")

@@ -72,7 +72,9 @@ class CellRun:
     """One cell of a free-form notebook's dry run (Restart & Run All): how it ended."""
 
     cell: int | None  # as Jupyter counts, markdown cells too; None for a script, run whole
-    status: str  # "ok" | "error" | "timeout" (interrupted) | "not run" (the dry run's time was up)
+    # "ok" | "error" | "timeout" (interrupted) | "not run" (the dry run's time was up) | "skipped" (it failed
+    # only for a name an earlier cell, cut short by the dry run, would have set: not the notebook's failure)
+    status: str
     seconds: float
     error: str = ""  # "NameError: name 'x' is not defined"
     line: int | None = None  # where in the cell it raised

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import signal
 import sys
 import time
@@ -48,6 +49,11 @@ OPTIONAL = {
 }
 
 
+RAW = "raw TensorFlow variables"
+MODELS_LISTED = 40  # a notebook that builds hundreds of models (a search in a loop) has them counted, not listed
+TEXT_SHOWN = 400  # characters of an error message or a line of code kept for the report
+
+
 class CellTimeout(Exception):
     """A cell ran past the dry run's time for one cell."""
 
@@ -69,16 +75,26 @@ class DryRunner:
     def run(self) -> FreeformRun:
         started = time.perf_counter()
         self._prepare()
-        runs = []
+        runs: list[CellRun] = []
+        unset: set[str] = set()  # names the cells cut short by the dry run did not get to set
         for cell in self.cells:
             if time.perf_counter() - started > self.budget.seconds:
                 runs.append(CellRun(cell["cell"], "not run", 0.0))
                 continue
-            runs.append(self._run_cell(cell))
+            run = self._run_cell(cell)
+            missing = re.match(r"NameError: name '(\w+)' is not defined", run.error)
+            if run.status == "error" and missing and missing[1] in unset:
+                run.status = "skipped"
+                run.error += " (an earlier cell the dry run cut short would have set it)"
+            if run.status == "ok" and run.error:
+                unset |= _top_level_names(cell["source"])
+            runs.append(run)
         for run in runs:
+            where = f"cell {run.cell}" if run.cell else "the script"
             if run.status == "ok" and run.error:  # stopped at the budget, the rest of the cell not run
-                where = f"cell {run.cell}" if run.cell else "the script"
                 self.notes.append(f"{where}: {run.error}; the lines after its training did not run")
+            if run.status == "skipped":
+                self.notes.append(f"{where} failed: {run.error}")
         if any(run.status == "not run" for run in runs):
             self.notes.append(
                 f"the dry run stopped after {self.budget.seconds:g} s: the cells after it were not run "
@@ -150,7 +166,7 @@ class DryRunner:
         if error is not None:
             line, code = self._where(error, number, source)
             status = "timeout" if isinstance(error, CellTimeout) else "error"
-            run.status, run.error, run.line, run.code = status, self._describe(error), line, code
+            run.status, run.error, run.line, run.code = status, _short(self._describe(error)), line, _short(code)
         return run
 
     def _source_of_file(self, filename: str) -> str | None:
@@ -212,6 +228,11 @@ class DryRunner:
         for recorder in (self.torch, self.keras):
             for made in recorder.roots():
                 classified.append(Classified(made, classify(made, recorder.probe)))
+        if self.data.unserved and "mnist" not in self.data.served:  # its digits are another data set's
+            for item in classified:
+                if item.found.problem == "mnist":
+                    item.found.problem = item.found.variant = None
+                    item.found.why = "built for a data set the grader does not serve, not for MNIST"
         tagged = {int(cell): tag for cell, tag in self.budget.chosen.items()}
         chosen = choose(classified, tagged)
         for item in classified:
@@ -247,7 +268,13 @@ def run_dry(budget: DryRun, data_dir: Path, notebook: str) -> tuple[StudentCode,
     run = runner.run()
     classified, chosen = runner.found()
     runner.watch.active = False  # the grader trains next, in this process: nothing more to watch or cut
-    run.models = [item.found for item in classified]
+    listed = [item for item in classified if item.found.chosen_for]
+    listed += [item for item in classified if not item.found.chosen_for][: MODELS_LISTED - len(listed)]
+    run.models = [item.found for item in listed]
+    if len(classified) > len(listed):
+        run.notes.append(
+            f"{len(classified) - len(listed)} more models were built; the first {MODELS_LISTED} are listed"
+        )
     run.findings = runner.watch.findings
     run.notes += _notes(budget, classified)
     run.seconds = round(time.perf_counter() - started, 3)
@@ -263,7 +290,7 @@ def _notes(budget: DryRun, classified: list[Classified]) -> list[str]:
     sources = "\n".join(cell["source"] for cell in budget.cells)
     if "GradientTape" in sources and not any(item.found.framework == "keras" for item in classified):
         notes.append(
-            "the notebook trains raw TensorFlow variables with tf.GradientTape: there is no model object for the "
+            f"the notebook trains {RAW} with tf.GradientTape: there is no model object for the "
             "grader to rebuild and retrain; build a keras.Sequential (or a torch.nn.Module) to have it graded"
         )
     unknown = [item.found for item in classified if item.found.problem is None and item.found.trained]
@@ -343,10 +370,30 @@ def nothing_found(run: FreeformRun, notebook: str) -> Failure | None:
             "keras.Sequential([...]) and a training loop or fit), or define build_model(problem, variant) to be "
             "graded by the contract"
         )
-    renamed = next((note for note in run.notes if "build_model under another name" in note), None)
+    renamed = next((note for note in run.notes if "build_model under another name" in note or RAW in note), None)
     return Failure(
         "no_models",
         f"{notebook} ran, but built no model the grader could grade",
         renamed or hint,
         SourceLocation(notebook),
     )
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= TEXT_SHOWN else text[: TEXT_SHOWN - 3] + "..."
+
+
+def _top_level_names(source: str) -> set[str]:
+    """The names a cell's top-level code binds."""
+    try:
+        tree = ast.parse(TransformerManager().transform_cell(source))
+    except (SyntaxError, ValueError):
+        return set()
+    names = set()
+    for node in tree.body:
+        for child in ast.walk(node):
+            if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store):
+                names.add(child.id)
+        if isinstance(node, ast.FunctionDef | ast.ClassDef | ast.AsyncFunctionDef):
+            names.add(node.name)
+    return names

@@ -25,7 +25,7 @@ from IPython.core.inputtransformer2 import TransformerManager
 from grader.hparams import OPTIMIZERS
 from grader.records import Finding, FoundModel, SourceLocation, model_key
 
-HARD_CUT = 3  # training past this many times the budget stops the cell (when it cannot be run dry)
+HARD_CUT = 5  # training past this many times the budget stops the cell (when it cannot be run dry)
 PIXELS_ABOVE = 1.5  # an MNIST input past this was fed at 0-255
 INPUT_SHAPES = {"iris": [(4,)], "mnist": [(784,), (28, 28), (1, 28, 28), (28, 28, 1)]}
 CLASSES = {"iris": 3, "mnist": 10}
@@ -127,7 +127,7 @@ class Watch:
 class TorchRecorder:
     """PyTorch: modules noted at construction (``Module.__new__`` sees the constructor's arguments), training
     seen through a global optimizer step hook, forward passes through a global forward hook. Past the cell's
-    training budget, optimizer steps do nothing and training data loaders end their epochs at once, so the
+    training budget, optimizer steps do nothing and training data loaders give one batch an epoch, so the
     student's loop runs out quickly and the rest of the cell still runs."""
 
     framework = "torch"
@@ -165,10 +165,13 @@ class TorchRecorder:
         real_next = batches.__next__
 
         def next_batch(iterator: Any) -> Any:
-            if (
-                recorder.watch.active and recorder.watch.cut and torch.is_grad_enabled()
-            ):  # training past the budget: the epoch ends
-                raise StopIteration
+            """Past the budget, a training epoch gets one batch: the loop runs out quickly, and the code after
+            it still finds the variables its last batch set (``loss``)."""
+            if recorder.watch.active and recorder.watch.cut and torch.is_grad_enabled():
+                served = getattr(iterator, "_grader_batches", 0)
+                if served >= 1:
+                    raise StopIteration
+                iterator._grader_batches = served + 1
             return real_next(iterator)
 
         batches.__next__ = next_batch
@@ -409,7 +412,7 @@ def _keras_settings(model: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
         name = str(getattr(optimizer, "name", type(optimizer).__name__)).lower()
         if name in OPTIMIZERS:
             settings["optimizer"] = name
-        settings["learning_rate"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        settings["learning_rate"] = float(f"{float(keras.ops.convert_to_numpy(optimizer.learning_rate)):.6g}")
         settings["weight_decay"] = float(getattr(optimizer, "weight_decay", None) or 0.0)
     for callback in kwargs.get("callbacks") or []:
         if isinstance(callback, keras.callbacks.EarlyStopping):

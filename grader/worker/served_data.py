@@ -45,6 +45,7 @@ class ServedData:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
         self.unserved: list[str] = []
+        self.served: set[str] = set()  # the problems whose data the notebook was given
 
     def _array(self, problem: str, name: str) -> np.ndarray:
         path = self.data_dir / problem / f"{name}.npy"
@@ -54,12 +55,14 @@ class ServedData:
 
     def mnist(self) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
         """((train images, labels), ("test" = validation images, labels)), uint8 as Keras gives them."""
+        self.served.add("mnist")
         return (
             (self._array("mnist", "x_train").astype(np.uint8), self._array("mnist", "y_train").astype(np.uint8)),
             (self._array("mnist", "x_val").astype(np.uint8), self._array("mnist", "y_val").astype(np.uint8)),
         )
 
     def iris_rows(self) -> np.ndarray:
+        self.served.add("iris")
         return self._array("iris", SERVED_ROWS)
 
     def refuse(self, name: str, why: str) -> NotServed:
@@ -68,7 +71,8 @@ class ServedData:
 
 
 def not_mnist_reason(name: str) -> str:
-    return f"{name} is not MNIST; this assignment's data set is MNIST (keras.datasets.mnist, torchvision MNIST)"
+    shown = {"fashion_mnist": "FashionMNIST"}.get(name, name)
+    return f"{shown} is not MNIST; this assignment's data set is MNIST (keras.datasets.mnist, torchvision MNIST)"
 
 
 # What each loader module becomes. Each function takes the freshly imported module and the served data.
