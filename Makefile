@@ -2,14 +2,28 @@
 #   make grade   grade the bundled example submission (student_template/submission.py)
 #   make test    run the test suite
 # ARGS passes extra arguments through, e.g.  make grade ARGS=--quick   or   make test ARGS="-k score"
+# VISION=1 sets up and uses .venv-vision instead: PyTorch with torchvision, no TensorFlow.
+#   make test VISION=1 ARGS="-m torchvision"   runs the tests that need torchvision (CI does)
 
 PYTHON ?= python3
-VENV := .venv
+VENV := $(if $(filter 1,$(VISION)),.venv-vision,.venv)
 BIN := $(VENV)/bin
 # A known-good PyTorch, installed before the grader so that pip does not pick another build.
 TORCH_VERSION ?= 2.13.0
+# torchvision's wheels on PyPI are built against PyPI's own torch wheel (a CUDA build on Linux, which runs on
+# the CPU too): beside a CPU-only build such as 2.13.0+cpu, `import torchvision` fails ("operator
+# torchvision::nms does not exist"). So VISION=1 asks for that very wheel, `torch===2.13.0` (=== matches the
+# version string exactly, so no +cpu build), with the torchvision made for it. Heavier: see the README.
+TORCHVISION_VERSION ?= 0.28.0
 # TensorFlow's CPU-only build is much smaller; it exists for Linux and Windows.
 TENSORFLOW := $(if $(filter Linux,$(shell uname -s)),tensorflow-cpu,tensorflow)
+ifeq ($(VISION),1)
+TORCH := "torch===$(TORCH_VERSION)" "torchvision==$(TORCHVISION_VERSION)"
+EXTRAS := torch,torchvision,dev
+else
+TORCH := "torch==$(TORCH_VERSION)"
+EXTRAS := torch,$(TENSORFLOW),dev
+endif
 
 # In this repository's development set-up, MNIST lies next to the checkout; elsewhere the grader
 # finds it in its cache or downloads it once.
@@ -35,6 +49,6 @@ benchmark: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet "torch==$(TORCH_VERSION)"
-	$(BIN)/python -m pip install --quiet -e ".[torch,$(TENSORFLOW),dev]"
+	$(BIN)/python -m pip install --quiet $(TORCH)
+	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
 	touch $@
