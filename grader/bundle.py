@@ -17,7 +17,14 @@ from grader.baselines import Baselines
 
 PACKAGE = Path(__file__).resolve().parent
 SCRIPTS = ("setup.sh", "run_autograder")
-FRAMEWORK_EXTRAS = {"torch": ["torch"], "keras": ["tensorflow-cpu"], "both": ["torch", "tensorflow-cpu"]}
+# One image grades every submission, so a PyTorch image carries torchvision too (the starter's PyTorch students
+# load MNIST with torchvision.datasets.MNIST; its CPU build is small beside torch's). setup.sh takes the two from
+# PyTorch's CPU index: torchvision only imports beside the torch build it was made for.
+FRAMEWORK_EXTRAS = {
+    "torch": ["torch", "torchvision"],
+    "keras": ["tensorflow-cpu"],
+    "both": ["torch", "torchvision", "tensorflow-cpu"],
+}
 _EXTRA_MARKER = re.compile(r"""extra\s*==\s*["']([^"']+)["']""")
 _EXECUTABLE = 0o100755 << 16  # a regular file, rwxr-xr-x, in a zip entry's external attributes
 _READABLE = 0o100644 << 16

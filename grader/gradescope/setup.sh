@@ -11,9 +11,11 @@ apt-get install -y -q python3 python3-venv python3-pip bubblewrap
 python3 -m venv /opt/nn-grader
 PIP=(/opt/nn-grader/bin/python -m pip install --quiet)
 "${PIP[@]}" --upgrade pip
-if grep -q '^torch' "$SOURCE/requirements.txt"; then
-  # the CPU build: Gradescope has no GPU, and it is a few hundred MB instead of several GB
-  "${PIP[@]}" torch --index-url https://download.pytorch.org/whl/cpu
+# torch, and torchvision with it, as CPU builds: Gradescope has no GPU, a few hundred MB instead of
+# several GB. Both from the one index: torchvision only imports beside the torch build it was made for.
+mapfile -t TORCH < <(grep -oE '^torch(vision)?' "$SOURCE/requirements.txt" | sort -u)
+if [ "${#TORCH[@]}" -gt 0 ]; then
+  "${PIP[@]}" "${TORCH[@]}" --index-url https://download.pytorch.org/whl/cpu
 fi
 "${PIP[@]}" -r "$SOURCE/requirements.txt"
 
