@@ -196,7 +196,8 @@ def test_the_test_labels_are_nowhere_in_reach(grade_iris, fake_mnist):
 
 
 def test_a_notebook_without_code_cells(grade_iris):
-    assert grade_iris("no_code_cells.ipynb").failure.message == "no_code_cells.ipynb holds no code: there is nothing to grade"
+    failure = grade_iris("no_code_cells.ipynb").failure
+    assert failure.message == "no_code_cells.ipynb holds no code: there is nothing to grade"
 
 
 def test_an_empty_file(grade_iris):
