@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import http.server
 import os
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -113,3 +116,27 @@ def processes_with(marker: str) -> list[int]:
             except OSError:
                 continue
     return found
+
+
+class _RecordingHandler(http.server.BaseHTTPRequestHandler):
+    """Answers every GET, and remembers it."""
+
+    def do_GET(self) -> None:
+        self.server.requests.append(self.path)  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def local_server() -> Iterator[tuple[str, list[str]]]:
+    """An HTTP server on 127.0.0.1: its base URL, and the paths asked of it (none, if nothing got out)."""
+    server = http.server.HTTPServer(("127.0.0.1", 0), _RecordingHandler)
+    server.requests = []  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", server.requests  # type: ignore[attr-defined]
+    finally:
+        server.shutdown()

@@ -6,7 +6,16 @@ import dataclasses
 
 from measurements_factory import BASELINES, RELU, ablated, dense, dropout, failed, measurements, model
 
-from grader.records import CapturedOutput, EpochRecord, Failure, SourceLocation
+from grader.records import (
+    CapturedOutput,
+    CellRun,
+    EpochRecord,
+    Failure,
+    Finding,
+    FoundModel,
+    FreeformRun,
+    SourceLocation,
+)
 from grader.report import Report
 from grader.rubric import load_rubric
 from grader.score import score
@@ -135,3 +144,34 @@ def attack_report() -> Report:
     measured = measurements(trained, failed("iris/multi", failure))
     measured.log = CapturedOutput("\n".join(ATTACK_LINES) + "\n")
     return dataclasses.replace(score(measured, BASELINES, load_rubric()), created=CREATED)
+
+
+def freeform_report() -> Report:
+    """A notebook graded free-form: what its run built, a cell that failed and a classic mistake."""
+    built = SourceLocation("lab.ipynb", 3, "net = Net(hidden=32)", cell=9)
+    run = FreeformRun(
+        cells=[
+            CellRun(2, "ok", 1.2),
+            CellRun(9, "ok", 2.5),
+            CellRun(12, "error", 0.1, "NameError: name 'hist' is not defined", 1, "plt.plot(hist)"),
+        ],
+        models=[
+            FoundModel(
+                "Net(hidden=32)", "torch", built, [4], 3, 2, True, "iris", "multi", "iris/multi", "the last one trained"
+            ),
+            FoundModel("Sequential(Linear)", "torch", built, [4], 3, 1, False, "iris", "single"),
+        ],
+        findings=[
+            Finding(
+                "softmax_before_cross_entropy",
+                "the model's last layer is nn.Softmax and it is trained with CrossEntropyLoss",
+                "remove the final nn.Softmax",
+                built,
+            )
+        ],
+        notes=["shell commands are not run by the grader: !pip install torch"],
+        seconds=14.0,
+    )
+    models = [model(key, epochs=curve(REGULARIZED)) for key in ("iris/single", "iris/multi")]
+    graded = dataclasses.replace(measurements(*models), freeform=run)
+    return dataclasses.replace(score(graded, BASELINES, load_rubric()), created=CREATED)

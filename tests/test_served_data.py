@@ -6,14 +6,11 @@ The loaders are patched process-wide, so each case runs in a fresh Python, as th
 from __future__ import annotations
 
 import hashlib
-import http.server
 import json
 import subprocess
 import sys
 import textwrap
-import threading
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -24,7 +21,6 @@ from grader.train import _write_worker_data
 PRELUDE = """
 import json, sys
 from pathlib import Path
-from typing import ClassVar
 from grader.worker.served_data import ServedData, go_offline, serve
 data = ServedData(Path(sys.argv[1]))
 serve(data)
@@ -114,42 +110,27 @@ def test_no_test_labels_reach_the_worker(worker_data):
     assert len(served_rows) == len(iris.y_train) + len(iris.y_val)  # no test flower among them
 
 
-class _Recorder(http.server.BaseHTTPRequestHandler):
-    requests: ClassVar[list[str]] = []
-
-    def do_GET(self) -> None:
-        _Recorder.requests.append(self.path)
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-def test_a_notebook_never_reaches_the_network(worker_data):
-    server = http.server.HTTPServer(("127.0.0.1", 0), _Recorder)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        served = run_served(
-            f"""
-            import socket, urllib.request
-            errors = []
-            for attempt in (lambda: urllib.request.urlopen("http://127.0.0.1:{server.server_port}/mnist.npz"),
-                            lambda: socket.create_connection(("127.0.0.1", {server.server_port})),
-                            lambda: socket.getaddrinfo("example.com", 80)):
-                try:
-                    attempt()
-                    errors.append("")
-                except OSError as error:
-                    errors.append(str(error))
-            print(json.dumps({{"errors": errors}}))
-            """,
-            worker_data,
-        )
-    finally:
-        server.shutdown()
+def test_a_notebook_never_reaches_the_network(worker_data, local_server):
+    base, requests = local_server
+    port = base.rsplit(":", 1)[1]
+    served = run_served(
+        f"""
+        import socket, urllib.request
+        errors = []
+        for attempt in (lambda: urllib.request.urlopen("{base}/mnist.npz"),
+                        lambda: socket.create_connection(("127.0.0.1", {port})),
+                        lambda: socket.getaddrinfo("example.com", 80)):
+            try:
+                attempt()
+                errors.append("")
+            except OSError as error:
+                errors.append(str(error))
+        print(json.dumps({{"errors": errors}}))
+        """,
+        worker_data,
+    )
     assert all("the grader runs notebooks offline" in error for error in served["errors"])
-    assert _Recorder.requests == []
+    assert requests == []
 
 
 @pytest.mark.torchvision

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from grader.records import Failure, SourceLocation
 from grader.render.checks import CheckRow, check_rows, failed_models, failure_text, student_file, verdict
-from grader.render.markdown import md_table, page
+from grader.render.markdown import md_list, md_table, page
 from grader.render.text import md_text, workflow_data, workflow_property
 from grader.report import Report
 
@@ -79,6 +79,9 @@ def job_summary(report: Report) -> str:
     content = page(report)
     parts = [f"## {md_text(verdict(report))}", md_text(content.about)]
     parts += [f"> {md_text(line)}" for line in content.quick]
+    if content.freeform:  # how the notebook was read comes first: it explains everything below
+        parts.append(md_text(content.freeform.intro))
+        parts += [md_list(content.freeform.problems)] if content.freeform.problems else []
     if content.submission_failure:
         failure = content.submission_failure
         parts.append(f"**{md_text(failure.headline)}:** {md_text(failure.message)}")

@@ -21,6 +21,7 @@ from typing import Any
 
 from grader.records import Failure
 from grader.render.checks import check_rows, failure_text, verdict
+from grader.render.markdown import page
 from grader.report import Report
 
 LEADERBOARD_MODEL = "mnist/multi"
@@ -50,6 +51,9 @@ def _summary(report: Report) -> str:
     mode = "quick mode (a subset of the data: a rougher grade)" if settings.mode == "quick" else "full mode"
     version = report.measurements.grader_version
     lines = [verdict(report), f"Graded in {mode}, seed {settings.seed}, by nn-grader {version}."]
+    freeform = page(report).freeform
+    if freeform is not None:
+        lines += ["", freeform.intro, *(f"- {problem}" for problem in freeform.problems)]
     if report.measurements.failure is not None:  # its hint is the next step
         lines += ["", failure_text(report.measurements.failure, hint=False)]
     if report.next_steps:

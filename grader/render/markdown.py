@@ -353,7 +353,7 @@ def render_markdown(report: Report, *, plots: bool = True, images: dict[str, byt
     if content.freeform:
         parts += ["## What the run built", md_text(content.freeform.intro)]
         parts += [md_table(content.freeform.models.header, _md_rows(content.freeform.models.rows))]
-        parts += [_md_list(content.freeform.problems)] if content.freeform.problems else []
+        parts += [md_list(content.freeform.problems)] if content.freeform.problems else []
     if content.submission_failure:
         parts += _md_failure(content.submission_failure)
     if content.next_steps:
@@ -365,7 +365,7 @@ def render_markdown(report: Report, *, plots: bool = True, images: dict[str, byt
     if content.log_tail:
         parts += ["## Last lines the submission printed", _code(content.log_tail)]
     if content.warnings:
-        parts += ["## Warnings", _md_list(content.warnings)]
+        parts += ["## Warnings", md_list(content.warnings)]
     parts += [
         "## Data",
         md_table(content.data.header, _md_rows(content.data.rows)) if content.data else "No data recorded.",
@@ -412,7 +412,7 @@ def _md_facts(facts: list[tuple[str, str]]) -> str:
     return "\n".join(f"- **{md_text(label)}:** {md_text(value)}" for label, value in facts)
 
 
-def _md_list(items: list[str]) -> str:
+def md_list(items: list[str]) -> str:
     return "\n".join(f"- {md_text(item)}" for item in items)
 
 

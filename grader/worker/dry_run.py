@@ -268,6 +268,7 @@ def run_dry(budget: DryRun, data_dir: Path, notebook: str) -> tuple[StudentCode,
     run = runner.run()
     classified, chosen = runner.found()
     runner.watch.active = False  # the grader trains next, in this process: nothing more to watch or cut
+    runner.torch.stop()
     listed = [item for item in classified if item.found.chosen_for]
     listed += [item for item in classified if not item.found.chosen_for][: MODELS_LISTED - len(listed)]
     run.models = [item.found for item in listed]

@@ -138,6 +138,7 @@ class TorchRecorder:
         self.optimizers: dict[int, Made | None] = {}
         self.last_forward: Made | None = None  # the outermost module run last with gradients on
         self.depth = 0  # forward calls in progress, outermost first
+        self.threads = 0  # torch's threads before the run, given back after it
 
     def install(self, torch: Any) -> None:
         nn = torch.nn
@@ -157,6 +158,8 @@ class TorchRecorder:
         from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
         from torch.optim.optimizer import register_optimizer_step_pre_hook
 
+        self.threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # the notebook's small tensors: a second thread only contends (16x slower, loaded)
         nn.Module.__new__ = new
         register_module_forward_pre_hook(self._forward)
         register_module_forward_hook(self._forward_done, always_call=True)
@@ -178,6 +181,13 @@ class TorchRecorder:
         functional = nn.functional
         for name, expects in (("cross_entropy", "logits"), ("nll_loss", "log_probabilities")):
             setattr(functional, name, self._watched_loss(getattr(functional, name), expects))
+
+    def stop(self) -> None:
+        """The run is over: the grader's training gets its threads back."""
+        if self.threads:
+            import torch
+
+            torch.set_num_threads(self.threads)
 
     def _forward(self, module: Any, args: tuple) -> None:
         if not self.watch.active:
