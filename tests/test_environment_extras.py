@@ -86,9 +86,12 @@ def test_what_the_starter_notebook_imports_is_installed_and_required():
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 def test_the_quick_start_stays_light_and_vision_takes_pypis_torch_with_its_torchvision():
+    # not what an enclosing make (make test VISION=1) passes down
+    env = {k: v for k, v in os.environ.items() if k not in {"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "VISION", "VENV"}}
+
     def planned(*args: str) -> str:
         return subprocess.run(
-            ["make", "-n", "-B", *args], cwd=REPOSITORY, capture_output=True, text=True, check=True
+            ["make", "-n", "-B", *args], cwd=REPOSITORY, env=env, capture_output=True, text=True, check=True
         ).stdout
 
     default = planned(".venv/.installed")
