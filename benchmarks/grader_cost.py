@@ -236,7 +236,7 @@ def main() -> None:
         scaling(work, 2 if args.smoke else 8)
         memory(data_args)
         cached(data_args)
-        freeform(data_args, ["--quick"])
+        freeform(data_args, ["--quick", *(["--problem", "iris"] if args.smoke else [])])
     print(f"machine: {describe_machine()}")
     width = max(len(measure) for measure, _, _ in ROWS)
     print(f"{'measure':<{width}}  {'result':>16}  target")
