@@ -333,6 +333,8 @@ class KerasRecorder:
             made = recorder._note_fit(model, x, kwargs)
             callbacks = list(kwargs.pop("callbacks", None) or [])
             kwargs["callbacks"] = [*callbacks, _budget_callback(keras, recorder.watch)]
+            if len(args) < 3:  # fit(x, y, batch_size, epochs, verbose, ...): not given by position
+                kwargs.setdefault("verbose", 2)  # a line an epoch in the captured log, not a redrawn progress bar
             history = real_fit(model, x, y, *args, **kwargs)
             made.trained_order = recorder.watch.next_training()
             return history
