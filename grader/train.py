@@ -127,7 +127,7 @@ def train_submission(
         for folder in (scratch, out_dir):  # never through a link the worker made: rmtree works on descriptors
             shutil.rmtree(folder, ignore_errors=True)
         if outcome.submission_failure or (exit_.phase in ("start", "import") and not exit_.finished):
-            outcome.submission_failure = outcome.submission_failure or _import_failure(exit_, submission.entry)
+            outcome.submission_failure = outcome.submission_failure or _import_failure(exit_, submission.entry, dry_run)
             break
         missing = [task for task in job.tasks if task.key not in outcome.models]
         if not missing:
@@ -256,7 +256,14 @@ def _collect_model(folder: OutputFolder, task: Task, problem: ProblemData, outco
     outcome.models[task.key] = model
 
 
-def _import_failure(exit_: WorkerExit, entry: str) -> Failure:
+def _import_failure(exit_: WorkerExit, entry: str, dry_run: DryRun | None) -> Failure:
+    if dry_run is not None:  # a free-form submission: its cells were running
+        return Failure(
+            "import_error",
+            f"the worker {exit_.reason()} while running the cells of {entry}",
+            f"run it yourself with Restart & Run All; a cell may use more than the {dry_run.seconds:g} s, the memory "
+            "or the processes the grader allows, or crash Python",
+        )
     return Failure(
         "import_error",
         f"the worker {exit_.reason()} while importing {entry}",

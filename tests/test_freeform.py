@@ -182,3 +182,13 @@ def test_a_notebook_that_downloads_its_data_never_reaches_the_network(
     assert requests == []
     failed = measured.freeform.failed_cells()
     assert [cell.cell for cell in failed] == [1] and "the grader runs notebooks offline" in failed[0].error
+
+
+def test_a_cell_that_crashes_python_is_reported_as_the_run_crashing_not_as_an_import(
+    tmp_path, fake_mnist, freeform_rubric
+):
+    script = tmp_path / "crash.py"
+    script.write_text("import ctypes\n\nctypes.string_at(0)  # reads address 0: Python dies of SIGSEGV\n")
+    failure = find_models(script, fake_mnist, freeform_rubric).failure
+    assert failure.message.startswith("the worker ") and "while running the cells of crash.py" in failure.message
+    assert failure.hint.startswith("run it yourself with Restart & Run All")
