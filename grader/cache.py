@@ -28,7 +28,7 @@ from typing import Any
 
 from grader.locations import cache_dir, write_atomically
 from grader.measure import Measurements
-from grader.records import from_json, to_json
+from grader.records import FreeformRun, from_json, to_json
 from grader.rubric import Rubric
 
 MAX_MB_ENV = "GRADER_CACHE_MAX_MB"
@@ -74,11 +74,19 @@ def cache_key(
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 
+def _stopped_by_the_clock(run: FreeformRun) -> bool:
+    """A free-form run with a cell interrupted, not run, its training stopped hard (status "ok" with the reason),
+    or failing for what such a cell did not set: where the clock struck depends on the machine's speed."""
+    return any(
+        cell.status in ("timeout", "not run", "skipped") or (cell.status == "ok" and cell.error) for cell in run.cells
+    )
+
+
 def reproducible(measurements: Measurements) -> bool:
     """Would another run measure the same? Not after a timeout, a crash or a stop by the clock."""
     run = measurements.freeform
-    if run is not None and any(cell.status in ("timeout", "not run") for cell in run.cells):
-        return False  # where a free-form run's clock stopped it depends on the machine's speed
+    if run is not None and _stopped_by_the_clock(run):
+        return False
     failures = [measurements.failure] + [m.failure for m in _with_ablations(measurements)]
     if any(failure is not None and failure.kind in NOT_REPRODUCIBLE for failure in failures):
         return False

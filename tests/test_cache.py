@@ -12,7 +12,7 @@ from measurements_factory import failed, measurements, model
 
 from grader.cache import MeasurementCache, cache_key, code_digest, reproducible
 from grader.pipeline import grade
-from grader.records import Failure
+from grader.records import CellRun, Failure, FreeformRun
 from grader.rubric import load_rubric
 
 OPTIONS = {"mode": "full", "problems": ["iris"], "seed": 0, "run_all": False}
@@ -80,6 +80,22 @@ def test_a_run_stopped_by_the_clock_is_not_kept():
     measured = measurements(model("iris/single"))
     measured.models[0].run.stop_reason = "time_budget"
     assert not reproducible(measured)
+
+
+@pytest.mark.parametrize(
+    ("cell", "kept"),
+    [
+        (CellRun(3, "ok", 2.0, training_cut=True), True),  # cut softly: the rest of the cell ran as always
+        (CellRun(3, "error", 0.1, "NameError: name 'x' is not defined"), True),  # the notebook's own failure
+        (CellRun(3, "ok", 15.0, "the dry run stopped this cell's training after 15 s"), False),
+        (CellRun(3, "timeout", 45.0, "the cell ran past 45 s and was interrupted"), False),
+        (CellRun(3, "not run", 0.0), False),
+        (CellRun(4, "skipped", 0.1, "NameError: name 'h' is not defined (an earlier cell...)"), False),
+    ],
+)
+def test_a_free_form_run_is_kept_unless_its_clock_stopped_a_cell(cell, kept):
+    measured = dataclasses.replace(measurements(model("iris/single")), freeform=FreeformRun(cells=[cell]))
+    assert reproducible(measured) is kept
 
 
 def test_an_entry_reads_back_as_written_and_leaves_no_temporary_file(tmp_path):
