@@ -359,10 +359,12 @@ def test_ctrl_c_kills_the_running_grading_through_the_stop_event(client, tmp_pat
     """The stop event alone stops it: cancelling the tasks does nothing here (the next test does the reverse)."""
     monkeypatch.setattr(dask_backend.Client, "cancel", lambda self, *args, **kwargs: None)
     name = marker()
-    job = make_job(write(tmp_path, f"{name}.py", sleeper(3600)), rubric_and_baselines, timeout=60)
+    # A generous timeout: on a loaded machine (CI sets up another environment meanwhile) the grading process and
+    # its worker can take a minute to start, and the job must still be running when the interrupt comes.
+    job = make_job(write(tmp_path, f"{name}.py", sleeper(3600)), rubric_and_baselines, timeout=600)
 
     def interrupt_when_grading(watch: ProcessWatch) -> None:
-        watch.wait_for_grader()
+        watch.wait_for_grader(timeout=300)
         os.kill(os.getpid(), signal.SIGINT)
 
     with ProcessWatch(name) as watch:
