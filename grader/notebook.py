@@ -235,9 +235,8 @@ def defines_contract(sources: list[str]) -> bool:
     """Whether any cell (or the module) defines ``build_model`` at its top level: then the contract grades it.
     A cell that does not parse counts when a line of it starts ``def build_model``."""
     for source in sources:
-        try:
-            tree = ast.parse(TransformerManager().transform_cell(source))
-        except (SyntaxError, ValueError):  # meant for the contract if it says so: the contract reports the error
+        tree = parse_cell(source)
+        if tree is None:  # meant for the contract if it says so: the contract reports the error
             if re.search(rf"^def\s+{CONTRACT_FUNCTION}\b", source, re.MULTILINE):
                 return True
             continue
@@ -256,6 +255,15 @@ def defines_contract(sources: list[str]) -> bool:
 
 
 CONTRACT_FUNCTION = "build_model"
+
+
+def parse_cell(source: str) -> ast.Module | None:
+    """A cell's syntax tree, magics and shell escapes turned into Python by IPython's transformer; None when
+    it does not parse."""
+    try:
+        return ast.parse(TransformerManager().transform_cell(source))
+    except (SyntaxError, ValueError):
+        return None
 
 
 def _cell_lines(cell: dict, number: int, path: Path) -> list[str]:

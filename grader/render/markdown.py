@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from grader.records import Failure, ModelMeasurement, TrainingRun
+from grader.records import Failure, FreeformRun, ModelMeasurement, TrainingRun
 from grader.render.plots import learning_curves
 from grader.render.text import clean, md_text, percent
 from grader.report import ModelScore, Report, RunSummary
@@ -135,14 +135,11 @@ def page(report: Report) -> Page:
         data=_data_table(report),
         environment=_environment(report),
         log_tail=_log_tail(report),
-        freeform=_freeform_view(report),
+        freeform=freeform_view(m.freeform) if m.freeform else None,
     )
 
 
-def _freeform_view(report: Report) -> FreeformView | None:
-    run = report.measurements.freeform
-    if run is None:
-        return None
+def freeform_view(run: FreeformRun) -> FreeformView:
     ran = sum(cell.status != "not run" for cell in run.cells)
     rows = [
         [

@@ -16,6 +16,7 @@ from rich.text import Text
 
 from grader.measure import Measurements
 from grader.records import ModelMeasurement
+from grader.render.markdown import freeform_view
 from grader.render.text import percent, terminal_text, workflow_commands_stopped
 from grader.report import ModelScore, Report
 
@@ -94,14 +95,8 @@ def _freeform_lines(measurements: Measurements) -> list[Text]:
     run = measurements.freeform
     if run is None:
         return []
-    ran = sum(cell.status != "not run" for cell in run.cells)
-    lines = [
-        _line(
-            f"Graded free-form: no build_model, so the grader ran the {ran} code cell(s) top to bottom in "
-            f"{run.seconds:.0f} s and graded the models they built.",
-            "bold",
-        )
-    ]
+    view = freeform_view(run)
+    lines = [_line(view.intro, "bold")]
     if run.models:
         lines.append(_line("Models found"))
     for found in run.models:
@@ -114,13 +109,7 @@ def _freeform_lines(measurements: Measurements) -> list[Text]:
         )
         if found.location is not None:
             lines.append(_line(f"      {found.location}", "dim"))
-    for cell in run.failed_cells():
-        where = f"cell {cell.cell}" + (f", line {cell.line}" if cell.line else "") if cell.cell else "the script"
-        lines.append(_line(f"  {where} failed: {cell.error}" + (f"  ({cell.code})" if cell.code else ""), "red"))
-    for unserved in run.unserved:
-        lines.append(_line(f"  not served: {unserved}", "yellow"))
-    for note in run.notes:
-        lines.append(_line(f"  note: {note}", "yellow"))
+    lines += [_line(f"  {problem}", "yellow") for problem in view.problems]
     return lines
 
 

@@ -23,8 +23,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from IPython.core.inputtransformer2 import TransformerManager
-
+from grader.notebook import parse_cell
 from grader.records import CellRun, Failure, FreeformRun, SourceLocation, model_key
 from grader.worker.contract import ContractError, StudentCode, describe
 from grader.worker.found_models import (
@@ -307,11 +306,8 @@ def _builders_by_another_name(budget: DryRun) -> list[str]:
     """Top-level functions taking (problem, variant): a contract submission with its builder misnamed."""
     names = []
     for cell in budget.cells:
-        try:
-            tree = ast.parse(TransformerManager().transform_cell(cell["source"]))
-        except (SyntaxError, ValueError):
-            continue
-        for node in tree.body:
+        tree = parse_cell(cell["source"])
+        for node in tree.body if tree else []:
             if isinstance(node, ast.FunctionDef) and [a.arg for a in node.args.args[:2]] == ["problem", "variant"]:
                 names.append(node.name)
     return names
@@ -386,9 +382,8 @@ def _short(text: str) -> str:
 
 def _top_level_names(source: str) -> set[str]:
     """The names a cell's top-level code binds."""
-    try:
-        tree = ast.parse(TransformerManager().transform_cell(source))
-    except (SyntaxError, ValueError):
+    tree = parse_cell(source)
+    if tree is None:
         return set()
     names = set()
     for node in tree.body:

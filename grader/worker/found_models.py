@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from IPython.core.inputtransformer2 import TransformerManager
 
 from grader.hparams import OPTIMIZERS
+from grader.notebook import parse_cell
 from grader.records import Finding, FoundModel, SourceLocation, model_key
 
 HARD_CUT = 5  # training past this many times the budget stops the cell (when it cannot be run dry)
@@ -139,8 +139,10 @@ class TorchRecorder:
         self.last_forward: Made | None = None  # the outermost module run last with gradients on
         self.depth = 0  # forward calls in progress, outermost first
         self.threads = 0  # torch's threads before the run, given back after it
+        self.torch: Any = None  # the module, once the notebook imports it
 
     def install(self, torch: Any) -> None:
+        self.torch = torch
         nn = torch.nn
         recorder = self
 
@@ -184,29 +186,23 @@ class TorchRecorder:
 
     def stop(self) -> None:
         """The run is over: the grader's training gets its threads back."""
-        if self.threads:
-            import torch
-
-            torch.set_num_threads(self.threads)
+        if self.torch is not None:
+            self.torch.set_num_threads(self.threads)
 
     def _forward(self, module: Any, args: tuple) -> None:
         if not self.watch.active:
             return
         self.depth += 1
-        if self.depth == 1 and self.watch.past_hard_limit():
-            import torch
-
-            if torch.is_grad_enabled():
-                self.depth = 0
-                raise TrainingCut(
-                    f"the dry run stopped this cell's training after {HARD_CUT * self.watch.train_seconds:g} s: "
-                    "the grader retrains the models itself"
-                )
+        torch = self.torch
+        if self.depth == 1 and self.watch.past_hard_limit() and torch.is_grad_enabled():
+            self.depth = 0
+            raise TrainingCut(
+                f"the dry run stopped this cell's training after {HARD_CUT * self.watch.train_seconds:g} s: "
+                "the grader retrains the models itself"
+            )
         made = self.made.get(id(module))
         if self.depth > 1 or made is None or made.model is not module or next(module.parameters(), None) is None:
             return  # a layer inside a model, or not a model of the notebook's (a loss, an activation)
-        import torch
-
         if not torch.is_grad_enabled() or not args or not isinstance(args[0], torch.Tensor):
             return
         self.last_forward = made
@@ -249,8 +245,7 @@ class TorchRecorder:
         recorder = self
 
         def watched(input: Any, *args: Any, **kwargs: Any) -> Any:
-            import torch
-
+            torch = recorder.torch
             made = recorder.last_forward
             if recorder.watch.active and made is not None and torch.is_grad_enabled() and made.loss_expects is None:
                 made.loss_expects = expects
@@ -280,8 +275,7 @@ class TorchRecorder:
 
     def probe(self, made: Made) -> tuple[list[int], int | None, int]:
         """(input shape it takes, classes it outputs, dense layers) from forward passes on zeros."""
-        import torch
-
+        torch = self.torch
         model = made.model
         dense = sum(isinstance(m, torch.nn.Linear | torch.nn.LazyLinear) for m in model.modules())
         was_training = model.training
@@ -555,12 +549,7 @@ def _epochs_of_loop(frame: Any, source_of: Callable[[str], str | None]) -> int |
 
 def _cell_tree(frame: Any, source_of: Callable[[str], str | None]) -> ast.Module | None:
     source = source_of(frame.f_code.co_filename)
-    if source is None:
-        return None
-    try:
-        return ast.parse(TransformerManager().transform_cell(source))
-    except SyntaxError:
-        return None
+    return None if source is None else parse_cell(source)
 
 
 def _simple_value(node: ast.expr | None, frame: Any) -> Any:
