@@ -180,10 +180,14 @@ class TrainingRun:
     plan: TrainingPlan
     history: list[EpochRecord]
     epochs_run: int
-    stop_reason: str  # "completed" | "early_stopping" | "time_budget" | "custom_loop"
+    # "completed" | "early_stopping" | "time_budget" | "custom_loop" | "killed" (the worker was stopped from
+    # outside mid-training: the run holds the plan and its warnings, and epochs_run what had finished)
+    stop_reason: str
     seconds: float
     best_epoch: int | None = None
     warnings: list[str] = field(default_factory=list)
+    # How much slower than the reference machine this one was: the rubric's seconds were stretched by it.
+    machine_factor: float = 1.0
 
 
 @dataclass
@@ -242,6 +246,11 @@ class ModelMeasurement:
     switched_off: list[str] | None = None
     # The same model retrained with its regularization switched off, where the rubric asks for it.
     ablation: ModelMeasurement | None = None
+    # Set on a what-if run only: the fix it was retrained with ("final_softmax", "dropout_rate", ...), and
+    # what that changed in `switched_off`.
+    what_if: str | None = None
+    # The same model retrained with one of its mistakes undone, one run per fix the rubric allows.
+    what_ifs: list[ModelMeasurement] = field(default_factory=list)
 
     @property
     def key(self) -> str:

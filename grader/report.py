@@ -72,6 +72,33 @@ class AblationSummary:
 
 
 @dataclass
+class WhatIf:
+    """The model retrained once with one of its mistakes undone mechanically, same seed and data: what the
+    fix would buy, measured rather than promised."""
+
+    fix: str  # the rubric's name for it: "final_softmax" | "dropout_rate" | "weight_decay" | "eval_mode"
+    changed: list[str]  # what was changed, in words: "Softmax after the last layer -> removed"
+    test: float | None  # test accuracy with the fix, None when the retrained model failed
+    failure: str = ""  # why it did not train
+
+
+@dataclass
+class Diagnosis:
+    """The state of one model in the lesson's words, what explains it and the evidence, read off what was
+    measured (the curves, the ablation, the probes, the structure): the first thing a student should fix."""
+
+    state: str  # one of DIAGNOSES
+    cause: str  # what explains the state, "" when nothing specific does: "Dropout(0.9) drops 90% ..."
+    evidence: str  # the measured numbers behind it
+    advice: str  # what to change, "" for a model that is fine
+    recovers: float  # rubric points the advice would win back at most: the lost points of `explains`
+    explains: list[str] = field(default_factory=list)  # the ids of the lost checks the cause accounts for
+
+
+DIAGNOSES = ("fine", "underfitting", "overfitting", "over-regularized", "not learning", "diverging", "not trained")
+
+
+@dataclass
 class ModelScore:
     key: str
     checks: list[Check]
@@ -79,6 +106,8 @@ class ModelScore:
     regularization: list[str] = field(default_factory=list)  # what was found, in words
     ablation: AblationSummary | None = None
     overfitting_onset: int | None = None  # the epoch validation loss started rising, the run going on
+    diagnosis: Diagnosis | None = None
+    what_ifs: list[WhatIf] = field(default_factory=list)
 
     @property
     def points(self) -> float:
@@ -101,7 +130,10 @@ class Report:
     pass_mark: float
     passed: bool
     rubric: dict[str, str]  # name, digest
+    # Ranked by the points each would win back, a step for several models said once: the diagnoses' advice
+    # first where it explains the lost points, then the hints of the checks nothing explained.
     next_steps: list[str] = field(default_factory=list)
+    # About the data and the run, each model's training warnings included ("iris/multi, mnist/multi: ...").
     warnings: list[str] = field(default_factory=list)
 
     @property

@@ -73,16 +73,17 @@ def test_a_weak_multi_layer_model_loses_points_with_a_message_that_says_why():
     report = score(measurements(*all_at_reference(mnist_multi=weak)), BASELINES, RUBRIC)
     check = report.score("mnist/multi").checks[0]
     assert check.status == "fail" and check.points == 0
-    assert check.message.startswith("test accuracy 61.0% is 36.8 points below the reference 97.8% ± 0.1%")
+    assert check.message.startswith("test accuracy 61.0% is 36.8 pp below the reference 97.8% ± 0.1%")
     assert "a hidden layer of 2 units is too narrow for 10 classes" in check.hint
-    assert report.next_steps[0] == check.hint
+    assert report.next_steps[0].startswith("mnist/multi: underfitting (training accuracy 62.0%, validation 61.0%")
+    assert report.next_steps[0].endswith(f"Next: {check.hint} (up to 15 points)")
 
 
 def test_a_large_train_validation_gap_costs_gap_points_with_a_concrete_fix():
     overfit = model("mnist/multi", 0.998, 0.912, 0.97, framework="keras")
     gap = score(measurements(*all_at_reference(mnist_multi=overfit)), BASELINES, RUBRIC).score("mnist/multi").checks[1]
     assert gap.id == "gap" and gap.status == "partial"
-    assert gap.message.startswith("validation accuracy 91.2% vs training 99.8%: a gap of 8.6 points")
+    assert gap.message.startswith("validation accuracy 91.2% vs training 99.8%: a gap of 8.6 pp")
     assert "keras.layers.Dropout(0.2)" in gap.hint and "EarlyStopping" in gap.hint
 
 
@@ -176,7 +177,9 @@ def test_a_model_that_scores_far_above_chance_before_training_gets_no_accuracy_p
     )
     assert (accuracy.status, accuracy.points, accuracy.max_points) == ("fail", 0, 15)
     assert accuracy.message == f"test accuracy 95.0% earns no points, because {learns.message}"
-    assert learns.hint == accuracy.hint == report.next_steps[0]
+    assert learns.hint == accuracy.hint
+    assert report.next_steps[0].startswith("iris/single: not learning: its predictions do not come from what it learned")
+    assert f"Next: {learns.hint}" in report.next_steps[0]
     assert "no stored answers, pretrained weights or lookups of the inputs" in learns.hint
     assert (report.points, report.max_points) == (85, 100)
 

@@ -62,7 +62,7 @@ def test_regularization_that_cuts_the_gap_beyond_seed_noise_is_effective():
     check = checks(helped)["regularization_effective"]
     assert check.status == "pass" and check.points == RUBRIC.regularization.effective_points
     assert check.message == (
-        "with it: gap 1.0 points, validation 98.0%; without (Dropout(0.2) -> rate 0): gap 3.0 points, "
+        "with it: gap 1.0 pp, validation 98.0%; without (Dropout(0.2) -> rate 0): gap 3.0 pp, "
         "validation 97.0%: it helped beyond seed noise"
     )
 
@@ -71,7 +71,7 @@ def test_regularization_within_seed_noise_is_not_effective():
     same = model("mnist/multi", 0.99, 0.98, 0.98, ablation=ablated("mnist/multi", train=0.9905, val=0.9795))
     check = checks(same)["regularization_effective"]
     assert check.status == "fail"
-    assert "no difference beyond seed noise (gap 0.2 points, validation 0.1 points)" in check.message
+    assert "no difference beyond seed noise (gap 0.2 pp, validation 0.1 pp)" in check.message
 
 
 def test_without_an_ablation_run_effectiveness_is_not_scored():

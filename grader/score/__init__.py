@@ -16,8 +16,10 @@ from grader.report import SCHEMA_VERSION, Check, ModelScore, Reference, Report
 from grader.rubric import Rubric
 from grader.score.accuracy import accuracy_check, gap_check, learning_check, overfitting_onset
 from grader.score.checks import not_trained
+from grader.score.diagnosis import diagnose, what_if_results
 from grader.score.freeform import deduct
 from grader.score.regularization import ablation_summary, detect, regularization_checks
+from grader.score.steps import model_warnings, next_steps
 from grader.score.structure import structure_checks
 
 NEXT_STEPS = 3
@@ -38,13 +40,12 @@ def score(measurements: Measurements, baselines: Baselines | None, rubric: Rubri
         scores.append(score_model(model, found, rubric, mode))
     if measurements.freeform is not None:
         deduct(measurements.freeform, scores, rubric)
-    warnings += _data_warnings(measurements, baselines)
+    warnings += _data_warnings(measurements, baselines) + model_warnings(measurements.models)
     points = round(sum(s.points for s in scores), 2)
     max_points = round(sum(s.max_points for s in scores), 2)
     graded = measurements.failure is None
     pass_mark = rubric.pass_mark_for(max_points)
-    lost = sorted((c for s in scores for c in s.checks if c.lost > 0 and c.hint), key=lambda c: -c.lost)
-    steps = list(dict.fromkeys(c.hint for c in lost))
+    steps = next_steps(scores)
     if measurements.failure is not None:  # nothing else matters until the submission runs
         steps = [measurements.failure.hint] if measurements.failure.hint else []
     return Report(
@@ -70,6 +71,8 @@ def score_model(
     checks: list[Check] = []
     reference = None
     stats = found[0] if found else None
+    gap_band = rubric.gap.bands[model.problem]
+    allowed_gap = gap_band.min_tolerance
     if found is not None:
         stats, framework = found
         band = rubric.accuracy.bands[model.problem]
@@ -80,8 +83,9 @@ def score_model(
             framework, mode, stats.test_accuracy.mean, stats.test_accuracy.std, stats.gap.mean, round(full_from, 6)
         )
         checks.append(accuracy_check(model, stats, rubric.accuracy.points, full_from, band))
+        allowed_gap = stats.gap.mean + max(rubric.gap.tolerance_sigmas * stats.gap.std, gap_band.min_tolerance)
         if model.variant in rubric.gap.variants:
-            checks.append(gap_check(model, stats, rubric.gap, rubric.gap.bands[model.problem]))
+            checks.append(gap_check(model, stats, rubric.gap, gap_band))
     learns = learning_check(model, rubric.accuracy.bands[model.problem])  # with or without a reference
     if learns is not None:
         checks.append(learns)
@@ -89,19 +93,32 @@ def score_model(
     checks += regularization_checks(model, rubric.regularization, rubric.ablation, stats)
     if model.failure is not None:
         checks = [_failed_model(check, model) for check in checks]
+    onset = overfitting_onset(model, rubric.gap)
+    what_ifs = what_if_results(model)
     return ModelScore(
         model.key,
         checks,
         reference,
         regularization=detect(model).found(),
         ablation=ablation_summary(model),
-        overfitting_onset=overfitting_onset(model, rubric.gap),
+        overfitting_onset=onset,
+        diagnosis=diagnose(model, checks, what_ifs, allowed_gap, onset),
+        what_ifs=what_ifs,
     )
 
 
+# What a model that was built but ran out of time keeps: how it is built and regularized needs no finished
+# training. Its accuracy, gap and the ablation's verdict do.
+NEEDS_TRAINING = ("accuracy", "gap", "learns", "regularization_effective")
+
+
 def _failed_model(check: Check, model: ModelMeasurement) -> Check:
-    """A model that did not train earns nothing; its first check carries the reason."""
+    """A model that did not train earns nothing but what its build shows (when it ran out of time); its
+    first check carries the reason."""
     if check.max_points == 0:
+        return check
+    timed_out = model.failure is not None and model.failure.kind == "timeout" and model.description is not None
+    if timed_out and check.id not in NEEDS_TRAINING:
         return check
     if check.id == "accuracy":
         return not_trained(check.id, check.title, check.max_points, model)

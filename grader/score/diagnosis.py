@@ -1,0 +1,272 @@
+"""Diagnosis: the state of each model in the lesson's words, and the cause that explains it.
+
+The checks say what earned points; this says what to fix first. It reads only what was measured (the
+curves, the ablation, the what-if retrains, the probes, the structure) and the checks already scored, and
+claims the points of the checks its cause explains, so that next steps can be ranked by what a fix would
+win back: an over-strong dropout that costs the accuracy comes before "train for longer".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from grader.data import N_CLASSES
+from grader.records import ModelMeasurement
+from grader.report import Check, Diagnosis, WhatIf
+from grader.score.accuracy import NOT_LEARNED_HINT, accuracy_hint, overfitting_hint
+from grader.score.checks import in_framework, pct, points
+from grader.score.regularization import Regularization, detect
+
+NOT_LEARNING_ABOVE_CHANCE = 0.1  # training accuracy within this of chance: the model learned nothing
+DIVERGING_RISE = 1.2  # training loss ending this many times above where it started
+AHEAD = 0.02  # the ablation beats the regularized model by more than this: the regularization held it back
+
+
+@dataclass
+class Cause:
+    """A mistake that explains lost points: what it is, what to do, and the checks whose points it claims."""
+
+    text: str
+    advice: str
+    claims: tuple[str, ...]
+    evidence: str = ""
+    state: str = ""  # the state it puts the model in whatever the curves say, "" to let them decide
+
+
+def diagnose(
+    model: ModelMeasurement, checks: list[Check], what_ifs: list[WhatIf], allowed_gap: float, onset: int | None
+) -> Diagnosis:
+    """One model's state and cause. ``allowed_gap`` is the largest train/validation gap that earns full
+    marks (or the band's tolerance where the gap is not scored); ``onset`` is where overfitting began."""
+    lost = {check.id: check.lost for check in checks if check.lost > 0 or check.status == "fail"}
+    if model.failure is not None or model.accuracy is None or model.run is None:
+        failure = model.failure
+        return Diagnosis(
+            "not trained",
+            failure.message if failure else "the model was not trained",
+            "",
+            failure.hint if failure else "",
+            round(sum(lost.values()), 2),
+            list(lost),
+        )
+    found = detect(model)
+    cause = _cause(model, lost, found, what_ifs)
+    state, evidence, usual = _state(model, lost, found, allowed_gap, onset, cause)
+    if state == "fine":
+        return Diagnosis(state, "", evidence, "", 0.0)
+    cause = cause or usual
+    if cause is None:  # a state that cost no points, e.g. overfitting that the rubric tolerates
+        return Diagnosis(state, "", evidence, "", 0.0)
+    evidence = "; ".join(part for part in (cause.evidence, evidence) if part)
+    explains = [check_id for check_id in lost if check_id in (*cause.claims, "accuracy", "gap")]
+    return Diagnosis(state, cause.text, evidence, cause.advice, round(sum(lost[i] for i in explains), 2), explains)
+
+
+def _state(
+    model: ModelMeasurement,
+    lost: dict[str, float],
+    found: Regularization,
+    allowed_gap: float,
+    onset: int | None,
+    cause: Cause | None,
+) -> tuple[str, str, Cause | None]:
+    """The state in the lesson's words, its evidence, and the cause that usually explains it."""
+    assert model.accuracy is not None and model.run is not None
+    accuracy, plan, epochs = model.accuracy, model.run.plan, model.run.epochs_run
+    losses = [r.loss for r in model.run.history if r.loss is not None]
+    chance = 1 / N_CLASSES[model.problem]
+    loss_rose = len(losses) >= 3 and losses[-1] > losses[0] * DIVERGING_RISE
+    if loss_rose or any(not math.isfinite(loss) for loss in losses):
+        return (
+            "diverging",
+            f"training loss went from {losses[0]:.3g} to {losses[-1]:.3g}",
+            Cause(
+                "the steps are too large for the loss surface",
+                f"lower the learning rate ({plan.learning_rate:g} now): try a tenth of it",
+                ("accuracy",),
+            ),
+        )
+    if cause is not None and cause.state:
+        return cause.state, "", None
+    if accuracy.train <= chance + NOT_LEARNING_ABOVE_CHANCE:
+        curve = f"; training loss {losses[0]:.3g} -> {losses[-1]:.3g}" if losses else ""
+        return (
+            "not learning",
+            f"training accuracy {pct(accuracy.train)}, chance is {pct(chance)}{curve}",
+            Cause(
+                "the loss is not going down",
+                "check that the optimizer updates this model's parameters and that the learning rate is not tiny "
+                f"({plan.learning_rate:g} now)",
+                ("accuracy",),
+            ),
+        )
+    ahead = _ablation_ahead(model)
+    if ahead is not None:
+        return (
+            "over-regularized",
+            ahead,
+            Cause(
+                f"its regularization ({', '.join(found.found())}) costs more than it saves",
+                "weaken the regularization: dropout 0.1 to 0.3, weight decay about 1e-4",
+                ("regularization_effective",),
+            ),
+        )
+    if cause is not None and cause.claims[-1] in ("dropout_rate", "weight_decay"):
+        return "over-regularized", f"training accuracy only {pct(accuracy.train)}", None
+    if lost.get("gap") or onset is not None or (accuracy.gap > allowed_gap and "accuracy" in lost):
+        rising = f"; validation loss rising from epoch {onset} of {epochs}" if onset is not None else ""
+        return (
+            "overfitting",
+            f"training {pct(accuracy.train)} vs validation {pct(accuracy.val)}: a gap of {points(accuracy.gap)} "
+            f"(up to {points(allowed_gap)} is expected){rising}",
+            Cause("the model memorises its training data", overfitting_hint(model), ("gap", "regularization_used")),
+        )
+    if "accuracy" in lost:
+        return (
+            "underfitting",
+            f"training accuracy {pct(accuracy.train)}, validation {pct(accuracy.val)}: no gap to close",
+            Cause("", accuracy_hint(model), ("accuracy",)),
+        )
+    return "fine", f"validation {pct(accuracy.val)}, gap {points(accuracy.gap)}", None
+
+
+def what_if_results(model: ModelMeasurement) -> list[WhatIf]:
+    """The what-if retrains in a few numbers: what changed and the test accuracy it reached."""
+    return [
+        WhatIf(
+            run.what_if or "",
+            run.switched_off or [],
+            run.accuracy.test if run.accuracy else None,
+            run.failure.message if run.failure else "",
+        )
+        for run in model.what_ifs
+    ]
+
+
+def _ablation_ahead(model: ModelMeasurement) -> str | None:
+    """The ablation's words when the model without its regularization both trains and validates better."""
+    run, without = model.accuracy, model.ablation
+    if run is None or without is None or without.accuracy is None or not without.switched_off:
+        return None
+    if without.accuracy.val - run.val <= AHEAD or without.accuracy.train - run.train <= AHEAD:
+        return None
+    return (
+        f"without {', '.join(without.switched_off)} this model reaches {pct(without.accuracy.train)} train / "
+        f"{pct(without.accuracy.val)} validation (with it: {pct(run.train)} / {pct(run.val)})"
+    )
+
+
+def _cause(
+    model: ModelMeasurement, lost: dict[str, float], found: Regularization, what_ifs: list[WhatIf]
+) -> Cause | None:
+    """The first mistake, in order of how much accuracy it usually costs, that the checks caught and that
+    explains lost accuracy or gap points."""
+    if not ({"accuracy", "gap"} & lost.keys()):
+        return None
+    for detector in _DETECTORS:
+        cause = detector(model, lost, found)
+        if cause is not None:
+            measured = next(
+                (w for w in what_ifs if w.fix == _FIX_OF.get(cause.claims[-1]) and w.test is not None), None
+            )
+            if measured is not None and model.accuracy is not None:
+                cause.evidence = (
+                    f"with {'; '.join(measured.changed)}: {pct(measured.test or 0.0)} test accuracy instead of "
+                    f"{pct(model.accuracy.test)}"
+                )
+            return cause
+    return None
+
+
+def _answers_not_learned(model: ModelMeasurement, lost: dict[str, float], found: Regularization) -> Cause | None:
+    if "learns" not in lost:
+        return None
+    untrained = model.accuracy.untrained if model.accuracy else None
+    return Cause(
+        "its predictions do not come from what it learned",
+        NOT_LEARNED_HINT,
+        ("learns",),
+        f"before any training it already scores {pct(untrained or 0.0)} on data it never trained on",
+        state="not learning",
+    )
+
+
+def _double_softmax(model: ModelMeasurement, lost: dict[str, float], found: Regularization) -> Cause | None:
+    if "loss_matches_output" not in lost:
+        return None
+    return Cause(
+        "its loss does not take what the model outputs (a softmax into a loss that applies softmax again)",
+        in_framework(
+            model,
+            "nn.CrossEntropyLoss applies log-softmax itself: drop the final nn.Softmax",
+            'drop activation="softmax" from the last layer, or compile with from_logits=False',
+        ),
+        ("loss_matches_output",),
+    )
+
+
+def _strong_dropout(model: ModelMeasurement, lost: dict[str, float], found: Regularization) -> Cause | None:
+    if "dropout_rate" not in lost or not found.dropout:
+        return None
+    name, rate = max(found.dropout, key=lambda layer: layer[1])
+    return Cause(
+        f"{name}({rate:g}) drops {rate:.0%} of the activations it sees",
+        "use a dropout rate between 0.1 and 0.5; 0.2 after each hidden layer is a good start",
+        ("regularization_effective", "dropout_rate"),
+    )
+
+
+def _strong_decay(model: ModelMeasurement, lost: dict[str, float], found: Regularization) -> Cause | None:
+    if "weight_decay" not in lost:
+        return None
+    values = [f"weight decay {found.weight_decay:g}"] if found.weight_decay else []
+    values += [f"{name.replace('_', ' ')} {value:g}" for name, value in found.kernel.items()]
+    return Cause(
+        f"{', '.join(values) or 'its weight decay'} pulls the weights towards zero harder than the data pushes",
+        "use a weight decay (or L2 factor) of about 1e-4",
+        ("regularization_effective", "weight_decay"),
+    )
+
+
+def _eval_mode(model: ModelMeasurement, lost: dict[str, float], found: Regularization) -> Cause | None:
+    if "dropout_at_inference" not in lost:
+        return None
+    return Cause(
+        "dropout is in the wrong mode for training or evaluation",
+        in_framework(
+            model,
+            "call model.train() before each training epoch and model.eval() before evaluating",
+            "use keras.layers.Dropout and let fit/predict switch it",
+        ),
+        ("dropout_at_inference",),
+    )
+
+
+def _linear_stack(model: ModelMeasurement, lost: dict[str, float], found: Regularization) -> Cause | None:
+    if "layers" not in lost or model.variant != "multi":
+        return None
+    return Cause(
+        "its layers do not make a multi-layer network (no working non-linearity between dense layers)",
+        in_framework(
+            model, "put nn.ReLU() between the Linear layers", 'give the hidden Dense layers activation="relu"'
+        ),
+        ("layers",),
+    )
+
+
+_DETECTORS: tuple[Callable[[ModelMeasurement, dict[str, float], Regularization], Cause | None], ...] = (
+    _answers_not_learned,
+    _double_softmax,
+    _strong_dropout,
+    _strong_decay,
+    _eval_mode,
+    _linear_stack,
+)
+_FIX_OF = {
+    "loss_matches_output": "final_softmax",
+    "dropout_rate": "dropout_rate",
+    "weight_decay": "weight_decay",
+    "dropout_at_inference": "eval_mode",
+}

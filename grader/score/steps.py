@@ -1,0 +1,57 @@
+"""Next steps and warnings for the whole report: each said once, for every model it concerns.
+
+A student reads the first step first, so steps are ranked by the rubric points they would win back, and a
+step that several models share (the same double softmax in all four) is one step naming them all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from grader.records import ModelMeasurement
+from grader.report import ModelScore
+
+
+@dataclass
+class _Step:
+    advice: str
+    lead: str  # what is wrong, for the first model it was seen in
+    keys: list[str] = field(default_factory=list)
+    points: float = 0.0
+
+
+def next_steps(scores: list[ModelScore]) -> list[str]:
+    """Every lost point's advice, a model's diagnosis first where it explains the loss."""
+    steps: dict[str, _Step] = {}
+
+    def add(advice: str, lead: str, key: str, lost: float) -> None:
+        step = steps.setdefault(advice, _Step(advice, lead))
+        step.keys.append(key)
+        step.points += lost
+
+    for score in scores:
+        diagnosis, explained = score.diagnosis, set()
+        if diagnosis is not None and diagnosis.advice and diagnosis.recovers > 0:
+            cause = f": {diagnosis.cause}" if diagnosis.cause else ""
+            evidence = f" ({diagnosis.evidence})" if diagnosis.evidence else ""
+            add(diagnosis.advice, f"{diagnosis.state}{cause}{evidence}", score.key, diagnosis.recovers)
+            explained = set(diagnosis.explains)
+        for check in score.checks:
+            if check.lost > 0 and check.hint and check.id not in explained:
+                add(check.hint, f"{check.title.lower()}: {check.message}", score.key, check.lost)
+    ranked = sorted(steps.values(), key=lambda step: -step.points)
+    return [_words(step) for step in ranked]
+
+
+def _words(step: _Step) -> str:
+    keys = ", ".join(dict.fromkeys(step.keys))
+    return f"{keys}: {step.lead}. Next: {step.advice} (up to {step.points:g} points)"
+
+
+def model_warnings(models: list[ModelMeasurement]) -> list[str]:
+    """The models' training warnings, each once, with the models it was raised for."""
+    seen: dict[str, list[str]] = {}
+    for model in models:
+        for warning in model.run.warnings if model.run else []:
+            seen.setdefault(warning, []).append(model.key)
+    return [f"{', '.join(keys)}: {warning}" for warning, keys in seen.items()]
