@@ -14,9 +14,10 @@ from grader.records import (
     Finding,
     FoundModel,
     FreeformRun,
+    ModelProbes,
     SourceLocation,
 )
-from grader.report import Report
+from grader.report import Report, WhatIf
 from grader.rubric import load_rubric
 from grader.score import score
 
@@ -43,9 +44,14 @@ OVERFITTING = [0.30, 0.16, 0.11, 0.09, 0.085, 0.084, 0.086, 0.09, 0.095, 0.10, 0
 REGULARIZED = [0.31, 0.17, 0.12, 0.10, 0.092, 0.088, 0.086, 0.085, 0.085, 0.086]
 
 
+TYPO = "HYPERPARAMS key 'early_stoping' is not known; did you mean 'early_stopping'?"
+SOFTMAX_REMOVED = WhatIf("final_softmax", ["Softmax after the last layer -> removed"], 0.912)
+
+
 def sample_report() -> Report:
-    """Four models: one passing, one that failed in a notebook cell, one below its reference, and an MNIST
-    multi-layer model that overfits, with dropout and an ablation run beside it."""
+    """Four models: one passing, one that failed in a notebook cell, one below its reference with what
+    removing its final softmax measured, and an MNIST multi-layer model that overfits, with dropout and an
+    ablation run beside it; a HYPERPARAMS typo warned about in two of them."""
     failure = Failure(
         "build_error",
         "build_model('iris', 'multi') raised TypeError: torch.nn.modules.activation.ReLU is not a Module subclass",
@@ -68,7 +74,41 @@ def sample_report() -> Report:
         model("mnist/single", 0.90, 0.89, 0.885, epochs=curve(REGULARIZED, 0.90)),
         mnist_multi,
     ]
+    models[0].run.warnings.append(TYPO)
+    mnist_multi.run.warnings.append(TYPO)
     report = score(measurements(*models), BASELINES, load_rubric())
+    report.scores[2].what_ifs.append(SOFTMAX_REMOVED)
+    return dataclasses.replace(report, created=CREATED)
+
+
+def planted_report() -> Report:
+    """The issue's planted mistakes: every model ends in a softmax that train()'s CrossEntropyLoss applies
+    again, mnist/multi has two Dropout(0.9) and its own loop ran every epoch, and the typo
+    ``early_stoping`` is in HYPERPARAMS; what undoing each mistake measured is on the models."""
+    probes = ModelProbes(affine=False, inference_deterministic=True, loss_expects="logits", loss_chosen_by="train()")
+    accuracies = {
+        "iris/single": (0.86, 0.85, 0.833),
+        "iris/multi": (0.9, 0.9, 0.867),
+        "mnist/single": (0.88, 0.87, 0.87),
+    }
+    models = [
+        model(key, *accuracy, output="probabilities", probes=probes, epochs=curve(REGULARIZED, accuracy[0]))
+        for key, accuracy in accuracies.items()
+    ]
+    heavy = [dense(256), RELU, dropout(0.9), dense(128), RELU, dropout(0.9), dense(10)]
+    ablation = ablated("mnist/multi", 0.978, 0.971, ("Dropout(0.9) -> rate 0", "Dropout(0.9) -> rate 0"))
+    mnist_multi = model(
+        "mnist/multi", 0.70, 0.70, 0.694, layers=heavy, output="probabilities", probes=probes,
+        stop_reason="custom_loop", ablation=ablation,
+    )  # fmt: skip
+    models.append(mnist_multi)
+    for trained in models[1], mnist_multi:
+        trained.run.warnings.append(TYPO)
+    report = score(measurements(*models), BASELINES, load_rubric())
+    fixed = {"iris/single": 0.967, "iris/multi": 0.967, "mnist/single": 0.921, "mnist/multi": 0.953}
+    for scored in report.scores:
+        scored.what_ifs.append(WhatIf("final_softmax", ["Softmax after the last layer -> removed"], fixed[scored.key]))
+    report.scores[3].what_ifs.append(WhatIf("dropout_rate", ["Dropout(0.9) -> Dropout(0.2)"] * 2, 0.962))
     return dataclasses.replace(report, created=CREATED)
 
 
@@ -140,7 +180,7 @@ def attack_report() -> Report:
     message = "ValueError: \x1b]0;owned\x07bad\rTotal 100 / 100 · PASS ::error::fake [bold]x[/bold]"
     failure = Failure("train_error", message, "[red]fix it[/red]", SourceLocation("[b]hw\x1b[2J.py", 3, "x[::2]"))
     trained = model("iris/single", epochs=curve(REGULARIZED))
-    trained.run.warnings.append("HYPERPARAMS key '\x1b]0;t\x07[bold]lr\r' is not used")
+    trained.run.warnings.append("HYPERPARAMS key '\x1b]0;t\x07[bold]lr\r' is not used")  # the scorer lists it
     measured = measurements(trained, failed("iris/multi", failure))
     measured.log = CapturedOutput("\n".join(ATTACK_LINES) + "\n")
     return dataclasses.replace(score(measured, BASELINES, load_rubric()), created=CREATED)

@@ -12,7 +12,14 @@ import re
 
 import pytest
 from golden_files import matches_golden
-from report_factory import ATTACK_LINES, ATTACK_LINES_SHOWN, attack_report, sample_report, ungradable_report
+from report_factory import (
+    ATTACK_LINES,
+    ATTACK_LINES_SHOWN,
+    attack_report,
+    planted_report,
+    sample_report,
+    ungradable_report,
+)
 from rich.console import Console
 
 from grader.render import FORMATS
@@ -42,6 +49,24 @@ def test_the_terminal_report_fits_80_columns_and_says_everything_in_words():
     assert max(len(line) for line in text.splitlines()) <= 80
     assert "\x1b[" not in text  # no colour codes: the words carry the meaning
     assert "PASS" in text and "not trained" in text and "Next steps" in text
+
+
+def test_a_finding_shared_by_several_models_is_said_once_with_their_list():
+    text = render_text(planted_report())
+    assert text.count("Loss matches the output") == 1
+    assert "Loss matches the output: 0/0.5 each in iris/single, iris/multi, mnist/single, mnist/multi" in text
+    assert text.count("early_stoping") == 1  # the scorer's grouped warning, not one per model as well
+    assert "without the final softmax: 95.3% test accuracy instead of 69.4%" in text
+    assert "2×Dropout(0.9)" in text
+
+
+def test_the_terminal_report_is_short_and_its_wrapped_lines_keep_their_indent():
+    lines = render_text(planted_report()).splitlines()
+    assert len(lines) <= 45  # 69 before findings were grouped and said once
+    steps = [n for n, line in enumerate(lines) if line.startswith("  1. ")]
+    assert steps and lines[steps[0] + 1].startswith("     ") and lines[steps[0] + 1][5] != " "
+    assert not any("  " in line.strip() for line in lines if not line.startswith((" Model", " ─", " iris", " mnist")))
+    assert " points" not in "\n".join(line for line in lines if "gap" in line and "pp" not in line)
 
 
 def events(task: str, epochs: int) -> list[dict]:
@@ -124,8 +149,9 @@ def test_what_the_submission_printed_is_shown_as_written_after_its_control_chara
     text = render_text(attack_report())
     tail = text.split("Last 10 lines the submission printed:\n", 1)[1]
     assert tail.splitlines() == ATTACK_LINES_SHOWN
-    assert "ValueError: bad\\rTotal 100 / 100 · PASS ::error::fake [bold]x[/bold] ([b]hw.py, line 3: x[::2])" in text
-    assert "  1. [red]fix it[/red]" in text  # markup shown, not applied
+    assert "ValueError: bad\\rTotal 100 / 100 · PASS ::error::fake [bold]x[/bold]" in text
+    assert "at [b]hw.py, line 3: x[::2]" in text
+    assert "Next: [red]fix it[/red]" in text  # markup shown, not applied
     assert "warning: iris/single: HYPERPARAMS key '[bold]lr\\r' is not used" in text
 
 
@@ -137,7 +163,8 @@ def test_on_a_colour_terminal_the_only_escape_sequences_are_richs_own_colours(mo
     assert colours  # the terminal did get colours
     unstyled = RICH_STYLE.sub("", output.getvalue())
     assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f]", unstyled)  # no control character but newline
-    assert unstyled == render_text(attack_report())  # the words are the same as in report.txt
+    shown = "".join(line.rstrip() + "\n" for line in unstyled.splitlines())  # report.txt has no padding
+    assert shown == render_text(attack_report())  # the words are the same as in report.txt
 
 
 def test_under_github_actions_the_terminal_report_is_printed_with_workflow_commands_stopped(monkeypatch):

@@ -8,17 +8,21 @@ as Rich markup nor as control characters (see ``terminal_text``).
 from __future__ import annotations
 
 import io
+from collections import Counter
+from collections.abc import Iterable
 
 from rich import box
 from rich.console import Console, Group, RenderableType
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
 from grader.measure import Measurements
 from grader.records import ModelMeasurement
+from grader.render.checks import diagnoses, failed_models, findings
 from grader.render.markdown import freeform_view
-from grader.render.text import percent, terminal_text, workflow_commands_stopped
-from grader.report import ModelScore, Report
+from grader.render.text import percent, pp, prose, terminal_text, workflow_commands_stopped
+from grader.report import Check, ModelScore, Report
 
 LOG_LINES_SHOWN = 15
 _EMPTY = ModelMeasurement("", "")
@@ -28,7 +32,8 @@ def render_text(report: Report) -> str:
     """The same summary as plain text, 100 columns wide, for a file."""
     console = Console(file=io.StringIO(), width=100, no_color=True, highlight=False, force_terminal=False)
     _print_report(report, console)
-    return console.file.getvalue()  # type: ignore[attr-defined]
+    text: str = console.file.getvalue()  # type: ignore[attr-defined]
+    return "".join(line.rstrip() + "\n" for line in text.splitlines())  # no padding to the console's width
 
 
 def render_terminal(report: Report, console: Console) -> None:
@@ -46,15 +51,15 @@ def _print_report(report: Report, console: Console) -> None:
         console.print(_submission_failure(report))
     else:
         console.print(_models_table(report))
-        for line in [*_training(report), *_deductions(report)]:
+        for line in [*_diagnoses(report), *_deductions(report)]:
             console.print(line)
     console.print(_total(report))
     if report.next_steps:
         console.print(_line("Next steps", "bold"))
         for number, step in enumerate(report.next_steps, 1):
-            console.print(_line(f"  {number}. {step}"))
-    for warning in [*report.warnings, *_run_warnings(report)]:
-        console.print(_line(f"warning: {warning}", "yellow"))
+            console.print(_hanging(f"  {number}. ", prose(step)))
+    for warning in [*report.warnings, *_isolation_warning(report)]:
+        console.print(_hanging("warning: ", prose(warning), "yellow"))
     if _needs_log(report):
         console.print(_log_tail(report))
 
@@ -118,7 +123,7 @@ def _models_table(report: Report) -> Table:
     what regularization it uses, and what it earned."""
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False)
     for header, justify in COLUMNS:
-        wide = 20 if header == "Regularization" else None
+        wide = 16 if header == "Regularization" else None
         table.add_column(header, justify=justify, no_wrap=True, max_width=wide, overflow="ellipsis")
     for score in report.scores:
         model = report.measurements.model(score.key) or ModelMeasurement(*score.key.split("/"))
@@ -130,22 +135,31 @@ COLUMNS = (
     ("Model", "left"),
     ("Test", "right"),
     ("Reference", "right"),
-    ("Gap", "right"),
+    ("Gap", "right"),  # percentage points
+    ("Epochs", "right"),
     ("Regularization", "left"),
     ("Points", "right"),
 )
+STOPS = {"early_stopping": " early", "time_budget": " timed"}  # why fewer epochs ran than planned
 
 
 def _model_row(model: ModelMeasurement, score: ModelScore) -> list[str]:
     reference = "-"
     if score.reference:
-        reference = f"{percent(score.reference.test_accuracy)} ±{100 * score.reference.test_spread:.1f}"
+        reference = percent(score.reference.test_accuracy)  # its spread is in the accuracy check's message
     points = f"{score.points:g}/{score.max_points:g}" if score.max_points else "unscored"
-    regularization = ", ".join(_short(found) for found in score.regularization) or "-"
-    if model.accuracy is None:
-        return [model.key, "failed", reference, "-", regularization, points]
+    regularization = ", ".join(_counted(_short(found) for found in score.regularization)) or "-"
+    if model.accuracy is None or model.run is None:
+        return [model.key, "failed", reference, "-", "-", regularization, points]
     gap = f"{100 * model.accuracy.gap:.1f}"
-    return [model.key, percent(model.accuracy.test), reference, gap, regularization, points]
+    epochs = f"{model.run.epochs_run}{STOPS.get(model.run.stop_reason, '')}"
+    return [model.key, percent(model.accuracy.test), reference, gap, epochs, regularization, points]
+
+
+def _counted(items: Iterable[str]) -> list[str]:
+    """Each item once, counted where it repeats: two Dropout(0.9) are "2×Dropout(0.9)"."""
+    counts = Counter(items)
+    return [f"{n}×{item}" if n > 1 else item for item, n in counts.items()]
 
 
 def _short(found: str) -> str:
@@ -155,54 +169,99 @@ def _short(found: str) -> str:
     return found.replace("weight decay ", "wd ").replace("kernel ", "")
 
 
-def _training(report: Report) -> list[RenderableType]:
-    """How each model trained, and for a multi-layer one what its regularization did (the ablation)."""
-    stops = {"early_stopping": ", stopped early", "time_budget": ", stopped at the time budget"}
-    lines: list[RenderableType] = []
+def _diagnoses(report: Report) -> list[RenderableType]:
+    """Each model's state in the lesson's words and what explains it, said once for the models that share
+    it; under it the evidence and what each what-if measured, model by model, unless a next step already
+    says it. The models that are fine on one line. A model without a diagnosis still shows what its
+    ablation measured and where it started overfitting."""
+    views = {view.model: view for view in diagnoses(report)}
+    failed = failed_models(report)
+    fine = [key for key, view in views.items() if view.fine and not view.what_ifs and key not in failed]
+    groups: dict[str, list[tuple[str, list[str]]]] = {}
     for score in report.scores:
-        model = report.measurements.model(score.key) or _EMPTY
-        if model.run is None or model.failure is not None:
+        view = views.get(score.key)
+        if score.key in fine or score.key in failed:
             continue
-        run = model.run
-        lines.append(
-            _line(f"{score.key}: {run.epochs_run} epochs{stops.get(run.stop_reason, '')} in {run.seconds:.1f} s")
-        )
-        ablation = score.ablation
-        if ablation is not None and ablation.ablated is not None:
-            with_, without = ablation.regularized, ablation.ablated
-            lines.append(
-                _line(
-                    f"    without its regularization: gap {100 * without.gap:.1f} (with: {100 * with_.gap:.1f}), "
-                    f"validation {100 * without.val:.1f}% (with: {100 * with_.val:.1f}%)"
-                )
-            )
-        if score.overfitting_onset is not None:
-            lines.append(_line(f"    validation loss rising from epoch {score.overfitting_onset} on", "yellow"))
-    return lines
+        details = [line for line in view.lines() if not _said(line, report)] if view else []
+        if view and view.advice and not _said(view.advice, report):
+            details.append(f"→ {view.advice}")
+        details += _ablation_lines(score) if view is None or view.state != "over-regularized" else []
+        if view is None and score.overfitting_onset is not None:
+            details.append(f"validation loss rising from epoch {score.overfitting_onset} on")
+        if view is not None or details:
+            groups.setdefault(view.headline if view else "", []).append((score.key, details))
+    lines: list[RenderableType] = []
+    for headline, models in groups.items():
+        keys = ", ".join(key for key, _ in models)
+        style = "yellow" if headline else ""
+        lines.append(_hanging(f"  {keys}: ", headline or "how it trained", style))
+        if len(models) > 1:  # a long list of models: the headline wraps under the list, not beside it
+            lines[-1] = _indented(f"{keys}: {headline}", 2, style)
+        for key, details in models:
+            named = len(models) > 1 and details
+            lines += [_indented(f"{key}: {'; '.join(details)}" if named else detail, 6) for detail in details][
+                : 1 if named else None
+            ]
+    if fine:
+        lines.append(_hanging("  fine: ", ", ".join(fine), "green"))
+    return [_line("Diagnosis", "bold"), *lines] if lines else []
+
+
+def _ablation_lines(score: ModelScore) -> list[str]:
+    ablation = score.ablation
+    if ablation is None or ablation.ablated is None:
+        return []
+    with_, without = ablation.regularized, ablation.ablated
+    return [
+        f"without its regularization: gap {pp(without.gap)} (with: {pp(with_.gap)}), "
+        f"validation {percent(without.val)} (with: {percent(with_.val)})"
+    ]
 
 
 def _deductions(report: Report) -> list[RenderableType]:
-    """What cost points, check by check; a model that did not train is one entry, not one per check."""
+    """What cost points: a model that did not train is one entry, not one per check, and a check that lost
+    points in several models with the same words is one entry with the models' list. A hint already among
+    the next steps is not said twice."""
     lines: list[RenderableType] = []
-    for score in report.scores:
-        model = report.measurements.model(score.key)
-        if model is not None and model.failure is not None:
-            lost = sum(check.lost for check in score.checks)
-            where = f" ({model.failure.location})" if model.failure.location else ""
-            lines.append(_line(f"{score.key}: not trained, {lost:g} points lost", "red"))
-            lines.append(_line(f"    {model.failure.message}{where}"))
-            if model.failure.hint:
-                lines.append(_line(f"    → {model.failure.hint}", "cyan"))
+    for key, failure in failed_models(report).items():
+        score = report.score(key)
+        lost = sum(check.lost for check in score.checks) if score else 0
+        lines.append(_hanging("  ", f"{key}: not trained, {lost:g} points lost", "red"))
+        if not _said(failure.message, report):
+            lines.append(_indented(prose(failure.message), 6))
+        if failure.location:
+            lines.append(_indented(f"at {failure.location}", 6))
+        if failure.hint and not _said(failure.hint, report):
+            lines.append(_indented(f"→ {prose(failure.hint)}", 6, "cyan"))
+    explained: dict[tuple[str, int], list[str]] = {}  # (title, step): "12/15 in iris/single", ...
+    for finding in findings(report):
+        check, style = finding.check, "red" if finding.check.status == "fail" else "yellow"
+        steps = {n for key in finding.models if (n := _step_explaining(report, key, check))}
+        if len(steps) == 1:  # the step says what was measured and what to do
+            explained.setdefault((check.title, steps.pop()), []).append(f"{finding.points} in {finding.where}")
             continue
-        for check in score.checks:
-            if check.lost <= 0:
-                continue
-            style = "red" if check.status == "fail" else "yellow"
-            lines.append(_line(f"{score.key} · {check.title}: {check.points:g}/{check.max_points:g}", style))
-            lines.append(_line(f"    {check.message}"))
-            if check.hint:
-                lines.append(_line(f"    → {check.hint}", "cyan"))
+        lines.append(_hanging("  ", finding.headline, style))
+        lines.append(_indented(prose(check.message), 6))
+        if check.hint and not _said(check.hint, report):
+            lines.append(_indented(f"→ {prose(check.hint)}", 6, "cyan"))
+    for (title, step), where in explained.items():
+        lines.append(_hanging("  ", f"{title}: {', '.join(where)} (next step {step})", "yellow"))
     return [_line("What cost points", "bold"), *lines] if lines else []
+
+
+def _said(text: str, report: Report) -> bool:
+    """Whether a next step already says this (the scorer's steps quote the evidence and the advice)."""
+    return any(text in step for step in report.next_steps)
+
+
+def _step_explaining(report: Report, key: str, check: Check) -> int | None:
+    """The number of the next step that says what this check measured, or the cause of its lost points
+    with the evidence."""
+    score = report.score(key)
+    diagnosis = score.diagnosis if score else None
+    if diagnosis is not None and diagnosis.advice and check.id in diagnosis.explains:
+        return next((n for n, step in enumerate(report.next_steps, 1) if diagnosis.advice in step), None)
+    return next((n for n, step in enumerate(report.next_steps, 1) if check.message in step), None)
 
 
 def _total(report: Report) -> RenderableType:
@@ -227,15 +286,16 @@ def _submission_failure(report: Report) -> RenderableType:
     return Group(*parts)
 
 
-def _run_warnings(report: Report) -> list[str]:
-    warnings = [f"{m.key}: {w}" for m in report.measurements.models if m.run for w in m.run.warnings]
+def _isolation_warning(report: Report) -> list[str]:
+    """The one warning about this machine rather than the submission (the pages show it under Environment;
+    the models' own warnings are in ``report.warnings``, grouped by the scorer)."""
     missing = [f for f in ("network", "processes", "files") if f not in report.measurements.environment.isolated]
-    if missing:
-        warnings.append(
-            f"isolation is partial on this machine: the submission's code was not walled off from "
-            f"{', '.join(missing)} (see the README's security model)"
-        )
-    return warnings
+    if not missing:
+        return []
+    return [
+        f"isolation is partial on this machine: the submission's code was not walled off from "
+        f"{', '.join(missing)} (see the README's security model)"
+    ]
 
 
 def _needs_log(report: Report) -> bool:
@@ -252,6 +312,21 @@ def _line(text: str, style: str = "") -> Text:
     """Report text as a terminal shows it and nothing more: a ``Text`` is never read as markup, and
     ``terminal_text`` leaves no control character to act on."""
     return Text(terminal_text(text), style=style)
+
+
+def _hanging(prefix: str, text: str, style: str = "") -> Table:
+    """``prefix`` then ``text``, whose wrapped lines stay indented under its first word, not under the
+    prefix: a numbered step, a warning, a model's heading."""
+    grid = Table.grid()
+    grid.add_column(no_wrap=True)
+    grid.add_column()
+    grid.add_row(_line(prefix, style), _line(text, style))
+    return grid
+
+
+def _indented(text: str, indent: int, style: str = "") -> Padding:
+    """Text indented by ``indent`` columns, its wrapped lines too."""
+    return Padding(_line(text, style), (0, 0, 0, indent))
 
 
 def _cell(text: str) -> Text:

@@ -112,6 +112,20 @@ def md_text(text: str) -> str:
     return _MD_BLOCK_START.sub(lambda match: match[0][:-1] + "\\" + match[0][-1], text)
 
 
+_SPACES = re.compile(r"(?<=\S) {2,}(?=\S)")
+
+
+def prose(text: str) -> str:
+    """A message as running text: the two spaces that set code apart in a message
+    (``run  build_model(...)  yourself``) read as one where the code is not formatted."""
+    return _SPACES.sub(" ", text)
+
+
+def pp(fraction: float) -> str:
+    """An accuracy difference in percentage points, never "points", which are the rubric's: 0.029 -> "2.9 pp"."""
+    return f"{100 * fraction:.1f} pp"
+
+
 def percent(fraction: float) -> str:
     """An accuracy the way every format shows it: 0.9731 -> "97.3%"."""
     return f"{100 * fraction:.1f}%"
