@@ -8,7 +8,9 @@ the rubric (limits, epoch budgets, defaults, seed, ablation), the grading option
 the key: a changed rubric's points re-score cached measurements.
 
 Only results that another run would reproduce are stored: none with a timeout, a crash, a memory error,
-an unreadable result, or training stopped by the time budget (those depend on the machine's load).
+an unreadable result, or training stopped by the time budget (those depend on the machine's load). Each
+model is also stored on its own, so that when one model ran out of time the next run (the same grade
+with ``--format html``, say) retrains only that one and reuses the models that finished.
 
 Entries are the grader's own JSON (never student output, never pickles), written atomically (a temporary
 file, then a rename), so concurrent graders never read half an entry. The directory is bounded in size
@@ -28,13 +30,14 @@ from typing import Any
 
 from grader.locations import cache_dir, write_atomically
 from grader.measure import Measurements
-from grader.records import FreeformRun, from_json, to_json
+from grader.records import FreeformRun, ModelMeasurement, from_json, to_json
 from grader.rubric import Rubric
 
 MAX_MB_ENV = "GRADER_CACHE_MAX_MB"
 DEFAULT_MAX_MB = 200.0
 NOT_REPRODUCIBLE = {"timeout", "crash", "memory", "malformed_result", "import_error"}
 SUFFIX = ".measurements.json"
+MODEL_SUFFIX = ".model.json"
 
 
 def code_digest(files: dict[str, bytes]) -> str:
@@ -87,10 +90,20 @@ def reproducible(measurements: Measurements) -> bool:
     run = measurements.freeform
     if run is not None and _stopped_by_the_clock(run):
         return False
-    failures = [measurements.failure] + [m.failure for m in _with_ablations(measurements)]
-    if any(failure is not None and failure.kind in NOT_REPRODUCIBLE for failure in failures):
+    failure = measurements.failure
+    if failure is not None and failure.kind in NOT_REPRODUCIBLE:
         return False
-    return all(m.run is None or m.run.stop_reason != "time_budget" for m in _with_ablations(measurements))
+    return all(model_reproducible(model) for model in measurements.models)
+
+
+def model_reproducible(model: ModelMeasurement) -> bool:
+    """One model, with its ablation and what-if runs: each ended by itself, not by the clock or a crash."""
+    for run in (model, *([model.ablation] if model.ablation else []), *model.what_ifs):
+        if run.failure is not None and run.failure.kind in NOT_REPRODUCIBLE:
+            return False
+        if run.run is not None and run.run.stop_reason in ("time_budget", "killed"):
+            return False
+    return True
 
 
 class MeasurementCache:
@@ -116,17 +129,36 @@ class MeasurementCache:
             os.utime(path)  # recently used
         return measurements
 
+    def get_models(self, key: str, model_keys: list[str]) -> dict[str, ModelMeasurement]:
+        """The models of an earlier run under the same key that finished by themselves."""
+        found = {}
+        for model_key in model_keys:
+            path = self._model_path(key, model_key)
+            try:
+                found[model_key] = from_json(ModelMeasurement, path.read_text())
+            except OSError:
+                continue
+            except Exception:  # another schema, or damaged: retrain that model
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                continue
+            with contextlib.suppress(OSError):
+                os.utime(path)
+        return found
+
     def put(self, key: str, measurements: Measurements) -> None:
-        """Store the entry (if it is reproducible) and evict the least recently used past the bound."""
-        if not reproducible(measurements):
-            return
-        text = to_json(measurements).encode()
-        if write_atomically(self._path(key), lambda out: out.write(text)):  # unwritable: grading goes on
+        """Store the entry (if it is reproducible) and each model that is, then evict the least recently used
+        past the bound."""
+        entries = [(self._model_path(key, m.key), to_json(m)) for m in measurements.models if model_reproducible(m)]
+        if reproducible(measurements):
+            entries.append((self._path(key), to_json(measurements)))
+        written = [write_atomically(path, lambda out, text=text: out.write(text.encode())) for path, text in entries]
+        if any(written):  # unwritable: grading goes on
             self._evict()
 
     def _evict(self) -> None:
         entries = []
-        for path in self.directory.glob(f"*{SUFFIX}"):
+        for path in [*self.directory.glob(f"*{SUFFIX}"), *self.directory.glob(f"*{MODEL_SUFFIX}")]:
             with contextlib.suppress(OSError):
                 stat = path.stat()
                 entries.append((stat.st_mtime, stat.st_size, path))
@@ -141,6 +173,9 @@ class MeasurementCache:
     def _path(self, key: str) -> Path:
         return self.directory / f"{key}{SUFFIX}"
 
+    def _model_path(self, key: str, model_key: str) -> Path:
+        return self.directory / f"{key}.{model_key.replace('/', '-')}{MODEL_SUFFIX}"
+
 
 def _normalized(name: str, content: bytes) -> bytes:
     if not name.endswith(".py"):
@@ -149,7 +184,3 @@ def _normalized(name: str, content: bytes) -> bytes:
         return ast.dump(ast.parse(content), include_attributes=True).encode()
     except (SyntaxError, ValueError):
         return content
-
-
-def _with_ablations(measurements: Measurements) -> list:
-    return [m for model in measurements.models for m in (model, model.ablation) if m is not None]

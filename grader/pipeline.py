@@ -26,7 +26,7 @@ from grader.locations import cache_dir
 from grader.measure import Environment, Measurements, Settings, SubmissionInfo, measure
 from grader.mistakes import CodeCell, find_in_code, stale_names
 from grader.notebook import NotebookError
-from grader.records import MODEL_KEYS, CapturedOutput, FreeformRun, ModelMeasurement
+from grader.records import MODEL_KEYS, CapturedOutput, FreeformRun, ModelMeasurement, model_key
 from grader.report import Report
 from grader.rubric import Rubric
 from grader.score import score
@@ -121,7 +121,8 @@ def measure_submission(path: Path, options: GradeOptions, rubric: Rubric) -> Mea
         for problem in options.problems
     }
     cache, key = MeasurementCache(), _cache_key(submission, data, options, rubric, seed)
-    cached = cache.get(key) if options.cache and not options.find_only else None
+    use_cache = options.cache and not options.find_only
+    cached = cache.get(key) if use_cache else None
     if cached is not None:
         return dataclasses.replace(
             cached,
@@ -133,12 +134,13 @@ def measure_submission(path: Path, options: GradeOptions, rubric: Rubric) -> Mea
     if options.run_all:
         limits = dataclasses.replace(limits, import_seconds=limits.run_all_seconds)
     tasks = tasks_for(rubric, options)
+    finished = cache.get_models(key, [task.key for task in tasks if not task.ablation]) if use_cache else {}
     workdir = Path(tempfile.mkdtemp(prefix="grader-"))
     try:
         outcome = train_submission(
             submission,
             data,
-            tasks,
+            [task for task in tasks if model_key(task.problem, task.variant) not in finished],
             seed=seed,
             device=options.device,
             limits=limits,
@@ -148,7 +150,7 @@ def measure_submission(path: Path, options: GradeOptions, rubric: Rubric) -> Mea
             dry_run=_dry_run(submission, rubric),
             on_event=options.on_event,
         )
-        models = measure(outcome.models, outcome.predictions, data)
+        models = finished | measure(outcome.models, outcome.predictions, data)
     finally:
         if not options.keep_workdir:
             shutil.rmtree(workdir, ignore_errors=True)

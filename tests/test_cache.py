@@ -103,8 +103,17 @@ def test_an_entry_reads_back_as_written_and_leaves_no_temporary_file(tmp_path):
     measured = measurements(model("iris/single"))
     cache.put("k", measured)
     assert cache.get("k") == measured
-    assert [p.name for p in tmp_path.iterdir()] == ["k.measurements.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["k.iris-single.model.json", "k.measurements.json"]
     assert cache.get("missing") is None
+
+
+def test_a_model_that_finished_is_kept_on_its_own_when_another_ran_out_of_time(tmp_path):
+    cache = MeasurementCache(tmp_path)
+    timed_out = failed("iris/multi", Failure("timeout", "ran past its budget"))
+    cache.put("k", measurements(model("iris/single"), timed_out))
+    assert cache.get("k") is None
+    assert list(cache.get_models("k", ["iris/single", "iris/multi"])) == ["iris/single"]
+    assert cache.get_models("k", ["iris/single"])["iris/single"] == model("iris/single")
 
 
 def test_a_damaged_entry_is_dropped_not_trusted(tmp_path):
@@ -118,14 +127,15 @@ def test_past_its_bound_the_least_recently_used_entries_go(tmp_path):
     measured = measurements(model("iris/single"))
     cache = MeasurementCache(tmp_path / "c", max_bytes=10**9)
     cache.put("a", measured)
-    one_entry = (cache.directory / "a.measurements.json").stat().st_size
+    one_entry = sum(path.stat().st_size for path in cache.directory.iterdir())
     cache = MeasurementCache(tmp_path / "c", max_bytes=int(2.5 * one_entry))
     cache.put("b", measured)
-    os.utime(cache.directory / "a.measurements.json", (1, 1))
-    os.utime(cache.directory / "b.measurements.json", (2, 2))
-    assert cache.get("a") is not None  # used now: the most recent
+    for name, when in (("a", 1), ("b", 2)):
+        for path in cache.directory.glob(f"{name}.*"):
+            os.utime(path, (when, when))
+    assert cache.get("a") is not None and cache.get_models("a", ["iris/single"])  # used now: the most recent
     cache.put("c", measured)
-    assert sorted(p.name.split(".")[0] for p in cache.directory.iterdir()) == ["a", "c"]
+    assert sorted({p.name.split(".")[0] for p in cache.directory.iterdir()}) == ["a", "c"]
 
 
 def test_an_unwritable_cache_does_not_stop_grading(tmp_path):
@@ -153,3 +163,17 @@ def test_grading_unchanged_code_again_rescores_the_stored_measurements_without_t
     assert again.measurements.models == first.measurements.models
     retrained, events = events_of(dataclasses.replace(iris_only, cache=False), path, fast_rubric, None)
     assert events and not retrained.measurements.reused
+
+
+def test_a_model_that_finished_is_not_retrained_when_another_must_be(iris_only, fast_rubric, tmp_path):
+    pytest.importorskip("torch")
+    path = write_submission(tmp_path, (SUBMISSIONS / "torch_small.py").read_text())
+    first, _ = events_of(iris_only, path, fast_rubric, None)
+    cache = MeasurementCache()
+    for entry in [*cache.directory.glob("*.measurements.json"), *cache.directory.glob("*.iris-multi.model.json")]:
+        entry.unlink()  # as if iris/multi had run out of time: only iris/single's entry is left
+    again, events = events_of(iris_only, path, fast_rubric, None)
+    trained = {event["task"] for event in events if event.get("event") == "phase" and event.get("task")}
+    assert trained == {"iris/multi", "iris/multi+ablation"}
+    assert again.measurements.model("iris/single") == first.measurements.model("iris/single")
+    assert again.measurements.model("iris/multi").accuracy == first.measurements.model("iris/multi").accuracy
