@@ -72,6 +72,12 @@ class WorkerExit:
     returncode: int | None
     seconds: float
     limit: str | None = None
+    # The worker's own account of a student's training loop when it was stopped (forgeable: for wording
+    # only): epochs seen, and seconds since it last reported progress; None when it never did.
+    progress_epochs: float | None = None
+    progress_age: float | None = None
+    phase_seconds: float = 0.0  # how long the last phase had run
+    at_cap: bool = False  # training was stopped at its hard cap, still reporting progress
 
     def reason(self) -> str:
         """Why the worker stopped, for a person."""
@@ -214,14 +220,19 @@ def run_worker(
         log_sink.append(log.captured())
         if reaper is not None:
             reaper.communicate()
+    now = time.monotonic()
     return WorkerExit(
         watcher.finished,
         watcher.phase,
         watcher.task,
         timed_out,
         process.returncode,
-        time.monotonic() - started,
+        now - started,
         guard.broken,
+        watcher.progress_epochs,
+        None if watcher.progress_at is None else now - watcher.progress_at,
+        now - watcher.phase_started,
+        watcher.at_cap,
     )
 
 
@@ -314,6 +325,11 @@ class _Watcher:
     A phase gets its time only once, and only when it is one the job holds, in order: a worker that
     prints phase events of its own cannot re-arm a deadline. The total is the sum of every phase's
     allowance, fixed when the worker starts.
+
+    Training progress (``progress`` and ``epoch`` events of the model in training) may keep a training
+    phase alive past its deadline, ``allowance("progress", task)`` seconds after each event, but never
+    past ``allowance("train_cap", task)`` from the phase's start. The student's code can forge these
+    events: they buy at most that bounded time, and the wording of a timeout, never points.
     """
 
     def __init__(
@@ -329,8 +345,17 @@ class _Watcher:
         self.finished = False
         now = time.monotonic()
         self.deadline = now + allowance("import", None)
-        per_task = sum(allowance(phase, task) + allowance("between", None) for task in tasks for phase in PHASES)
+        per_task = sum(
+            allowance("train_cap" if phase == "train" else phase, task) + allowance("between", None)
+            for task in tasks
+            for phase in PHASES
+        )
         self.final_deadline = self.deadline + per_task + EXIT_GRACE_SECONDS
+        self.phase_started = now
+        self.cap = now  # the latest a training phase may run to, however much progress it reports
+        self.progress_at: float | None = None
+        self.progress_epochs: float | None = None
+        self.at_cap = False
         self.step = -1  # the furthest (task, phase) reached, as an index into tasks x PHASES
         self.results: set[str] = set()
         self.line = bytearray()
@@ -348,6 +373,7 @@ class _Watcher:
             now = time.monotonic()
             remaining = min(self.deadline, self.final_deadline) - now
             if remaining <= 0:
+                self.at_cap = self.phase == "train" and now >= self.cap
                 return True
             if now >= next_sample:
                 next_sample = now + SAMPLE_SECONDS
@@ -405,7 +431,14 @@ class _Watcher:
             if step <= self.step:
                 return  # a phase already timed, or one behind: no new time
             self.step, self.phase, self.task = step, phase, task
-            self.deadline = time.monotonic() + self.allowance(phase, task)
+            self.phase_started = time.monotonic()
+            self.deadline = self.phase_started + self.allowance(phase, task)
+            self.cap = self.phase_started + self.allowance("train_cap", task) if phase == "train" else self.deadline
+            self.progress_at = self.progress_epochs = None
+        elif kind in ("progress", "epoch"):
+            if task != self.task or self.phase != "train":
+                return
+            self._progress(event.get("epochs" if kind == "progress" else "epoch"), task)
         elif kind == "result":
             if task != self.task or task in self.results:
                 return
@@ -417,6 +450,13 @@ class _Watcher:
                 return
             self.finished, self.phase = True, "exit"
             self.deadline = time.monotonic() + EXIT_GRACE_SECONDS
-        elif kind != "epoch" or task not in self.tasks:
+        else:
             return  # only progress on the job's own models reaches the display
         self.on_event(event)
+
+    def _progress(self, epochs: Any, task: str) -> None:
+        now = time.monotonic()
+        self.progress_at = now
+        if isinstance(epochs, int | float) and not isinstance(epochs, bool) and 0 <= epochs < 1e9:
+            self.progress_epochs = float(epochs)
+        self.deadline = max(self.deadline, min(now + self.allowance("progress", task), self.cap))

@@ -1,8 +1,12 @@
 """Train stage (parent side): run the sandboxed worker until every model has a result or a failure.
 
 The worker trains the models one after another. If it dies or runs out of time in the middle of a
-model, that model gets a failure saying what happened, and a fresh worker carries on with the models
-left, so one runaway model never costs the others their grade.
+model, that model gets a failure saying what happened (keeping what the worker wrote about it before
+training: its description, probes, plan and warnings), its ablation is not run, and a fresh worker
+carries on with the models left, so one runaway model never costs the others their grade.
+
+Time budgets are the rubric's seconds stretched by how slow this machine is right now
+(``grader.machine_speed``), measured once per grade before any worker starts.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from grader.boundary import OutputFolder, UnsafeResult, unusable
 from grader.data import ProblemData
 from grader.isolation import Isolation, isolation
 from grader.load import Submission
+from grader.machine_speed import machine_factor
 from grader.measure import Predictions
 from grader.records import CapturedOutput, Failure, FreeformRun, ModelMeasurement, to_json
 from grader.rubric import Limits
@@ -49,9 +54,13 @@ from grader.worker.job import (
     Task,
     WorkerEnvironment,
     result_names,
+    skipped_ablation,
 )
 
 EventHandler = Callable[[dict[str, Any]], None]
+# However much progress a student's own loop reports (the worker's word, forgeable), its training is
+# stopped from outside at this many times its budget, plus grace.
+HARD_CAP = 3.0
 
 
 @dataclass
@@ -93,6 +102,8 @@ def train_submission(
     data_dir.mkdir(parents=True, exist_ok=True)
     _write_worker_data(data, data_dir)
     walls = isolation()
+    threads = threads or os.cpu_count() or 1
+    tasks = stretched(tasks, machine_factor(threads)) if tasks else []
     job = Job(
         "",
         submission.entry,
@@ -101,7 +112,7 @@ def train_submission(
         list(tasks),
         seed,
         device,
-        threads or os.cpu_count() or 1,
+        threads,
         n_classes={name: problem.info.n_classes for name, problem in data.items()},
         memory_bytes=int(limits.memory_gib * 2**30),
         dry_run=dry_run,
@@ -113,6 +124,10 @@ def train_submission(
             return dry_run.seconds + limits.grace_seconds if dry_run else limits.import_seconds
         if phase == "train" and task in budgets:
             return budgets[task] + limits.grace_seconds
+        if phase == "train_cap" and task in budgets:
+            return HARD_CAP * budgets[task] + limits.grace_seconds
+        if phase == "progress":  # training that reports progress is kept going this long after each report
+            return limits.grace_seconds
         return limits.build_seconds
 
     outcome = TrainingOutcome({}, {}, None, None, CapturedOutput(), walls)
@@ -123,7 +138,7 @@ def train_submission(
         layout = SandboxLayout(walls, writable=[scratch, out_dir], readable=[data_dir], hidden=hidden)
         walls.hand_over(layout.writable, layout.readable)
         exit_ = _run_once(job, layout, allowance, on_event, logs, limits)
-        _collect(out_dir, job.tasks, data, outcome)
+        partial = _collect(out_dir, job.tasks, data, outcome)
         for folder in (scratch, out_dir):  # never through a link the worker made: rmtree works on descriptors
             shutil.rmtree(folder, ignore_errors=True)
         if outcome.submission_failure or (exit_.phase in ("start", "import") and not exit_.finished):
@@ -133,14 +148,49 @@ def train_submission(
         if not missing:
             break
         culprit = next((task for task in missing if task.key == exit_.task), missing[0])
-        outcome.models[culprit.key] = ModelMeasurement(
-            culprit.problem, culprit.variant, failure=_worker_failure(exit_, culprit, limits)
-        )
-        job.tasks = [task for task in missing if task is not culprit]  # a fresh worker goes on with the rest
+        outcome.models[culprit.key] = _stopped(culprit, partial.get(culprit.key), exit_, limits)
+        left = [task for task in missing if task is not culprit]
+        for task in [task for task in left if task.ablation and not culprit.ablation and _same_model(task, culprit)]:
+            outcome.models[task.key] = ModelMeasurement(task.problem, task.variant, failure=skipped_ablation(task))
+            left.remove(task)
+        job.tasks = left  # a fresh worker goes on with the rest
         if not job.tasks:
             break
     outcome.log = _join_logs(logs)
     return outcome
+
+
+def stretched(tasks: list[Task], factor: float) -> list[Task]:
+    """The tasks with their time budgets stretched by the machine's slowness factor."""
+    return [dataclasses.replace(task, max_seconds=task.max_seconds * factor, machine_factor=factor) for task in tasks]
+
+
+def _same_model(a: Task, b: Task) -> bool:
+    return (a.problem, a.variant) == (b.problem, b.variant)
+
+
+def _stopped(task: Task, partial: ModelReport | None, exit_: WorkerExit, limits: Limits) -> ModelMeasurement:
+    """A model whose worker was stopped or died while working on it: the failure, and what the worker had
+    written about it before training (``partial``), which needs no finished training. Its run, kept for the
+    plan and its warnings, says ``killed`` with the epochs the worker reported finished (its own word:
+    wording only, as the failure fails the model's accuracy whatever the count)."""
+    failure = _worker_failure(exit_, task, limits)
+    if partial is None:
+        return ModelMeasurement(task.problem, task.variant, failure=failure)
+    run = partial.run
+    if run is not None:
+        epochs = int(exit_.progress_epochs or 0) if exit_.phase == "train" else 0
+        seconds = exit_.phase_seconds if exit_.phase == "train" else 0.0
+        run = dataclasses.replace(run, history=[], epochs_run=epochs, stop_reason="killed", seconds=round(seconds, 3))
+    return ModelMeasurement(
+        task.problem,
+        task.variant,
+        description=partial.description,
+        run=run,
+        failure=failure,
+        probes=partial.probes,
+        switched_off=partial.switched_off if task.ablation else None,
+    )
 
 
 def _run_once(
@@ -199,9 +249,13 @@ def _write_worker_data(data: dict[str, ProblemData], data_dir: Path) -> None:
             np.save(directory / f"{SERVED_ROWS}.npy", problem.served_rows, allow_pickle=False)
 
 
-def _collect(out_dir: Path, tasks: list[Task], data: dict[str, ProblemData], outcome: TrainingOutcome) -> None:
+def _collect(
+    out_dir: Path, tasks: list[Task], data: dict[str, ProblemData], outcome: TrainingOutcome
+) -> dict[str, ModelReport]:
     """Read back what the worker wrote, as hostile input: anything unusable is the submission's doing and
-    becomes a failure of the model (or the submission) it claims to be about."""
+    becomes a failure of the model (or the submission) it claims to be about. Returns the reports written
+    before training that no final one replaced: the worker stopped in the middle of those models."""
+    partial: dict[str, ModelReport] = {}
     folder = OutputFolder.open(out_dir)
     try:
         if folder.exists(SUBMISSION_RESULT):
@@ -221,20 +275,27 @@ def _collect(out_dir: Path, tasks: list[Task], data: dict[str, ProblemData], out
                 outcome.environment = None  # only the report's environment table goes without it
         for task in tasks:
             report_name, _ = result_names(task.key)
-            if folder.exists(report_name):
-                _collect_model(folder, task, data[task.problem], outcome)
+            if not folder.exists(report_name):
+                continue
+            try:
+                report = folder.read_record(report_name, ModelReport, MODEL_REPORT_MAX_BYTES)
+            except UnsafeResult as error:
+                report = ModelReport(failure=unusable(f"report on {task.key}", error))
+            if report.partial:
+                partial[task.key] = report
+            else:
+                _collect_model(folder, task, report, data[task.problem], outcome)
     finally:
         folder.close()
+    return partial
 
 
-def _collect_model(folder: OutputFolder, task: Task, problem: ProblemData, outcome: TrainingOutcome) -> None:
+def _collect_model(
+    folder: OutputFolder, task: Task, report: ModelReport, problem: ProblemData, outcome: TrainingOutcome
+) -> None:
     """One model's report and predictions. What the model is, and whether predictions must come back,
     is the grader's to know from its own task list, not the worker's to say."""
-    report_name, predictions_name = result_names(task.key)
-    try:
-        report = folder.read_record(report_name, ModelReport, MODEL_REPORT_MAX_BYTES)
-    except UnsafeResult as error:
-        report = ModelReport(failure=unusable(f"report on {task.key}", error))
+    _, predictions_name = result_names(task.key)
     model = ModelMeasurement(
         task.problem,
         task.variant,
@@ -284,11 +345,7 @@ def _worker_failure(exit_: WorkerExit, task: Task, limits: Limits) -> Failure:
         return _limit_failure(exit_.limit, what, limits)
     if exit_.timed_out:
         if exit_.phase == "train":
-            return Failure(
-                "timeout",
-                f"{what} ran past its budget of {task.max_seconds:g} s plus grace and was stopped",
-                "look for a loop that never ends, or train for fewer epochs",
-            )
+            return _training_timeout(exit_, task, what)
         return Failure(
             "timeout",
             f"{what} ran past its time limit ({limits.build_seconds:g} s) and was stopped",
@@ -298,6 +355,37 @@ def _worker_failure(exit_: WorkerExit, task: Task, limits: Limits) -> Failure:
         "crash",
         f"the worker {exit_.reason()} during {what}",
         "run the same code yourself to see the crash; the captured output below may show more",
+    )
+
+
+def _training_timeout(exit_: WorkerExit, task: Task, what: str) -> Failure:
+    """Training stopped from outside: whether it had been making progress, and how far it got. A loop
+    that makes progress is stopped by the worker itself at the budget and graded, so one here either never
+    trained, stopped making progress, or would not stop (it caught the grader's stop)."""
+    factor = task.machine_factor
+    budget = f"{task.max_seconds:.3g} s"
+    if factor > 1:
+        budget += f" ({task.max_seconds / factor:g} s, x{factor:g} for this machine's speed)"
+    stopped = f"{what} ran past its budget of {budget} plus grace and was stopped"
+    if exit_.progress_age is None:
+        return Failure(
+            "timeout",
+            f"{stopped}; it made no progress: not one training batch went through the model",
+            "look for a loop that never ends before the first batch, or one that trains something other than "
+            "the model it was given",
+        )
+    epochs = f"after {int(exit_.progress_epochs or 0)} finished epochs"
+    if not exit_.at_cap:
+        return Failure(
+            "timeout",
+            f"{stopped}; it made no progress in the last {exit_.progress_age:.0f} s, {epochs}",
+            "look for a loop that never ends, or one that waits for something",
+        )
+    return Failure(
+        "timeout",
+        f"{stopped} at {HARD_CAP:g} times its budget, still training, {epochs}",
+        "train for fewer epochs or a smaller model, and do not catch BaseException in train(): the grader stops "
+        "training at the budget by raising one, and grades the epochs that finished",
     )
 
 

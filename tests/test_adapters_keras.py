@@ -8,7 +8,14 @@ from conftest import blobs, training_plan
 
 keras = pytest.importorskip("keras")
 
-from grader.adapters import ModelError, adapter_for, framework_of, probe_input_shape  # noqa: E402
+from grader.adapters import (  # noqa: E402
+    BudgetReached,
+    LoopClock,
+    ModelError,
+    adapter_for,
+    framework_of,
+    probe_input_shape,
+)
 from grader.adapters.keras_adapter import ADAPTER  # noqa: E402
 from grader.records import EarlyStoppingSpec  # noqa: E402
 
@@ -159,3 +166,13 @@ def test_what_a_compiled_loss_expects_is_read_from_it():
         ADAPTER.loss_expects(mlp(compiled={"optimizer": "adam", "loss": "sparse_categorical_crossentropy"}))
         == "probabilities"
     )
+
+
+def test_a_students_own_fit_is_counted_and_stopped_at_the_budget_after_an_epoch():
+    model = mlp(compiled={"optimizer": "adam", "loss": "sparse_categorical_crossentropy"})
+    data = blobs()
+    clock = LoopClock(0.0, lambda samples: None)  # the budget has passed from the start
+    with ADAPTER.watch_training_loop(model, ablation=False, clock=clock), pytest.raises(BudgetReached):
+        model.fit(data.x_train, data.y_train, epochs=50, verbose=0)
+    assert (clock.samples, clock.stopped) == (len(data.x_train), True)
+    assert type(keras.Model.fit).__name__ == "function" and keras.Model.fit.__name__ == "fit"  # undone

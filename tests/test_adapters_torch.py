@@ -10,6 +10,8 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
 from grader.adapters import (  # noqa: E402
+    BudgetReached,
+    LoopClock,
     ModelError,
     adapter_for,
     framework_of,
@@ -201,7 +203,7 @@ def test_an_ablation_switches_dropout_off_and_zeroes_the_students_optimizer_weig
     switched, callbacks = ADAPTER.disable_regularization(model, ["kept"])
     assert switched == ["Dropout(0.3) -> rate 0"] and callbacks == ["kept"]
     assert model[2].p == 0.0
-    with ADAPTER.watch_training_loop(model, ablation=True) as watch:
+    with ADAPTER.watch_training_loop(model, ablation=True, clock=LoopClock(60, print)) as watch:
         optimizer = torch.optim.AdamW(model.parameters(), weight_decay=0.01)
     assert watch.optimizer_weight_decay == 0.01
     assert optimizer.param_groups[0]["weight_decay"] == 0.0
@@ -210,7 +212,7 @@ def test_an_ablation_switches_dropout_off_and_zeroes_the_students_optimizer_weig
 def test_the_training_loop_watch_counts_passes_made_in_the_wrong_mode():
     model = nn.Sequential(nn.Linear(4, 3))
     x = torch.as_tensor(blobs().x_train[:4])
-    with ADAPTER.watch_training_loop(model, ablation=False) as watch:
+    with ADAPTER.watch_training_loop(model, ablation=False, clock=LoopClock(60, print)) as watch:
         model(x)  # training: fine
         with torch.no_grad():
             model(x)  # evaluation in training mode
@@ -218,3 +220,21 @@ def test_the_training_loop_watch_counts_passes_made_in_the_wrong_mode():
         model(x)  # training in eval mode
     assert (watch.evaluated_in_training_mode, watch.trained_in_eval_mode) == (1, 1)
     assert torch.optim.Optimizer.__init__.__name__ == "__init__"  # the patch is undone
+
+
+def test_the_watch_counts_training_samples_and_stops_a_progressing_loop_at_the_budget():
+    model = nn.Sequential(nn.Linear(4, 3))
+    x = torch.as_tensor(blobs().x_train[:8])
+    reported = []
+    clock = LoopClock(0.0, reported.append)  # the budget has passed from the start
+    clock._next_report = 0.0  # report at once
+    with ADAPTER.watch_training_loop(model, ablation=False, clock=clock):
+        with torch.no_grad():
+            model(x)  # an evaluation pass: no progress, and no stop without progress
+        model(x)
+        with pytest.raises(BudgetReached):
+            try:
+                model(x)
+            except Exception:  # a student's guard around a batch does not swallow the stop
+                pytest.fail("BudgetReached was caught as an Exception")
+    assert (clock.samples, clock.stopped, reported) == (8, True, [8])

@@ -92,6 +92,44 @@ class LoopWatch:
     optimizer_weight_decay: float | None = None
 
 
+class BudgetReached(BaseException):
+    """Raised inside a student's own training loop once its time budget has passed. A BaseException, so
+    that the student's ``except Exception`` around a batch does not swallow it."""
+
+
+PROGRESS_SECONDS = 1.0  # progress events go to the parent at most this often
+
+
+class LoopClock:
+    """The time budget of a student's own ``train()``, kept from inside the loop: the watch counts the
+    samples passed through the model in training passes, reports them, and stops the loop at the budget.
+
+    A loop is stopped here only once it has made progress, so it is graded as trained so far; one that
+    never trains is left to the parent's deadline, which says so. The count lives in the student's
+    process and can be forged: it decides wording and, in the parent, a bounded extension, never points.
+    """
+
+    def __init__(self, seconds: float, on_progress: Callable[[int], None]) -> None:
+        self.deadline = Deadline(seconds)
+        self.on_progress = on_progress
+        self.samples = 0
+        self.stopped = False
+        self._next_report = time.monotonic() + PROGRESS_SECONDS
+
+    def check(self) -> None:
+        """Raise ``BudgetReached`` when the budget has passed and the loop has trained on something."""
+        if self.samples and self.deadline.passed():
+            self.stopped = True
+            raise BudgetReached
+
+    def trained(self, samples: int) -> None:
+        self.samples += samples
+        now = time.monotonic()
+        if now >= self._next_report:
+            self._next_report = now + PROGRESS_SECONDS
+            self.on_progress(self.samples)
+
+
 class Adapter(Protocol):
     """What the grader needs from a framework; each verb does one thing, like an estimator's."""
 
@@ -133,8 +171,11 @@ class Adapter(Protocol):
         """Switch off dropout and kernel regularizers in the model and early stopping in the callbacks,
         for an ablation run; returns what was switched off and the callbacks left."""
 
-    def watch_training_loop(self, model: Any, ablation: bool) -> contextlib.AbstractContextManager[LoopWatch]:
-        """Observe a student's own training loop (and, for an ablation, zero its optimizers' weight decay)."""
+    def watch_training_loop(
+        self, model: Any, ablation: bool, clock: LoopClock
+    ) -> contextlib.AbstractContextManager[LoopWatch]:
+        """Observe a student's own training loop (and, for an ablation, zero its optimizers' weight decay),
+        counting its training samples on ``clock``, which stops it at the budget."""
 
 
 def framework_of(model: Any) -> str | None:

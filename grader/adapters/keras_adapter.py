@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import keras
@@ -21,6 +21,7 @@ from grader.adapters import (
     EarlyStopper,
     EpochCallback,
     FitResult,
+    LoopClock,
     LoopWatch,
     ModelError,
     TrainingData,
@@ -183,8 +184,55 @@ class KerasAdapter:
             switched.append("the EarlyStopping callback -> removed")
         return switched, kept
 
-    def watch_training_loop(self, model: keras.Model, ablation: bool) -> contextlib.AbstractContextManager[LoopWatch]:
-        return contextlib.nullcontext(LoopWatch())
+    @contextlib.contextmanager
+    def watch_training_loop(self, model: keras.Model, ablation: bool, clock: LoopClock) -> Iterator[LoopWatch]:
+        """Count the samples a student's own loop trains on through ``fit`` (per epoch, as the grader's
+        own budget does: a batch-level callback slows every batch) and ``train_on_batch``, and stop the loop
+        there at the budget. A loop of its own over ``GradientTape`` is left to the parent's deadline."""
+        original_fit, original_train_on_batch = keras.Model.fit, keras.Model.train_on_batch
+
+        def watched_fit(self: keras.Model, x: Any = None, *args: Any, **kwargs: Any) -> Any:
+            clock.check()
+            counter = _LoopCounter(clock, _samples(x))
+            if len(args) >= 5:  # callbacks given by position: fit(x, y, batch_size, epochs, verbose, callbacks)
+                args = (*args[:4], [*(args[4] or []), counter], *args[5:])
+            else:
+                kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), counter]
+            return original_fit(self, x, *args, **kwargs)
+
+        def watched_train_on_batch(self: keras.Model, x: Any = None, *args: Any, **kwargs: Any) -> Any:
+            clock.check()
+            result = original_train_on_batch(self, x, *args, **kwargs)
+            clock.trained(_samples(x))
+            return result
+
+        keras.Model.fit, keras.Model.train_on_batch = watched_fit, watched_train_on_batch  # type: ignore[method-assign]
+        try:
+            yield LoopWatch()
+        finally:
+            keras.Model.fit, keras.Model.train_on_batch = original_fit, original_train_on_batch  # type: ignore[method-assign]
+
+
+class _LoopCounter(keras.callbacks.Callback):
+    """Inside a student's own ``fit``: an epoch's samples counted at its end, and the budget checked."""
+
+    def __init__(self, clock: LoopClock, samples: int) -> None:
+        super().__init__()
+        self.clock, self.samples = clock, samples
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.clock.trained(self.samples)
+        self.clock.check()
+
+
+def _samples(x: Any) -> int:
+    """How many samples an array (or a list or dict of arrays) holds; 0 for a data set of unknown size."""
+    if isinstance(x, dict):
+        x = next(iter(x.values()), None)
+    elif isinstance(x, list | tuple):
+        x = x[0] if x else None
+    shape = getattr(x, "shape", None)
+    return int(shape[0]) if shape and shape[0] is not None else 0
 
 
 class _Budget(keras.callbacks.Callback):

@@ -23,6 +23,7 @@ from grader.adapters import (
     EarlyStopper,
     EpochCallback,
     FitResult,
+    LoopClock,
     LoopWatch,
     ModelError,
     TrainingData,
@@ -212,8 +213,9 @@ class TorchAdapter:
         return switched, list(callbacks)
 
     @contextlib.contextmanager
-    def watch_training_loop(self, model: nn.Module, ablation: bool) -> Iterator[LoopWatch]:
-        """Count passes made in the wrong mode, and see the optimizers the loop creates.
+    def watch_training_loop(self, model: nn.Module, ablation: bool, clock: LoopClock) -> Iterator[LoopWatch]:
+        """Count passes made in the wrong mode and the samples of training passes, see the optimizers the
+        loop creates, and stop the loop at the budget before its next pass.
 
         An evaluation pass (gradients off) in training mode has dropout on while the student measures
         validation accuracy; a training pass (gradients on) in eval mode learns with dropout off.
@@ -221,6 +223,9 @@ class TorchAdapter:
         watch = LoopWatch(evaluated_in_training_mode=0, trained_in_eval_mode=0, optimizer_weight_decay=0.0)
 
         def count(module: nn.Module, inputs: Any) -> None:
+            clock.check()
+            if torch.is_grad_enabled() and inputs and isinstance(inputs[0], torch.Tensor) and inputs[0].ndim:
+                clock.trained(len(inputs[0]))
             if module.training and not torch.is_grad_enabled():
                 watch.evaluated_in_training_mode += 1
             elif not module.training and torch.is_grad_enabled():

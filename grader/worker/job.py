@@ -35,10 +35,11 @@ class Task:
     variant: str
     defaults: dict[str, Any]  # the rubric's hyperparameters for this problem
     max_epochs: int
-    max_seconds: float
+    max_seconds: float  # the rubric's seconds times machine_factor: what training may take here
     quick: bool = False
     # Retrain with the model's regularization switched off, to see what it did (an ablation).
     ablation: bool = False
+    machine_factor: float = 1.0  # grader.machine_speed's measure of this machine, for the report
 
     @property
     def key(self) -> str:
@@ -55,6 +56,9 @@ class ModelReport:
     failure: Failure | None = None
     probes: ModelProbes | None = None
     switched_off: list[str] | None = None  # an ablation run: what was switched off ([] when nothing)
+    # Written after the build, before training: what needs no finished training (description, probes, the
+    # plan and its warnings), read back only when the worker is stopped before the final report replaces it.
+    partial: bool = False
 
 
 @dataclass
@@ -93,6 +97,17 @@ class Job:
     n_classes: dict[str, int] = field(default_factory=dict)
     memory_bytes: int = 0  # the worker's data-segment limit; 0: none
     dry_run: DryRun | None = None  # a free-form submission: run it first, then grade the models it made
+
+
+def skipped_ablation(task: Task) -> Failure:
+    """An ablation compares a model with itself without regularization: when the model itself failed there
+    is nothing to compare, and retraining would only cost time."""
+    main_key = model_key(task.problem, task.variant)
+    return Failure(
+        "skipped",
+        f"not run: {main_key} itself failed, so there is nothing to compare it with",
+        f"fix {main_key} first; its ablation runs once it trains",
+    )
 
 
 def result_names(key: str) -> tuple[str, str]:

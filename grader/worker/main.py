@@ -25,6 +25,8 @@ import numpy as np
 
 from grader.adapters import (
     Adapter,
+    BudgetReached,
+    LoopClock,
     ModelError,
     TrainingData,
     adapter_for,
@@ -66,6 +68,7 @@ from grader.worker.job import (
     Task,
     WorkerEnvironment,
     result_names,
+    skipped_ablation,
 )
 
 LIBRARIES = ("torch", "keras", "tensorflow", "jax", "numpy")
@@ -106,11 +109,17 @@ def main() -> int:
         events.send("finished")
         return 0
     notes = [*student.notes, *top_level_warnings(student.hyperparams)]
+    failed: set[str] = set()  # models whose own run failed: their ablations are not run
     for task in job.tasks:
-        report, predictions = ModelRun(task, student, job, events).run()
+        main_key = model_key(task.problem, task.variant)
+        if task.ablation and main_key in failed:
+            report, predictions = ModelReport(failure=skipped_ablation(task)), None
+        else:
+            report, predictions = ModelRun(task, student, job, events, notes).run()
         if report.run is not None:
-            report.run.warnings[:0] = notes
             notes = []
+        if report.failure is not None and not task.ablation:
+            failed.add(main_key)
         write_result(out_dir, task.key, report, predictions)
         events.send("result", task=task.key)
     _write_atomically(out_dir / ENVIRONMENT_RESULT, to_json(environment()))
@@ -170,8 +179,9 @@ class Built:
 class ModelRun:
     """One model's way through the worker. ``stage`` says whose code is running, for error messages."""
 
-    def __init__(self, task: Task, student: StudentCode, job: Job, events: Events) -> None:
+    def __init__(self, task: Task, student: StudentCode, job: Job, events: Events, notes: list[str]) -> None:
         self.task, self.student, self.job, self.events = task, student, job, events
+        self.notes = notes  # warnings about the submission as a whole, carried by the first model trained
         self.report = ModelReport()
         self.untrained: dict[str, np.ndarray] = {}  # the freshly built model's predictions
         self.stage = "build"
@@ -210,17 +220,29 @@ class ModelRun:
         self.stage = "callbacks"
         callbacks = list(self.student.callbacks(task.problem, task.variant) or []) if self.student.callbacks else []
         plan.early_stopping = plan.early_stopping or built.adapter.callback_early_stopping(callbacks)
+        plan.custom_loop = self.student.train is not None
         if task.ablation:
             switched, callbacks = built.adapter.disable_regularization(built.model, callbacks)
             plan = self._without_regularization(plan, switched)
             self.report.switched_off = switched
             if not switched and self.student.train is None:
                 return None  # nothing to switch off: the ablation would retrain the same model
+        warnings[:0] = self.notes
+        self._write_partial(built, plan, warnings)
         run = self._train(built, plan, callbacks)
         run.warnings[:0] = warnings
         predictions = self._predict(built)
         self.report.run = run
         return predictions
+
+    def _write_partial(self, built: Built, plan: TrainingPlan, warnings: list[str]) -> None:
+        """What needs no finished training, on disk before training starts: a worker stopped from outside
+        in the middle of training still leaves the model's description, probes, plan and warnings. The
+        final report replaces it."""
+        run = TrainingRun(built.device, plan, [], 0, "killed", 0.0, warnings=list(warnings))
+        run.machine_factor = self.task.machine_factor
+        partial = dataclasses.replace(self.report, run=run, partial=True)
+        write_result(Path(self.job.out_dir), self.task.key, partial, None)
 
     def _build(self) -> Built:
         """The student's model, ready to train on the data in the shape it takes, and probed."""
@@ -252,24 +274,43 @@ class ModelRun:
         self.events.phase(self.task, "train")
         self.stage, started = "train", time.perf_counter()
         adapter, model = built.adapter, built.model
+        factor = self.task.machine_factor
         if self.student.train is None:
             fit = adapter.fit(
                 model, built.data, plan, output=built.output, callbacks=callbacks, on_epoch=self._report_epoch(plan)
             )
             plan = fit.plan or plan
+            seconds = time.perf_counter() - started
+            if fit.stop_reason == "time_budget":
+                fit.warnings.append(budget_warning(len(fit.history), plan.epochs, seconds, factor))
             return TrainingRun(
                 built.device,
                 plan,
                 fit.history,
                 len(fit.history),
                 fit.stop_reason,
-                time.perf_counter() - started,
+                seconds,
                 fit.best_epoch,
                 fit.warnings,
+                factor,
             )
-        plan.custom_loop = True
-        with adapter.watch_training_loop(model, ablation=self.task.ablation) as watch:
+        samples_per_epoch = len(built.data.x_train)
+        clock = LoopClock(plan.max_seconds, self._report_progress(samples_per_epoch))
+        history: list[EpochRecord] = []
+        # At the budget, with progress made, the watch raises: the model is graded as trained so far.
+        with (
+            adapter.watch_training_loop(model, ablation=self.task.ablation, clock=clock) as watch,
+            contextlib.suppress(BudgetReached),
+        ):
             history = history_from(self.student.train(model, built.data, _hparams_for_student(plan, built.device)))
+        seconds = time.perf_counter() - started
+        if clock.stopped:  # even where train() caught the stop and returned
+            epochs = clock.samples / samples_per_epoch
+            run = TrainingRun(built.device, plan, history, int(epochs), "time_budget", seconds, machine_factor=factor)
+            run.warnings.append(budget_warning(epochs, plan.epochs, seconds, factor))
+        else:
+            epochs_run = len(history) if history else plan.epochs
+            run = TrainingRun(built.device, plan, history, epochs_run, "custom_loop", seconds, machine_factor=factor)
         probes = self.report.probes or ModelProbes()
         probes.evaluated_in_training_mode = watch.evaluated_in_training_mode
         probes.trained_in_eval_mode = watch.trained_in_eval_mode
@@ -279,8 +320,7 @@ class ModelRun:
                 *(self.report.switched_off or []),
                 f"train()'s optimizer weight decay {watch.optimizer_weight_decay:g} -> 0",
             ]
-        epochs_run = len(history) if history else plan.epochs
-        return TrainingRun(built.device, plan, history, epochs_run, "custom_loop", time.perf_counter() - started)
+        return run
 
     def _predict(self, built: Built) -> dict[str, np.ndarray]:
         """Class indices for every split, in inference mode; and whether inference is repeatable."""
@@ -326,6 +366,13 @@ class ModelRun:
 
         return report
 
+    def _report_progress(self, samples_per_epoch: int) -> Callable[[int], None]:
+        def report(samples: int) -> None:
+            epochs = round(samples / samples_per_epoch, 3)
+            self.events.send("progress", task=self.task.key, samples=samples, epochs=epochs)
+
+        return report
+
     def _call(self, stage: str) -> str:
         """What the student's code was doing, in the student's terms."""
         arguments = f"({self.task.problem!r}, {self.task.variant!r})"
@@ -365,6 +412,18 @@ class ModelRun:
         return failure_from(
             error, submission_dir, f"{self.stage}_error", f"{doing} raised {describe(error)}", hints[self.stage]
         )
+
+
+def budget_warning(epochs: float, planned: int, seconds: float, factor: float) -> str:
+    """What a student reads when the clock, not the epochs, ended training: how far it got and how long an
+    epoch takes here, so the epochs or the model can be sized to the budget."""
+    finished = int(epochs)
+    per_epoch = f"; about {seconds / epochs:.1f} s an epoch on this machine" if epochs > 0 else ""
+    load = f", the budget stretched x{factor:g} for this machine's speed" if factor > 1 else ""
+    return (
+        f"training stopped at the budget after {finished} of {planned} epochs ({seconds:.0f} s{load}{per_epoch}); "
+        "the epochs that finished are graded: train for fewer epochs or a smaller model to finish them all"
+    )
 
 
 def load_data(data_dir: Path, problem: str, n_classes: int, device: str, seed: int) -> tuple[TrainingData, np.ndarray]:
