@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from grader.data import N_CLASSES
 from grader.records import ModelMeasurement
 from grader.report import Check, Diagnosis, WhatIf
-from grader.score.accuracy import NOT_LEARNED_HINT, accuracy_hint, overfitting_hint
-from grader.score.checks import in_framework, pct, points
+from grader.score.accuracy import accuracy_hint, overfitting_hint
+from grader.score.checks import pct, points
 from grader.score.regularization import Regularization, detect
 
 NOT_LEARNING_ABOVE_CHANCE = 0.1  # training accuracy within this of chance: the model learned nothing
@@ -40,7 +40,8 @@ def diagnose(
 ) -> Diagnosis:
     """One model's state and cause. ``allowed_gap`` is the largest train/validation gap that earns full
     marks (or the band's tolerance where the gap is not scored); ``onset`` is where overfitting began."""
-    lost = {check.id: check.lost for check in checks if check.lost > 0 or check.status == "fail"}
+    failing = {check.id: check for check in checks if check.lost > 0 or check.status == "fail"}
+    lost = {check_id: check.lost for check_id, check in failing.items()}
     if model.failure is not None or model.accuracy is None or model.run is None:
         failure = model.failure
         return Diagnosis(
@@ -52,7 +53,7 @@ def diagnose(
             list(lost),
         )
     found = detect(model)
-    cause = _cause(model, lost, found, what_ifs)
+    cause = _cause(model, failing, found, what_ifs)
     state, evidence, usual = _state(model, lost, found, allowed_gap, onset, cause)
     if state == "fine":
         return Diagnosis(state, "", evidence, "", 0.0)
@@ -153,24 +154,26 @@ def _ablation_ahead(model: ModelMeasurement) -> str | None:
     if without.accuracy.val - run.val <= AHEAD or without.accuracy.train - run.train <= AHEAD:
         return None
     return (
-        f"without {', '.join(without.switched_off)} this model reaches {pct(without.accuracy.train)} train / "
+        f"without its regularization ({', '.join(without.switched_off)}) this model reaches {pct(without.accuracy.train)} train / "
         f"{pct(without.accuracy.val)} validation (with it: {pct(run.train)} / {pct(run.val)})"
     )
 
 
 def _cause(
-    model: ModelMeasurement, lost: dict[str, float], found: Regularization, what_ifs: list[WhatIf]
+    model: ModelMeasurement, failing: dict[str, Check], found: Regularization, what_ifs: list[WhatIf]
 ) -> Cause | None:
-    """The first mistake, in order of how much accuracy it usually costs, that the checks caught and that
-    explains lost accuracy or gap points."""
-    if not ({"accuracy", "gap"} & lost.keys()):
+    """The first mistake that the checks caught and that explains lost accuracy or gap points: in order of
+    how much accuracy it usually costs, but regularization first when the ablation showed it was the cost."""
+    if not ({"accuracy", "gap"} & failing.keys()):
         return None
-    for detector in _DETECTORS:
-        cause = detector(model, lost, found)
+    detectors = _DETECTORS
+    if _ablation_ahead(model) is not None:
+        detectors = (_strong_dropout, _strong_decay, *_DETECTORS)
+    for detector in detectors:
+        cause = detector(model, failing, found)
         if cause is not None:
-            measured = next(
-                (w for w in what_ifs if w.fix == _FIX_OF.get(cause.claims[-1]) and w.test is not None), None
-            )
+            fix = _FIX_OF.get(cause.claims[-1])
+            measured = next((w for w in what_ifs if w.fix == fix and w.test is not None), None)
             if measured is not None and model.accuracy is not None:
                 cause.evidence = (
                     f"with {'; '.join(measured.changed)}: {pct(measured.test or 0.0)} test accuracy instead of "
@@ -180,83 +183,68 @@ def _cause(
     return None
 
 
-def _answers_not_learned(model: ModelMeasurement, lost: dict[str, float], found: Regularization) -> Cause | None:
-    if "learns" not in lost:
+def _answers_not_learned(model: ModelMeasurement, failing: dict[str, Check], found: Regularization) -> Cause | None:
+    if "learns" not in failing:
         return None
     untrained = model.accuracy.untrained if model.accuracy else None
     return Cause(
         "its predictions do not come from what it learned",
-        NOT_LEARNED_HINT,
+        failing["learns"].hint,
         ("learns",),
         f"before any training it already scores {pct(untrained or 0.0)} on data it never trained on",
         state="not learning",
     )
 
 
-def _double_softmax(model: ModelMeasurement, lost: dict[str, float], found: Regularization) -> Cause | None:
-    if "loss_matches_output" not in lost:
+def _double_softmax(model: ModelMeasurement, failing: dict[str, Check], found: Regularization) -> Cause | None:
+    check = failing.get("loss_matches_output")
+    if check is None:
         return None
     return Cause(
-        "its loss does not take what the model outputs (a softmax into a loss that applies softmax again)",
-        in_framework(
-            model,
-            "nn.CrossEntropyLoss applies log-softmax itself: drop the final nn.Softmax",
-            'drop activation="softmax" from the last layer, or compile with from_logits=False',
-        ),
+        "its loss does not take what the model outputs (a softmax into a loss that applies softmax again)"
+        if check.message.startswith("double softmax")
+        else check.message,
+        check.hint,
         ("loss_matches_output",),
     )
 
 
-def _strong_dropout(model: ModelMeasurement, lost: dict[str, float], found: Regularization) -> Cause | None:
-    if "dropout_rate" not in lost or not found.dropout:
+def _strong_dropout(model: ModelMeasurement, failing: dict[str, Check], found: Regularization) -> Cause | None:
+    if "dropout_rate" not in failing or not found.dropout:
         return None
     name, rate = max(found.dropout, key=lambda layer: layer[1])
     return Cause(
         f"{name}({rate:g}) drops {rate:.0%} of the activations it sees",
-        "use a dropout rate between 0.1 and 0.5; 0.2 after each hidden layer is a good start",
+        failing["dropout_rate"].hint,
         ("regularization_effective", "dropout_rate"),
     )
 
 
-def _strong_decay(model: ModelMeasurement, lost: dict[str, float], found: Regularization) -> Cause | None:
-    if "weight_decay" not in lost:
+def _strong_decay(model: ModelMeasurement, failing: dict[str, Check], found: Regularization) -> Cause | None:
+    if "weight_decay" not in failing:
         return None
     values = [f"weight decay {found.weight_decay:g}"] if found.weight_decay else []
     values += [f"{name.replace('_', ' ')} {value:g}" for name, value in found.kernel.items()]
     return Cause(
         f"{', '.join(values) or 'its weight decay'} pulls the weights towards zero harder than the data pushes",
-        "use a weight decay (or L2 factor) of about 1e-4",
+        failing["weight_decay"].hint,
         ("regularization_effective", "weight_decay"),
     )
 
 
-def _eval_mode(model: ModelMeasurement, lost: dict[str, float], found: Regularization) -> Cause | None:
-    if "dropout_at_inference" not in lost:
+def _eval_mode(model: ModelMeasurement, failing: dict[str, Check], found: Regularization) -> Cause | None:
+    check = failing.get("dropout_at_inference")
+    return None if check is None else Cause(check.message, check.hint, ("dropout_at_inference",))
+
+
+def _linear_stack(model: ModelMeasurement, failing: dict[str, Check], found: Regularization) -> Cause | None:
+    check = failing.get("layers")
+    if check is None or model.variant != "multi":
         return None
-    return Cause(
-        "dropout is in the wrong mode for training or evaluation",
-        in_framework(
-            model,
-            "call model.train() before each training epoch and model.eval() before evaluating",
-            "use keras.layers.Dropout and let fit/predict switch it",
-        ),
-        ("dropout_at_inference",),
-    )
+    return Cause(check.message, check.hint, ("layers",))
 
 
-def _linear_stack(model: ModelMeasurement, lost: dict[str, float], found: Regularization) -> Cause | None:
-    if "layers" not in lost or model.variant != "multi":
-        return None
-    return Cause(
-        "its layers do not make a multi-layer network (no working non-linearity between dense layers)",
-        in_framework(
-            model, "put nn.ReLU() between the Linear layers", 'give the hidden Dense layers activation="relu"'
-        ),
-        ("layers",),
-    )
-
-
-_DETECTORS: tuple[Callable[[ModelMeasurement, dict[str, float], Regularization], Cause | None], ...] = (
+_DETECTORS: tuple[Callable[[ModelMeasurement, dict[str, Check], Regularization], Cause | None], ...] = (
     _answers_not_learned,
     _double_softmax,
     _strong_dropout,
