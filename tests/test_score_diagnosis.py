@@ -61,10 +61,7 @@ def test_a_weight_decay_of_one_is_over_regularization_even_without_an_ablation()
     decayed = model("iris/multi", 0.70, 0.68, 0.67, weight_decay=1.0)
     report = graded(iris_multi=decayed)
     diagnosis = report.score("iris/multi").diagnosis
-    assert (diagnosis.state, diagnosis.advice) == (
-        "over-regularized",
-        "use a weight decay (or L2 factor) of about 1e-4",
-    )
+    assert diagnosis.state == "over-regularized" and diagnosis.advice.endswith("try 1e-4")
     assert diagnosis.cause.startswith("weight decay 1 pulls the weights towards zero")
     assert report.next_steps[0].startswith("iris/multi: over-regularized: weight decay 1")
 
