@@ -13,7 +13,15 @@ import pytest
 from click.testing import CliRunner
 from golden_files import matches_golden
 from gradescope_schema import problems
-from report_factory import ATTACK_LINES, attack_report, hostile_report, passing_report, sample_report, ungradable_report
+from report_factory import (
+    ATTACK_LINES,
+    attack_report,
+    hostile_report,
+    passing_report,
+    planted_report,
+    sample_report,
+    ungradable_report,
+)
 
 from grader.cli import main
 from grader.render import github
@@ -165,19 +173,29 @@ def test_a_failure_points_at_the_students_file_and_a_module_gets_its_line():
     assert error.startswith("::error file=sub dir/hw%2C1%3Ax.py,line=12,title=")
 
 
-def test_checks_that_lost_points_are_warnings_on_the_submission_and_the_total_a_notice():
+def test_checks_that_lost_points_and_warnings_are_warnings_on_the_submission_the_total_and_diagnoses_notices():
     lines = render_annotations(sample_report()).splitlines()
     levels = [line.split(" ", 1)[0] for line in lines]
-    assert levels == ["::error", "::warning", "::warning", "::notice"]
+    assert levels == ["::error", "::warning", "::warning", "::warning", "::notice", "::notice", "::notice"]
     assert all("file=s.py" in line for line in lines if line.startswith("::warning"))
-    assert "Total 65.75 / 100" in lines[-1]
+    assert "early_stoping" in lines[3] and lines[3].count("early_stoping") == 1
+    assert "Total 65.75 / 100" in lines[4]
+    assert "title=nn-grader: mnist/single underfitting" in lines[5].replace("%3A", ":")
+    assert "without the final softmax: 91.2%25 test accuracy instead of 88.5%25" in lines[5]
+    assert "mnist/multi overfitting" in lines[6].replace("%3A", ":")  # fine models get no notice
+
+
+def test_a_check_failing_alike_in_several_models_is_one_annotation_naming_them_all():
+    warnings = [line for line in render_annotations(planted_report()).splitlines() if "Loss matches" in line]
+    assert len(warnings) == 1
+    assert "iris/single%2C iris/multi%2C mnist/single%2C mnist/multi · Loss matches the output" in warnings[0]
 
 
 def test_annotations_stay_within_githubs_limit_per_level(monkeypatch):
     monkeypatch.setattr(github, "MAX_PER_LEVEL", 1)
     lines = render_annotations(sample_report()).splitlines()
     warnings = [line for line in lines if line.startswith("::warning")]
-    assert len(warnings) == 1 and "and 2 more" in warnings[0]
+    assert len(warnings) == 1 and "and 3 more" in warnings[0]
 
 
 def test_the_job_summary_leads_with_the_verdict_and_lists_what_lost_points():

@@ -16,6 +16,7 @@ import subprocess
 import matplotlib.image
 import numpy as np
 import pytest
+import report_factory
 from golden_files import matches_golden
 from measurements_factory import BASELINES
 from report_factory import ATTACK_LINES, attack_report, hostile_report, passing_report, sample_report, ungradable_report
@@ -176,3 +177,19 @@ def test_a_real_browser_shows_the_html_page_with_its_plots(tmp_path):
         shots[plots] = shot.read_bytes()
     assert has_colour(shots[True], TRAIN) and has_colour(shots[True], ONSET)
     assert not has_colour(shots[False], TRAIN)
+
+
+@pytest.mark.parametrize("render", [render_markdown, render_html])
+def test_both_pages_show_each_diagnosis_with_its_what_ifs_and_each_warning_once(render):
+    page = render(report_factory.planted_report(), plots=False)
+    assert page.count("Diagnosis:") == 4
+    assert "without the final softmax: 95.3% test accuracy instead of 69.4%" in page
+    assert page.count("early") > 0 and page.count("is not known") == 1
+
+
+def test_the_tables_say_stopped_early_only_when_early_stopping_stopped_it():
+    report = report_factory.planted_report()  # mnist/multi ran every epoch of its own loop
+    page = render_markdown(report, plots=False)
+    assert "(stopped early)" not in page and "its own training loop" in page
+    report.measurements.models[3].run.stop_reason = "time_budget"
+    assert "10 (stopped at the time budget)" in render_markdown(report, plots=False)

@@ -175,6 +175,8 @@ def _feedback_line(row: Row, report: Report | None) -> str:
     steps = report.next_steps[:FEEDBACK_STEPS] if report else []
     if steps:
         head += " Next steps: " + " ".join(f"({n}) {step}" for n, step in enumerate(steps, 1))
+    if report is not None and report.warnings:  # a typo in HYPERPARAMS explains much: never dropped
+        head += " Warnings: " + "; ".join(report.warnings)
     return " ".join(head.splitlines())
 
 

@@ -109,6 +109,7 @@ class DiagnosisView:
     evidence: str
     what_ifs: list[str]
     advice: str
+    explains: tuple[str, ...] = ()  # the ids of the lost checks its cause accounts for
 
     @property
     def fine(self) -> bool:
@@ -118,12 +119,20 @@ class DiagnosisView:
         """The details under the headline, for a format that lists them."""
         return [line for line in (self.evidence, *self.what_ifs) if line]
 
+    def text(self, *, advice: bool = True) -> str:
+        """The diagnosis as plain text on a few lines, for a format with no layout of its own."""
+        lines = [f"{self.model}: {self.headline}", *(f"- {line}" for line in self.lines())]
+        return "\n".join(lines + ([f"→ {self.advice}"] if advice and self.advice else []))
+
 
 def diagnoses(report: Report) -> list[DiagnosisView]:
-    """Each diagnosed model's diagnosis, in the report's order; none for a submission that did not run."""
+    """Each diagnosed model's diagnosis, in the report's order; none for a model that did not train or a
+    submission that did not run, whose failure says it all."""
     if report.measurements.failure is not None:
         return []
-    return [view for score in report.scores if (view := diagnosis_view(report, score)) is not None]
+    failed = failed_models(report)
+    views = [diagnosis_view(report, score) for score in report.scores if score.key not in failed]
+    return [view for view in views if view is not None]
 
 
 def diagnosis_view(report: Report, score: ModelScore) -> DiagnosisView | None:
@@ -132,7 +141,9 @@ def diagnosis_view(report: Report, score: ModelScore) -> DiagnosisView | None:
     if diagnosis is None:  # what-ifs measured but no state named: still worth showing
         return DiagnosisView(score.key, "", "what a fix would buy", "", what_ifs, "") if what_ifs else None
     headline = diagnosis.state + (f": {diagnosis.cause}" if diagnosis.cause else "")
-    return DiagnosisView(score.key, diagnosis.state, headline, diagnosis.evidence, what_ifs, diagnosis.advice)
+    return DiagnosisView(
+        score.key, diagnosis.state, headline, diagnosis.evidence, what_ifs, diagnosis.advice, tuple(diagnosis.explains)
+    )
 
 
 def _test_accuracy(report: Report, key: str) -> float | None:

@@ -4,8 +4,9 @@ Annotations (https://docs.github.com/actions/reference/workflow-commands-for-git
 
 - ``::error`` for what stopped grading (the submission, or a model that did not train), pointing at the
   student's file and line where the failure has one;
-- ``::warning`` for each check that lost points, on the student's file;
-- ``::notice`` with the total.
+- ``::warning`` for each check that lost points, on the student's file, once for all the models it was
+  found in with the same words, and one for each of the report's warnings;
+- ``::notice`` with the total, and one with the diagnosis of each model that is not fine.
 
 GitHub shows at most 10 annotations of each level per step, so each level is cut to ``MAX_PER_LEVEL``,
 the last one saying how many more there are. A notebook gets its file but no line: a line of an
@@ -16,8 +17,9 @@ is one line, which no message or file name can end early or add a command to. Th
 ``grade`` prints after them on the same standard output, quotes what the submission printed, so under GitHub
 Actions it is printed with workflow commands stopped (``render_terminal``).
 
-The job summary is the short form of the feedback page: the verdict, the model table, what to do next
-and what lost points. Plots stay in the HTML report, which the workflow uploads as an artifact.
+The job summary is the short form of the feedback page: the verdict, what to do next, the warnings, the
+model table, each model's diagnosis and what lost points. Plots stay in the HTML report, which the workflow
+uploads as an artifact.
 """
 
 from __future__ import annotations
@@ -25,9 +27,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from grader.records import Failure, SourceLocation
-from grader.render.checks import CheckRow, check_rows, failed_models, failure_text, student_file, verdict
+from grader.render.checks import diagnoses, failed_models, failure_text, findings, student_file, verdict
 from grader.render.markdown import md_list, md_table, page
-from grader.render.text import md_text, workflow_data, workflow_property
+from grader.render.text import md_text, prose, workflow_data, workflow_property
 from grader.report import Report
 
 MAX_PER_LEVEL = 10  # GitHub's limit per step for each of error, warning, notice
@@ -50,7 +52,8 @@ class Annotation:
             if self.line:
                 properties.append(f"line={self.line}")
         properties.append(f"title={workflow_property(self.title)}")
-        message = self.message if len(self.message) <= MAX_MESSAGE else self.message[: MAX_MESSAGE - 1] + "…"
+        message = prose(self.message)
+        message = message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 1] + "…"
         return f"::{self.level} {','.join(properties)}::{workflow_data(message)}"
 
 
@@ -63,10 +66,15 @@ def annotations(report: Report) -> list[Annotation]:
     for key, model_failure in failed_models(report).items():
         found.append(_failure_annotation(report, key, model_failure))
     main_file = _main_file(report)
-    for row in _lost_points(report):
-        message = f"{row.points} points. {row.feedback}"
-        found.append(Annotation("warning", message, f"{TITLE}: {row.name}", main_file))
+    for finding in findings(report):
+        check = finding.check
+        message = f"{finding.points} points. {check.message}" + (f"\n→ {check.hint}" if check.hint else "")
+        found.append(Annotation("warning", message, f"{TITLE}: {finding.where} · {check.title}", main_file))
+    found += [Annotation("warning", warning, f"{TITLE}: warning", main_file) for warning in report.warnings]
     found.append(Annotation("notice", verdict(report) + _next_step(report), f"{TITLE}: grade"))
+    for view in diagnoses(report):
+        if not view.fine:
+            found.append(Annotation("notice", view.text(), f"{TITLE}: {view.model} {view.state or 'what-ifs'}"))
     return _capped(found)
 
 
@@ -89,25 +97,24 @@ def job_summary(report: Report) -> str:
             parts.append(f"At {md_text(failure.location)}")
     if content.next_steps:
         parts += ["### Next steps", "\n".join(f"{n}. {md_text(s)}" for n, s in enumerate(content.next_steps, 1))]
+    if content.warnings:
+        parts += ["### Warnings", md_list(content.warnings)]
     if content.summary:
         rows = [[md_text(cell) for cell in row] for row in content.summary.rows]
         parts += ["### Models", md_table(content.summary.header, rows)]
+    shown = [view for view in diagnoses(report) if not view.fine or view.what_ifs]
+    if shown:
+        rows = [[view.model, view.headline, "; ".join(view.lines())] for view in shown]
+        rows = [[md_text(cell) for cell in row] for row in rows]
+        parts += ["### Diagnosis", md_table(["Model", "State", "Evidence and what a fix measured"], rows)]
     not_trained = [[key, "Trained", "0", f.message, f.hint] for key, f in failed_models(report).items()]
-    lost = [[r.model, r.check.title, r.points, r.check.message, r.check.hint] for r in _lost_points(report)]
+    lost = [[f.where, f.check.title, f.points, f.check.message, f.check.hint] for f in findings(report)]
     table = not_trained + lost
     if table:
         table = [[md_text(cell) for cell in row] for row in table]
         parts += ["### Checks that lost points", md_table(["Model", "Check", "Points", "Measured", "To do"], table)]
     parts.append("The full report, with learning curves, is in this run's artifacts (report.html).")
     return "\n\n".join(parts) + "\n\n"
-
-
-def _lost_points(report: Report) -> list[CheckRow]:
-    """The checks that lost points to something other than a failure, which is reported once on its own."""
-    if report.measurements.failure is not None:
-        return []
-    failed = failed_models(report)
-    return [row for row in check_rows(report) if row.lost_points and row.model not in failed]
 
 
 def _failure_annotation(report: Report, key: str, failure: Failure) -> Annotation:

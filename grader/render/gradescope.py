@@ -20,8 +20,9 @@ import json
 from typing import Any
 
 from grader.records import Failure
-from grader.render.checks import check_rows, failure_text, verdict
+from grader.render.checks import check_rows, diagnoses, failure_text, verdict
 from grader.render.markdown import page
+from grader.render.text import prose
 from grader.report import Report
 
 LEADERBOARD_MODEL = "mnist/multi"
@@ -33,7 +34,7 @@ def render_gradescope(report: Report) -> str:
     results: dict[str, Any] = {
         "score": 0.0 if failure else report.points,
         "execution_time": round(report.measurements.seconds),
-        "output": _summary(report),
+        "output": prose(_summary(report)),
         "output_format": "text",
         "test_output_format": "text",
         "test_name_format": "text",
@@ -56,6 +57,9 @@ def _summary(report: Report) -> str:
         lines += ["", freeform.intro, *(f"- {problem}" for problem in freeform.problems)]
     if report.measurements.failure is not None:  # its hint is the next step
         lines += ["", failure_text(report.measurements.failure, hint=False)]
+    shown = [view for view in diagnoses(report) if not view.fine or view.what_ifs]
+    if shown:
+        lines += ["", "Diagnosis:", *(view.text(advice=False) for view in shown)]
     if report.next_steps:
         lines += ["", "Next steps:", *(f"{n}. {step}" for n, step in enumerate(report.next_steps, 1))]
     if report.warnings:
@@ -77,18 +81,29 @@ def _extra_data(report: Report) -> dict[str, Any]:
 
 
 def _tests(report: Report) -> list[dict[str, Any]]:
-    return [
-        {
-            "name": row.name,
-            "score": row.check.points,
-            "max_score": row.check.max_points,
-            "status": "failed" if row.lost_points else "passed",
-            "output": row.feedback,
-            "visibility": "visible",
-        }
-        for row in check_rows(report)
-        if row.check.status != "skipped"
-    ]
+    """A test per check; one that lost points to what its model's diagnosis explains says the diagnosis."""
+    views = {view.model: view for view in diagnoses(report)}
+    tests = []
+    for row in check_rows(report):
+        if row.check.status == "skipped":
+            continue
+        view = views.get(row.model)
+        explained = view is not None and row.lost_points and row.check.id in view.explains
+        said = view is not None and view.advice == row.check.hint  # the hint is already above
+        output = row.feedback + (
+            f"\n\nDiagnosis: {view.text(advice=not said)}" if view is not None and explained else ""
+        )
+        tests.append(
+            {
+                "name": row.name,
+                "score": row.check.points,
+                "max_score": row.check.max_points,
+                "status": "failed" if row.lost_points else "passed",
+                "output": prose(output),
+                "visibility": "visible",
+            }
+        )
+    return tests
 
 
 def _failure_test(report: Report, failure: Failure) -> dict[str, Any]:

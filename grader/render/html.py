@@ -7,6 +7,7 @@ Every piece of report text passes through ``html_text``: messages quote the stud
 
 from __future__ import annotations
 
+from grader.render.checks import DiagnosisView
 from grader.render.markdown import CheckLine, FailureView, ModelView, Table, page, png_data_uri
 from grader.render.plots import learning_curves
 from grader.render.text import html_text
@@ -33,6 +34,7 @@ figure { margin: .8rem 0; } figure img { max-width: 100%; height: auto; border: 
 figcaption { color: #57606a; font-size: .85rem; }
 pre { background: #f6f8fa; padding: .6rem; overflow-x: auto; font-size: .85rem; white-space: pre-wrap; }
 .failure { border-left: 4px solid #cf222e; padding: .2rem .8rem; background: #fff5f5; }
+.diagnosis { border-left: 4px solid #0550ae; padding: .2rem .8rem; background: #f6f8fa; }
 """
 
 
@@ -60,13 +62,13 @@ def render_html(report: Report, *, plots: bool = True, images: dict[str, bytes] 
             "<h2>Next steps</h2>",
             "<ol>" + "".join(f"<li>{html_text(s)}</li>" for s in content.next_steps) + "</ol>",
         ]
+    if content.warnings:
+        body += ["<h2>Warnings</h2>", "<ul>" + "".join(f"<li>{html_text(w)}</li>" for w in content.warnings) + "</ul>"]
     if content.summary:
         body += ["<h2>Models</h2>", _table(content.summary, links=[m.anchor for m in content.models])]
     body += [_model(model, images.get(model.key)) for model in content.models]
     if content.log_tail:
         body += ["<h2>Last lines the submission printed</h2>", _pre("\n".join(content.log_tail))]
-    if content.warnings:
-        body += ["<h2>Warnings</h2>", "<ul>" + "".join(f"<li>{html_text(w)}</li>" for w in content.warnings) + "</ul>"]
     body += ["<h2>Data</h2>", _table(content.data) if content.data else "<p>No data recorded.</p>"]
     body += ["<h2>Environment</h2>", _facts(content.environment)]
     return (
@@ -95,6 +97,8 @@ def _model(model: ModelView, png: bytes | None) -> str:
         )
     if model.failure:
         parts.append(_failure(model.failure))
+    if model.diagnosis:
+        parts.append(_diagnosis(model.diagnosis))
     if model.regularization:
         parts.append(f"<p><strong>Regularization found:</strong> {html_text(model.regularization)}</p>")
     if model.ablation_note:
@@ -103,6 +107,15 @@ def _model(model: ModelView, png: bytes | None) -> str:
         parts.append(_table(model.ablation))
     parts += [_checks(model.checks), "</section>"]
     return "\n".join(parts)
+
+
+def _diagnosis(diagnosis: DiagnosisView) -> str:
+    parts = [f"<p><strong>Diagnosis:</strong> {html_text(diagnosis.headline)}</p>"]
+    if diagnosis.lines():
+        parts.append("<ul>" + "".join(f"<li>{html_text(line)}</li>" for line in diagnosis.lines()) + "</ul>")
+    if diagnosis.advice:
+        parts.append(f'<p class="hint">→ {html_text(diagnosis.advice)}</p>')
+    return '<div class="diagnosis">' + "".join(parts) + "</div>"
 
 
 def _checks(checks: list[CheckLine]) -> str:

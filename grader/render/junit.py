@@ -5,7 +5,9 @@ every suite and on ``<testsuites>``, ``<failure>`` for a check that lost points,
 that was not measured, ``<error>`` for a model that did not train (a testcase of its own, before its
 checks) and for a submission that could not be graded (the only testcase then). ``file`` and ``line``
 on an error's testcase point at the student's code; a notebook gets no line, which would be a line of
-its JSON.
+its JSON. A model's suite carries its diagnosis as ``<properties>`` (``diagnosis``, ``diagnosis.state``)
+and, with what its what-ifs measured and the warnings that name it, in its ``<system-out>``; the warnings
+that name no model go to the first suite's.
 
 Student-controlled text is cleaned of ANSI colour codes and of characters XML 1.0 cannot hold.
 """
@@ -16,7 +18,7 @@ import itertools
 import xml.etree.ElementTree as ET
 
 from grader.records import Failure
-from grader.render.checks import CheckRow, check_rows, failed_models, failure_text, student_file
+from grader.render.checks import CheckRow, check_rows, diagnoses, failed_models, failure_text, student_file
 from grader.render.text import clean
 from grader.report import Report
 
@@ -41,13 +43,27 @@ def classname(key: str) -> str:
 
 def _model_suites(report: Report) -> list[ET.Element]:
     failed = failed_models(report)
+    views = {view.model: view for view in diagnoses(report)}
+    keys = [score.key for score in report.scores]
+    unnamed = [w for w in report.warnings if not any(key in w for key in keys)]
     suites = []
-    for key, rows in itertools.groupby(check_rows(report), key=lambda row: row.model):
+    for n, (key, rows) in enumerate(itertools.groupby(check_rows(report), key=lambda row: row.model)):
         cases = [_error_case(report, key, "training", failed[key])] if key in failed else []
         cases += [_check_case(row) for row in rows]
         model = report.measurements.model(key)
         seconds = model.run.seconds if model is not None and model.run is not None else 0.0
-        suites.append(_suite(classname(key), cases, seconds))
+        suite = _suite(classname(key), cases, seconds)
+        view = views.get(key)
+        if view is not None:
+            properties = ET.Element("properties")
+            ET.SubElement(properties, "property", name="diagnosis.state", value=clean(view.state))
+            ET.SubElement(properties, "property", name="diagnosis", value=clean(view.headline))
+            suite.insert(0, properties)  # before the testcases, where the schema has them
+        warnings = [w for w in report.warnings if key in w] + (unnamed if n == 0 else [])
+        out = ([f"Diagnosis: {view.text()}"] if view is not None else []) + [f"warning: {w}" for w in warnings]
+        if out:
+            ET.SubElement(suite, "system-out").text = clean("\n".join(out) + "\n")
+        suites.append(suite)
     return suites
 
 

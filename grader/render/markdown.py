@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from grader.records import Failure, FreeformRun, ModelMeasurement, TrainingRun
+from grader.render.checks import DiagnosisView, diagnosis_view
 from grader.render.plots import learning_curves
-from grader.render.text import clean, md_text, percent
+from grader.render.text import clean, md_text, percent, pp
 from grader.report import ModelScore, Report, RunSummary
 
 LOG_LINES_SHOWN = 15
@@ -32,6 +33,7 @@ STOP_REASONS = {
     "time_budget": "stopped by the time limit",
     "custom_loop": "its own training loop",
 }
+STOPPED = {"early_stopping": " (stopped early)", "time_budget": " (stopped at the time budget)"}
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,7 @@ class ModelView:
     regularization: str  # "" where there is nothing to say
     ablation: Table | None
     ablation_note: str
+    diagnosis: DiagnosisView | None = None
 
     @property
     def anchor(self) -> str:
@@ -130,8 +133,8 @@ def page(report: Report) -> Page:
         summary=Table(["Model", "Test", "Reference", "Train / Val", "Gap", "Epochs", "Points"], _summary_rows(report))
         if ran
         else None,
-        models=[_model_view(_measurement(report, score), score) for score in report.scores] if ran else [],
-        warnings=[*report.warnings, *(f"{x.key}: {w}" for x in m.models if x.run for w in x.run.warnings)],
+        models=[_model_view(report, score) for score in report.scores] if ran else [],
+        warnings=report.warnings,
         data=_data_table(report),
         environment=_environment(report),
         log_tail=_log_tail(report),
@@ -199,14 +202,15 @@ def _summary_rows(report: Report) -> list[list[str]]:
             rows.append([model.key, "failed", reference, "-", "-", "-", _points(score)])
             continue
         a = model.accuracy
-        epochs = f"{model.run.epochs_run}" + (" (stopped early)" if model.run.stop_reason != "completed" else "")
+        epochs = f"{model.run.epochs_run}{STOPPED.get(model.run.stop_reason, '')}"
         rows.append(
             [model.key, percent(a.test), reference, _train_val(a.train, a.val), _gap(a.gap), epochs, _points(score)]
         )
     return rows
 
 
-def _model_view(model: ModelMeasurement, score: ModelScore) -> ModelView:
+def _model_view(report: Report, score: ModelScore) -> ModelView:
+    model = _measurement(report, score)
     failure = model.failure
     lost = sum(check.lost for check in score.checks)
     return ModelView(
@@ -221,6 +225,7 @@ def _model_view(model: ModelMeasurement, score: ModelScore) -> ModelView:
         regularization=_regularization(model, score),
         ablation=_ablation_table(score),
         ablation_note=_ablation_note(score),
+        diagnosis=None if failure else diagnosis_view(report, score),
     )
 
 
@@ -330,7 +335,7 @@ def _train_val(train: float, val: float) -> str:
 
 
 def _gap(gap: float) -> str:
-    return f"{100 * gap:.1f} points"
+    return pp(gap)
 
 
 def png_data_uri(png: bytes) -> str:
@@ -355,14 +360,14 @@ def render_markdown(report: Report, *, plots: bool = True, images: dict[str, byt
         parts += _md_failure(content.submission_failure)
     if content.next_steps:
         parts += ["## Next steps", "\n".join(f"{n}. {md_text(step)}" for n, step in enumerate(content.next_steps, 1))]
+    if content.warnings:
+        parts += ["## Warnings", md_list(content.warnings)]
     if content.summary:
         parts += ["## Models", md_table(content.summary.header, _md_rows(content.summary.rows))]
     for model in content.models:
         parts += _md_model(model, images.get(model.key))
     if content.log_tail:
         parts += ["## Last lines the submission printed", _code(content.log_tail)]
-    if content.warnings:
-        parts += ["## Warnings", md_list(content.warnings)]
     parts += [
         "## Data",
         md_table(content.data.header, _md_rows(content.data.rows)) if content.data else "No data recorded.",
@@ -379,6 +384,8 @@ def _md_model(model: ModelView, png: bytes | None) -> list[str]:
         parts.append(f"![learning curves for {md_text(model.key)}]({png_data_uri(png)})")
     if model.failure:
         parts += _md_failure(model.failure)
+    if model.diagnosis:
+        parts += _md_diagnosis(model.diagnosis)
     if model.regularization:
         parts.append(f"**Regularization found:** {md_text(model.regularization)}")
     if model.ablation_note:
@@ -387,6 +394,12 @@ def _md_model(model: ModelView, png: bytes | None) -> list[str]:
         parts.append(md_table(model.ablation.header, _md_rows(model.ablation.rows)))
     parts.append(md_table(["Check", "Points", "Status", "What was measured"], [_md_check(c) for c in model.checks]))
     return parts
+
+
+def _md_diagnosis(diagnosis: DiagnosisView) -> list[str]:
+    parts = [f"**Diagnosis:** {md_text(diagnosis.headline)}"]
+    parts += [md_list(diagnosis.lines())] if diagnosis.lines() else []
+    return parts + ([f"→ {md_text(diagnosis.advice)}"] if diagnosis.advice else [])
 
 
 def _md_check(check: CheckLine) -> list[str]:
