@@ -87,6 +87,34 @@ def test_an_endless_own_loop_is_stopped_keeps_what_needs_no_training_and_skips_i
     assert measured.log.text.count("--- worker restarted ---") == 0
 
 
+def test_a_loop_that_stops_making_progress_is_stopped_and_says_when_it_last_did(tmp_path, iris_only, monkeypatch):
+    monkeypatch.setenv(FACTOR_ENV, "1")
+    source = """
+import time, torch
+from torch import nn
+def build_model(problem, variant):
+    return nn.Sequential(nn.Linear(4, 3))
+def train(model, data, hparams):
+    x, y = torch.as_tensor(data.x_train), torch.as_tensor(data.y_train)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for _ in range(2):  # two epochs of four batches: 1.6 s
+        for start in range(0, len(x), 23):
+            optimizer.zero_grad()
+            nn.functional.cross_entropy(model(x[start : start + 23]), y[start : start + 23]).backward()
+            optimizer.step()
+            time.sleep(0.2)
+    while True:
+        pass
+"""
+    measured = measure_submission(write_submission(tmp_path, source), iris_only, rubric_with_budget(tmp_path, 3.0))
+    failure = by_key(measured)["iris/single"].failure
+    assert failure.kind == "timeout"
+    prefix = "training ran past its budget of 3 s plus grace and was stopped; it made no progress in the last "
+    assert failure.message.startswith(prefix) and failure.message.endswith(" s, after 1 finished epochs")
+    assert 3 <= int(failure.message.removeprefix(prefix).split()[0]) <= 7  # its last report (1 s) to the kill (7 s)
+    assert "loop that never ends" in failure.hint
+
+
 def test_the_ablation_of_a_model_that_failed_in_the_worker_is_not_trained(tmp_path, iris_only):
     source = """
 from torch import nn
