@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+from conftest import SHARED_DATA
 from measurements_factory import (
     BASELINES,
     RELU,
@@ -17,8 +19,12 @@ from measurements_factory import (
     model,
     replace,
 )
+from notebooks import code, markdown, write_notebook
 
+from grader.baselines import load_baselines
+from grader.pipeline import GradeOptions, grade
 from grader.records import Failure, ModelMeasurement, ModelProbes
+from grader.render import FORMATS
 from grader.rubric import load_rubric
 from grader.score import score
 
@@ -50,7 +56,7 @@ def test_an_extreme_dropout_the_ablation_shows_costing_accuracy_is_over_regulari
     diagnosis = report.score("mnist/multi").diagnosis
     assert diagnosis.state == "over-regularized"
     assert diagnosis.cause == "Dropout(0.9) drops 90% of the activations it sees"
-    assert "reaches 97.8% train / 97.1% validation (with it: 69.4% / 70.1%)" in diagnosis.evidence
+    assert "reaches 97.8% train / 97.1% validation; with it, 69.4% / 70.1%" in diagnosis.evidence
     first = report.next_steps[0]
     assert first.startswith("mnist/multi: over-regularized: Dropout(0.9) drops 90%")
     assert "97.8% train / 97.1% validation" in first and "use a rate between 0.1 and 0.5" in first
@@ -180,3 +186,63 @@ def test_the_models_warnings_are_in_the_report_each_once_with_the_models_it_conc
     report = graded(**models)
     assert f"iris/multi, mnist/multi: {typo}" in report.warnings
     assert sum(typo in warning for warning in report.warnings) == 1
+
+
+# A beginner's contract notebook with four classic mistakes: softmax before CrossEntropyLoss in its own train(),
+# two Dropout(0.9), evaluation without model.eval(), and the typo early_stoping.
+PLANTED = [
+    markdown("# Lab: Iris and MNIST with PyTorch"),
+    code(
+        "import torch\nfrom torch import nn\n\nHYPERPARAMS = {'epochs': 60, 'learning_rate': 0.01, 'early_stoping': True}"
+    ),
+    code(
+        """def build_model(problem, variant):
+    n_in, n_out = (4, 3) if problem == "iris" else (784, 10)
+    if variant == "single":
+        return nn.Sequential(nn.Flatten(), nn.Linear(n_in, n_out), nn.Softmax(dim=1))
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(n_in, 64), nn.ReLU(), nn.Dropout(0.9),
+        nn.Linear(64, 64), nn.ReLU(), nn.Dropout(0.9),
+        nn.Linear(64, n_out), nn.Softmax(dim=1),
+    )"""
+    ),
+    code(
+        """def train(model, data, hparams):
+    x, y = torch.as_tensor(data.x_train), torch.as_tensor(data.y_train)
+    x_val, y_val = torch.as_tensor(data.x_val), torch.as_tensor(data.y_val)
+    optimizer = torch.optim.Adam(model.parameters(), lr=hparams["learning_rate"])
+    loss_fn = nn.CrossEntropyLoss()
+    history = {"loss": [], "val_accuracy": []}
+    for epoch in range(hparams["epochs"]):
+        for start in range(0, len(x), 32):
+            optimizer.zero_grad()
+            loss = loss_fn(model(x[start:start + 32]), y[start:start + 32])
+            loss.backward()
+            optimizer.step()
+        with torch.no_grad():
+            accuracy = (model(x_val).argmax(1) == y_val).float().mean().item()
+        history["loss"].append(loss.item())
+        history["val_accuracy"].append(accuracy)
+    return history"""
+    ),
+]
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "mnist").is_dir(), reason=f"no MNIST files in {SHARED_DATA}")
+def test_the_planted_mistakes_notebook_is_told_its_dropout_is_the_cause_first_with_the_ablations_numbers(tmp_path):
+    pytest.importorskip("torch")
+    rubric_path = tmp_path / "rubric.toml"
+    rubric_path.write_text('[ablation]\nquick_problems = ["mnist"]\n')  # quick mode, with the MNIST ablation
+    notebook = write_notebook(tmp_path / "lab.ipynb", *PLANTED)
+    options = GradeOptions(quick=True, problems=("mnist",), data_dir=SHARED_DATA / "mnist", threads=1, cache=False)
+    report = grade(notebook, options, load_rubric(rubric_path), load_baselines())
+    multi = report.score("mnist/multi").diagnosis
+    assert (multi.state, multi.cause) == ("over-regularized", "Dropout(0.9) drops 90% of the activations it sees")
+    assert multi.evidence.startswith("without its regularization this model reaches ")
+    assert report.next_steps[0].startswith("mnist/multi: over-regularized: Dropout(0.9) drops 90%")
+    assert any("double softmax" in step and step.startswith("mnist/single, mnist/multi:") for step in report.next_steps)
+    assert any("model.eval()" in step for step in report.next_steps)
+    assert any("'early_stoping'" in warning for warning in report.warnings)
+    terminal = FORMATS["terminal"].render(report)
+    assert terminal.count("double softmax") == 1

@@ -154,8 +154,8 @@ def _ablation_ahead(model: ModelMeasurement) -> str | None:
     if without.accuracy.val - run.val <= AHEAD or without.accuracy.train - run.train <= AHEAD:
         return None
     return (
-        f"without its regularization ({', '.join(without.switched_off)}) this model reaches {pct(without.accuracy.train)} train / "
-        f"{pct(without.accuracy.val)} validation (with it: {pct(run.train)} / {pct(run.val)})"
+        f"without its regularization this model reaches {pct(without.accuracy.train)} train / "
+        f"{pct(without.accuracy.val)} validation; with it, {pct(run.train)} / {pct(run.val)}"
     )
 
 

@@ -45,7 +45,8 @@ def next_steps(scores: list[ModelScore]) -> list[str]:
 
 def _words(step: _Step) -> str:
     keys = ", ".join(dict.fromkeys(step.keys))
-    return f"{keys}: {step.lead}. Next: {step.advice} (up to {step.points:g} points)"
+    worth = round(step.points, 2)
+    return f"{keys}: {step.lead}. Next: {step.advice} (up to {worth:g} point{'' if worth == 1 else 's'})"
 
 
 def model_warnings(models: list[ModelMeasurement]) -> list[str]:
