@@ -239,8 +239,8 @@ class ModelRun:
         """What needs no finished training, on disk before training starts: a worker stopped from outside
         in the middle of training still leaves the model's description, probes, plan and warnings. The
         final report replaces it."""
-        run = TrainingRun(built.device, plan, [], 0, "killed", 0.0, warnings=list(warnings))
-        run.machine_factor = self.task.machine_factor
+        factor = self.task.machine_factor
+        run = TrainingRun(built.device, plan, [], 0, "killed", 0.0, warnings=list(warnings), machine_factor=factor)
         partial = dataclasses.replace(self.report, run=run, partial=True)
         write_result(Path(self.job.out_dir), self.task.key, partial, None)
 
