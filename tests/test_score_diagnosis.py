@@ -193,7 +193,8 @@ def test_the_models_warnings_are_in_the_report_each_once_with_the_models_it_conc
 PLANTED = [
     markdown("# Lab: Iris and MNIST with PyTorch"),
     code(
-        "import torch\nfrom torch import nn\n\nHYPERPARAMS = {'epochs': 60, 'learning_rate': 0.01, 'early_stoping': True}"
+        "import torch\nfrom torch import nn\n\n"
+        "HYPERPARAMS = {'epochs': 60, 'learning_rate': 0.01, 'early_stoping': True}"
     ),
     code(
         """def build_model(problem, variant):
