@@ -77,8 +77,48 @@ def events(task: str, epochs: int) -> list[dict]:
             {"event": "epoch", "task": task, "epoch": e, "epochs": epochs, "val_accuracy": 0.9}
             for e in range(1, epochs + 1)
         ),
+        {"event": "phase", "task": task, "phase": "predict"},
         {"event": "result", "task": task},
     ]
+
+
+def quiet_progress(*events: dict) -> list[str]:
+    """What progress prints elsewhere than a terminal, each line without its time."""
+    output = io.StringIO()
+    with ProgressPrinter(Console(file=output, width=100, force_terminal=False)) as progress:
+        for event in events:
+            progress(event)
+    return [line.rsplit(" (", 1)[0] for line in output.getvalue().splitlines()]
+
+
+def test_a_model_whose_result_comes_before_its_predictions_failed_and_says_so():
+    build = {"event": "phase", "task": "iris/multi", "phase": "build"}
+    assert quiet_progress(build, {"event": "result", "task": "iris/multi"}) == [
+        "iris/multi: failed while building the model and loading data"
+    ]
+
+
+def test_an_ablation_of_a_students_own_loop_that_trained_is_not_said_to_have_nothing_to_switch_off():
+    task = "mnist/multi+ablation"
+    phases = [{"event": "phase", "task": task, "phase": phase} for phase in ("build", "train", "predict")]
+    own_loop = {"event": "progress", "task": task, "epochs": 15.0, "samples": 900000}
+    assert quiet_progress(*phases, own_loop, {"event": "result", "task": task}) == ["mnist/multi (ablation): 15 epochs"]
+    assert quiet_progress(phases[0], {"event": "result", "task": task}) == [
+        "mnist/multi (ablation): no regularization to switch off"
+    ]
+
+
+def test_live_progress_shows_a_line_from_the_first_second_then_epochs_elapsed_time_and_budget():
+    console = Console(file=io.StringIO(), width=150, force_terminal=True)
+    with ProgressPrinter(console) as progress:
+        assert progress.bar is not None
+        [starting] = progress.bar.tasks
+        assert starting.fields["status"] == "starting the worker"
+        progress({"event": "phase", "task": "mnist/multi", "phase": "train", "budget_s": 300})
+        progress({"event": "progress", "task": "mnist/multi", "epochs": 2.5, "samples": 150000})
+        [task] = progress.bar.tasks
+        assert (task.description, task.completed, task.fields["budget"]) == ("mnist/multi", 2.5, "of 300 s")
+        assert task.fields["status"] == "epoch 2.5"
 
 
 def test_progress_elsewhere_than_a_terminal_is_one_quiet_line_per_model():
@@ -98,7 +138,7 @@ def test_progress_on_a_terminal_draws_a_bar_per_model_with_epochs_and_accuracy()
     output = io.StringIO()
     console = Console(file=output, width=100, force_terminal=True)
     with ProgressPrinter(console) as progress:
-        for event in events("iris/single", 5)[:-1]:
+        for event in events("iris/single", 5)[:-2]:  # up to its last epoch
             progress(event)
         assert progress.bar is not None
         task = progress.bar.tasks[0]

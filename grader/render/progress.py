@@ -12,14 +12,30 @@ import time
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.text import Text
 
 from grader.render.text import terminal_text, workflow_inert
 
+STARTING = "grader"  # the line shown from the first second, until the worker's first event about a model
+PHASE_WORDS = {"build": "building the model and loading data", "train": "training", "predict": "predicting"}
+
 
 class ProgressPrinter:
-    """Turns the worker's events into progress on stderr; use as a context manager."""
+    """Turns the worker's events into progress on stderr; use as a context manager.
+
+    A model is shown from its first event: its phase, epochs done of those planned (from ``epoch`` events,
+    or ``progress`` events of a student's own loop, in fractional epochs), elapsed time and its time budget
+    where the event carries one (``budget_s``). A model whose result comes before it reached ``predict``
+    failed, and says so. Before any model's event, a line says the grader is starting."""
 
     def __init__(self, console: Console, enabled: bool = True) -> None:
         self.console = console
@@ -29,6 +45,8 @@ class ProgressPrinter:
         self.tasks: dict[str, TaskID] = {}
         self.started: dict[str, float] = {}
         self.last: dict[str, dict[str, Any]] = {}
+        self.phases: dict[str, str] = {}  # the last phase each model reached
+        self.budgets: dict[str, float] = {}
 
     def __enter__(self) -> ProgressPrinter:
         if self.live:
@@ -37,11 +55,14 @@ class ProgressPrinter:
                 BarColumn(bar_width=20),
                 MofNCompleteColumn(),
                 TextColumn("{task.fields[status]}", markup=False),
+                TimeElapsedColumn(),
+                TextColumn("{task.fields[budget]}", markup=False),
                 TimeRemainingColumn(),
                 console=self.console,
                 transient=True,
             )
             self.bar.start()
+            self.tasks[STARTING] = self.bar.add_task(STARTING, total=None, status="starting the worker", budget="")
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -52,40 +73,61 @@ class ProgressPrinter:
         if not self.enabled:
             return
         kind, task = event.get("event"), str(event.get("task"))
+        if isinstance(event.get("budget_s"), (int, float)):
+            self.budgets[task] = float(event["budget_s"])
         if kind == "phase" and event.get("task"):
             self.started.setdefault(task, time.monotonic())
-            self._update(task, status=str(event.get("phase")))
+            phase = str(event.get("phase"))
+            self.phases[task] = phase
+            self._update(task, status=PHASE_WORDS.get(phase, phase))
         elif kind == "epoch":
             self.last[task] = event
             accuracy = event.get("val_accuracy")
             status = f"val acc {100 * accuracy:.1f}%" if isinstance(accuracy, (int, float)) else "training"
             self._update(task, status=status, completed=event.get("epoch"), total=event.get("epochs"))
+        elif kind == "progress":  # a student's own loop: epochs done, maybe a fraction
+            self.last[task] = event
+            done = event.get("epochs")
+            status = f"epoch {done:.1f}" if isinstance(done, (int, float)) else "training"
+            self._update(task, status=status, completed=done, total=event.get("planned"))
         elif kind == "result":
-            self._finish(task)
+            self._finish(task, event)
 
     def _update(self, task: str, *, status: str, completed: Any = None, total: Any = None) -> None:
         if self.bar is None:
             return
+        if STARTING in self.tasks:  # the worker is up: a model's own line takes over
+            self.bar.remove_task(self.tasks.pop(STARTING))
         if task not in self.tasks:
             self.tasks[task] = self.bar.add_task(
-                _shown(task.replace("+ablation", " (ablation)")), total=None, status=""
+                _shown(task.replace("+ablation", " (ablation)")), total=None, status="", budget=""
             )
         extra: dict[str, Any] = {}
-        if isinstance(total, int):
+        if isinstance(total, (int, float)) and not isinstance(total, bool):
             extra["total"] = total
-        if isinstance(completed, int):
+        if isinstance(completed, (int, float)) and not isinstance(completed, bool):
             extra["completed"] = completed
-        self.bar.update(self.tasks[task], status=_shown(status), **extra)
+        budget = f"of {self.budgets[task]:.0f} s" if task in self.budgets else ""
+        self.bar.update(self.tasks[task], status=_shown(status), budget=budget, **extra)
 
-    def _finish(self, task: str) -> None:
+    def _finish(self, task: str, event: dict[str, Any]) -> None:
         seconds = time.monotonic() - self.started.get(task, time.monotonic())
         last = self.last.get(task, {})
         accuracy = last.get("val_accuracy")
         shown = f", val acc {100 * accuracy:.1f}%" if isinstance(accuracy, (int, float)) else ""
-        epochs = f"{last['epoch']} epochs" if "epoch" in last else "done"
-        if "epoch" not in last and task.endswith("+ablation"):
-            epochs = "no regularization to switch off"
-        line = f"{task.replace('+ablation', ' (ablation)')}: {epochs}{shown} ({seconds:.1f} s)"
+        phase = self.phases.get(task)
+        if "epoch" in last:
+            outcome = f"{last['epoch']} epochs"
+        elif isinstance(last.get("epochs"), (int, float)):  # a student's own loop said how far it got
+            outcome = f"{last['epochs']:g} epochs"
+        else:
+            outcome = "done"
+        ablation = task.endswith("+ablation")
+        if ablation and phase in (None, "build") and not event.get("failure"):
+            outcome = "no regularization to switch off"  # it stopped after building: the same model again
+        elif event.get("failure") or phase in ("build", "train"):  # a result before predictions: it failed
+            outcome = "failed" + (f" while {PHASE_WORDS.get(phase, phase)}" if phase else "")
+        line = f"{task.replace('+ablation', ' (ablation)')}: {outcome}{shown} ({seconds:.1f} s)"
         if self.bar is not None and task in self.tasks:
             self.bar.remove_task(self.tasks.pop(task))
         _print(self.console, line)
