@@ -213,7 +213,7 @@ def import_hint(error: BaseException) -> str:
 
 def failure_from(error: BaseException, submission_dir: Path, kind: str, message: str, hint: str = "") -> Failure:
     """A Failure pointing at the deepest line of the student's own code that the error passed through."""
-    return Failure(kind, message, hint, error_location(error, submission_dir), format_traceback(error))
+    return Failure(kind, message, hint, error_location(error, submission_dir), format_traceback(error, submission_dir))
 
 
 def error_location(error: BaseException, submission_dir: Path) -> SourceLocation | None:
@@ -241,9 +241,32 @@ def _inside(path: Path, root: Path) -> bool:
     return True
 
 
-def format_traceback(error: BaseException) -> str:
+def format_traceback(error: BaseException, submission_dir: Path | None = None) -> str:
+    """The traceback from the student's first frame on: the grader's, importlib's and runpy's frames that
+    called into the submission say nothing a student can act on. Every frame after it is kept, library
+    frames included, and a traceback that never enters the submission is kept whole."""
+    if submission_dir is not None:
+        _drop_frames_before_student(error, submission_dir.resolve(), set())
     lines = "".join(traceback.format_exception(error)).splitlines()
     return "\n".join(lines[-TRACEBACK_LINES:])
+
+
+def _drop_frames_before_student(error: BaseException, root: Path, seen: set[int]) -> None:
+    """Start ``error``'s traceback (and those of its causes and contexts) at the first frame in ``root``."""
+    if id(error) in seen:
+        return
+    seen.add(id(error))
+    if isinstance(error, SyntaxError) and error.filename and _inside(Path(error.filename), root):
+        error.__traceback__ = None  # the error itself shows the student's file and line: no frame is theirs
+    tb = error.__traceback__
+    first = tb
+    while first is not None and not _inside(Path(first.tb_frame.f_code.co_filename), root):
+        first = first.tb_next
+    if first is not None:
+        error.__traceback__ = first
+    for linked in (error.__cause__, error.__context__):
+        if linked is not None:
+            _drop_frames_before_student(linked, root, seen)
 
 
 LOSS_NAMES = (
