@@ -435,6 +435,8 @@ class _Watcher:
             self.deadline = self.phase_started + self.allowance(phase, task)
             self.cap = self.phase_started + self.allowance("train_cap", task) if phase == "train" else self.deadline
             self.progress_at = self.progress_epochs = None
+            if phase == "train":  # the display shows the budget: the grader's figure, not the worker's
+                event = {**event, "budget_s": round(self.allowance("budget", task), 1)}
         elif kind in ("progress", "epoch"):
             if task != self.task or self.phase != "train":
                 return

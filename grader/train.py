@@ -124,6 +124,8 @@ def train_submission(
             return dry_run.seconds + limits.grace_seconds if dry_run else limits.import_seconds
         if phase == "train" and task in budgets:
             return budgets[task] + limits.grace_seconds
+        if phase == "budget" and task in budgets:  # what the display shows: the budget, without the grace
+            return budgets[task]
         if phase == "train_cap" and task in budgets:
             return HARD_CAP * budgets[task] + limits.grace_seconds
         if phase == "progress":  # training that reports progress is kept going this long after each report

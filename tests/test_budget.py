@@ -3,6 +3,7 @@ makes progress graded on the epochs it finished, an endless one stopped and told
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -46,7 +47,11 @@ def test_budgets_are_stretched_by_the_factor():
 
 def test_a_slow_own_loop_that_makes_progress_is_graded_on_the_epochs_it_finished(tmp_path, iris_only, monkeypatch):
     monkeypatch.setenv(FACTOR_ENV, "1.5")
-    measured = measure_submission(SUBMISSIONS / "slow_own_loop.py", iris_only, rubric_with_budget(tmp_path, 1.0))
+    events: list[dict] = []
+    options = dataclasses.replace(iris_only, on_event=events.append)
+    measured = measure_submission(SUBMISSIONS / "slow_own_loop.py", options, rubric_with_budget(tmp_path, 1.0))
+    trains = [e for e in events if e.get("event") == "phase" and e.get("phase") == "train"]
+    assert trains and all(e["budget_s"] == 1.5 for e in trains)  # the display shows the stretched budget
     for model in measured.models:
         assert model.failure is None, model.failure
         run = model.run
