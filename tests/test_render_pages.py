@@ -166,7 +166,7 @@ def test_a_real_browser_shows_the_html_page_with_its_plots(tmp_path):
                 "--no-sandbox",
                 "--disable-gpu",
                 "--hide-scrollbars",
-                "--window-size=1000,4000",
+                "--window-size=1000,8000",
                 f"--screenshot={shot}",
                 page.as_uri(),
             ],
