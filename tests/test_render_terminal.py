@@ -114,6 +114,8 @@ def test_live_progress_shows_a_line_from_the_first_second_then_epochs_elapsed_ti
         assert progress.bar is not None
         [starting] = progress.bar.tasks
         assert starting.fields["status"] == "starting the worker"
+        progress({"event": "stage", "status": "loading iris and mnist"})  # the grader's own steps, until a model's
+        assert starting.fields["status"] == "loading iris and mnist"
         progress({"event": "phase", "task": "mnist/multi", "phase": "train", "budget_s": 300})
         progress({"event": "progress", "task": "mnist/multi", "epochs": 2.5, "samples": 150000})
         [task] = progress.bar.tasks

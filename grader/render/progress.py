@@ -92,6 +92,8 @@ class ProgressPrinter:
             self._update(task, status=status, completed=done, total=event.get("planned"))
         elif kind == "result":
             self._finish(task, event)
+        elif kind == "stage" and self.bar is not None and STARTING in self.tasks:  # the grader's own, before any model
+            self.bar.update(self.tasks[STARTING], status=str(event.get("status", "")))
 
     def _update(self, task: str, *, status: str, completed: Any = None, total: Any = None) -> None:
         if self.bar is None:
