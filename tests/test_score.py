@@ -111,6 +111,15 @@ def test_a_submission_that_could_not_run_is_ungradable_with_exit_code_3():
     assert report.next_steps[0] == "fix the import"
 
 
+@pytest.mark.parametrize(("mode", "total"), [("full", 100), ("quick", 96)])
+def test_an_ungradable_submission_earns_nothing_out_of_the_total_a_graded_one_is_out_of(mode, total):
+    failure = Failure("import_error", "boom", "fix the import")
+    baselines = dataclasses.replace(BASELINES, modes={mode: BASELINES.modes["full"]})
+    report = score(measurements(failure=failure, mode=mode), baselines, RUBRIC)
+    assert (report.points, report.max_points) == (0, total)
+    assert all(check.status == "fail" for s in report.scores for check in s.checks if check.max_points)
+
+
 def test_below_the_pass_mark_exits_with_1():
     models = [model(key, 0.5, 0.5, 0.5) for key in ("iris/single", "iris/multi", "mnist/single", "mnist/multi")]
     report = score(measurements(*models), BASELINES, RUBRIC)

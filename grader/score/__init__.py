@@ -7,6 +7,7 @@ the same points.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 
 from grader.baselines import Baselines, ReferenceStats
@@ -37,7 +38,8 @@ def score(measurements: Measurements, baselines: Baselines | None, rubric: Rubri
         found = _reference(model, mode, baselines)
         if found is None and baselines is not None:
             warnings.append(f"no reference baseline for {model.key} ({mode} mode): its accuracy is not scored")
-        scores.append(score_model(model, found, rubric, mode))
+        scored = score_model(model, found, rubric, mode, measurements.settings.mode == "quick")
+        scores.append(_not_graded(scored) if measurements.failure is not None else scored)
     if measurements.freeform is not None:
         deduct(measurements.freeform, scores, rubric)
     warnings += _data_warnings(measurements, baselines) + model_warnings(measurements.models)
@@ -65,7 +67,7 @@ def score(measurements: Measurements, baselines: Baselines | None, rubric: Rubri
 
 
 def score_model(
-    model: ModelMeasurement, found: tuple[ReferenceStats, str] | None, rubric: Rubric, mode: str
+    model: ModelMeasurement, found: tuple[ReferenceStats, str] | None, rubric: Rubric, mode: str, quick: bool = False
 ) -> ModelScore:
     """Every check for one model. Accuracy and gap need a reference; the rest read the model alone."""
     checks: list[Check] = []
@@ -90,7 +92,8 @@ def score_model(
     if learns is not None:
         checks.append(learns)
     checks += structure_checks(model, rubric.structure)
-    checks += regularization_checks(model, rubric.regularization, rubric.ablation, stats)
+    ablation_due = rubric.ablation.runs_for(model.problem, quick)
+    checks += regularization_checks(model, rubric.regularization, rubric.ablation, stats, ablation_due)
     if model.failure is not None:
         checks = [_failed_model(check, model) for check in checks]
     onset = overfitting_onset(model, rubric.gap)
@@ -123,6 +126,16 @@ def _failed_model(check: Check, model: ModelMeasurement) -> Check:
     if check.id == "accuracy":
         return not_trained(check.id, check.title, check.max_points, model)
     return Check(check.id, check.title, 0.0, check.max_points, "fail", "not trained (see its accuracy check)")
+
+
+def _not_graded(scored: ModelScore) -> ModelScore:
+    """A submission that could not run earns nothing, out of the same total a graded one is out of: the rules
+    that give a model without dropout full points have no model to look at."""
+    checks = [
+        Check(c.id, c.title, 0.0, c.max_points, "fail", "not graded: the submission could not be run")
+        for c in scored.checks
+    ]
+    return dataclasses.replace(scored, checks=checks)
 
 
 def _reference(model: ModelMeasurement, mode: str, baselines: Baselines | None) -> tuple[ReferenceStats, str] | None:

@@ -65,9 +65,15 @@ def detect(model: ModelMeasurement) -> Regularization:
 
 
 def regularization_checks(
-    model: ModelMeasurement, rule: RegularizationRule, ablation: AblationRule, stats: ReferenceStats | None
+    model: ModelMeasurement,
+    rule: RegularizationRule,
+    ablation: AblationRule,
+    stats: ReferenceStats | None,
+    ablation_due: bool = False,
 ) -> list[Check]:
-    """The rules for every model; for the models that must be regularized, whether it is and whether it worked."""
+    """The rules for every model; for the models that must be regularized, whether it is and whether it worked.
+    ``ablation_due``: this mode runs the ablation for the model's problem, so its check counts even when
+    nothing came back."""
     found = detect(model)
     checks = [
         dropout_at_inference_check(model, found, rule.rule_points),
@@ -77,7 +83,8 @@ def regularization_checks(
         weight_decay_check(found, rule),
     ]
     if model.key in rule.required:
-        checks += [used_check(model, found, rule.used_points), effective_check(model, found, rule, ablation, stats)]
+        effective = effective_check(model, found, rule, ablation, stats, ablation_due)
+        checks += [used_check(model, found, rule.used_points), effective]
     return checks
 
 
@@ -106,15 +113,16 @@ def effective_check(
     rule: RegularizationRule,
     ablation: AblationRule,
     stats: ReferenceStats | None,
+    due: bool = False,
 ) -> Check:
     """Compare the model with its ablation: regularization should lower the gap or raise validation accuracy
     by more than the reference's seed noise."""
     worth = rule.effective_points
     run, without = model.accuracy, model.ablation
-    if without is None:
-        return not_measured("regularization_effective", EFFECTIVE, "no ablation run in this mode")
-    if run is None:
+    if run is None and (due or without is not None):
         return failed("regularization_effective", EFFECTIVE, worth, "the model did not train", "")
+    if without is None or run is None:
+        return not_measured("regularization_effective", EFFECTIVE, "no ablation run in this mode")
     if not found.found():
         return failed(
             "regularization_effective",
