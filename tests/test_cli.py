@@ -220,7 +220,11 @@ def test_rescore_scores_stored_measurements_under_another_rubric_without_trainin
     )
     assert result.exit_code == 1  # below the new pass mark
     rescored = json.loads(result.stdout)
-    assert rescored["measurements"] == stored["measurements"]  # nothing was trained again
+
+    def accuracy_points(report: dict) -> list[float]:
+        return [c["points"] for s in report["scores"] for c in s["checks"] if c["id"] == "accuracy"]
+
+    assert accuracy_points(rescored) == [2 * points for points in accuracy_points(stored)]  # the new rubric's worth
     assert rescored["max_points"] == stored["max_points"] + 2 * 15
     assert rescored["rubric"]["digest"] != stored["rubric"]["digest"]
 

@@ -382,6 +382,8 @@ def test_any_bytes_give_a_module_or_a_clean_error(tmp_path, data):
     cut = len(data) % (len(valid) + 1)
     path.write_bytes(valid[:cut] + data)  # a valid notebook, cut and followed by noise
     try:
-        convert(path)
+        converted = convert(path)
     except NotebookError as error:
         assert error.failure.message.startswith("fuzz.ipynb")
+    else:
+        compile(converted.module, "module", "exec")

@@ -41,8 +41,10 @@ def test_an_override_changes_only_the_keys_it_names(tmp_path):
     assert rubric.problems == default.problems
 
 
-def test_the_digest_changes_with_the_content():
-    assert load_rubric().digest == load_rubric().digest
+def test_the_digest_names_the_content_not_the_file_it_came_from(tmp_path):
+    restated = load_rubric(write(tmp_path, "pass_mark = 60.0\nseed = 0\n"))  # the defaults, written out
+    assert restated.digest == load_rubric().digest
+    assert len(restated.digest) == 16 and int(restated.digest, 16) >= 0
 
 
 def test_a_changed_rubric_has_another_digest(tmp_path):
