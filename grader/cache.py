@@ -3,7 +3,7 @@
 A student re-running ``grade`` after editing a comment in a notebook cell the grader does not keep, or
 CI re-running a job, gets the same measurements in a fraction of a second. The key holds everything
 that decides what training measures: the digest of the submission's code (``code_digest``), the training part of
-the rubric (limits, epoch budgets, defaults, seed, ablation), the grading options (mode, problems, seed,
+the rubric (limits, epoch budgets, defaults, seed, ablation, what-ifs), the grading options (mode, problems, seed,
 ``--run-all``), the data's fingerprints, the grader version and the kind of device. Scoring is not in
 the key: a changed rubric's points re-score cached measurements.
 
@@ -64,6 +64,7 @@ def cache_key(
         "limits": asdict(rubric.limits),
         "problems": {name: asdict(rules) for name, rules in rubric.problems.items()},
         "ablation": asdict(rubric.ablation),
+        "what_if": asdict(rubric.what_if_fixes()) | asdict(rubric.what_if),  # the limits it fixes past, too
         "dry_run": [rubric.freeform.dry_run_seconds, rubric.freeform.cell_seconds, rubric.freeform.train_seconds],
     }
     key = {

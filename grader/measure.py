@@ -14,7 +14,7 @@ import numpy as np
 
 from grader.data import DataInfo, ProblemData
 from grader.records import Accuracy, CapturedOutput, Failure, FreeformRun, ModelMeasurement
-from grader.worker.job import ABLATION_SUFFIX
+from grader.worker.job import ABLATION_SUFFIX, WHAT_IF_SUFFIX
 
 Predictions = dict[str, np.ndarray]  # split ("train", "val", "test", "untrained") -> class indices
 
@@ -22,9 +22,10 @@ Predictions = dict[str, np.ndarray]  # split ("train", "val", "test", "untrained
 def measure(
     models: dict[str, ModelMeasurement], predictions: dict[str, Predictions], data: dict[str, ProblemData]
 ) -> dict[str, ModelMeasurement]:
-    """Every trained model with its train, validation and test accuracy filled in, and its ablation run
-    (if there was one) attached to it. A model without predictions keeps the failure the train stage
-    gave it (or is an ablation with nothing to switch off)."""
+    """Every trained model with its train, validation and test accuracy filled in, and its ablation and
+    what-if runs (if there were any) attached to it. A model without predictions keeps the failure the
+    train stage gave it (or is an ablation with nothing to switch off). A what-if that found nothing to
+    undo was not retrained: it is left out, as there is nothing it could show."""
     measured = {
         key: dataclasses.replace(model, accuracy=accuracy(predictions[key], data[model.problem]))
         if key in predictions
@@ -36,6 +37,11 @@ def measure(
         main = measured.get(key.removesuffix(ABLATION_SUFFIX))
         if main is not None:
             measured[main.key] = dataclasses.replace(main, ablation=ablation)
+    for key in [k for k in measured if k.endswith(WHAT_IF_SUFFIX)]:
+        what_if = measured.pop(key)
+        main = measured.get(key.removesuffix(WHAT_IF_SUFFIX))
+        if main is not None and (what_if.switched_off or what_if.failure is not None):
+            measured[main.key] = dataclasses.replace(main, what_ifs=[*main.what_ifs, what_if])
     return measured
 
 

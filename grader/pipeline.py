@@ -61,7 +61,8 @@ def grade(path: Path, options: GradeOptions, rubric: Rubric, baselines: Baseline
 
 
 def tasks_for(rubric: Rubric, options: GradeOptions) -> list[Task]:
-    """The models to train, each multi-layer one followed by its ablation where the rubric asks for one."""
+    """The models to train, each multi-layer one followed by its ablation where the rubric asks for one, and
+    each model by its what-if (retrained with its mistakes undone; not trained when it has none)."""
     tasks = []
     for problem, variant in MODEL_KEYS:
         if problem not in options.problems or options.find_only:
@@ -78,6 +79,9 @@ def tasks_for(rubric: Rubric, options: GradeOptions) -> list[Task]:
         tasks.append(task)
         if variant == "multi" and rubric.ablation.runs_for(problem, options.quick):
             tasks.append(dataclasses.replace(task, ablation=True))
+        if rubric.what_if.runs_for(problem, options.quick):
+            seconds = rubric.what_if.seconds_per_run or rules.seconds_per_model
+            tasks.append(dataclasses.replace(task, max_seconds=seconds, what_if=rubric.what_if_fixes()))
     return tasks
 
 
@@ -229,7 +233,9 @@ def _cache_key(
 
 
 def _explained(model: ModelMeasurement, submission: Submission) -> ModelMeasurement:
-    """The model's failures (its ablation's too) in the student's terms: cell and line for a notebook."""
+    """The model's failures (its ablation's and what-ifs' too) in the student's terms: cell and line for a
+    notebook."""
     failure = submission.explain(model.failure) if model.failure else None
     ablation = _explained(model.ablation, submission) if model.ablation else None
-    return dataclasses.replace(model, failure=failure, ablation=ablation)
+    what_ifs = [_explained(what_if, submission) for what_if in model.what_ifs]
+    return dataclasses.replace(model, failure=failure, ablation=ablation, what_ifs=what_ifs)

@@ -17,6 +17,7 @@ from typing import Any
 
 import dacite
 
+from grader.adapters import FIXES, Fixes
 from grader.errors import RubricError
 from grader.records import from_dict
 
@@ -120,6 +121,17 @@ class AblationRule:
 
 
 @dataclass(frozen=True)
+class WhatIfRule:
+    fixes: list[str]  # of grader.adapters.FIXES: the mistakes a what-if may undo
+    problems: list[str]
+    quick_problems: list[str]
+    seconds_per_run: float  # 0: the model's own seconds_per_model
+
+    def runs_for(self, problem: str, quick: bool) -> bool:
+        return bool(self.fixes) and problem in (self.quick_problems if quick else self.problems)
+
+
+@dataclass(frozen=True)
 class FreeformRule:
     dry_run_seconds: float
     cell_seconds: float
@@ -140,12 +152,18 @@ class Rubric:
     structure: StructureRule
     regularization: RegularizationRule
     ablation: AblationRule
+    what_if: WhatIfRule
     freeform: FreeformRule
     mistakes: dict[str, float]  # mistake id (grader.mistakes.MISTAKES) -> points it costs
 
     def pass_mark_for(self, max_points: float) -> float:
         """The points needed to pass a run that could earn ``max_points``."""
         return round(self.pass_mark * max_points / 100, 2)
+
+    def what_if_fixes(self) -> Fixes:
+        """What a what-if undoes: past the upper bounds of the regularization rules, no further."""
+        rule = self.regularization
+        return Fixes(list(self.what_if.fixes), rule.dropout_rate[1], rule.weight_decay[1], rule.kernel_regularizer[1])
 
     @property
     def digest(self) -> str:
@@ -161,6 +179,7 @@ def load_rubric(path: Path | None = None) -> Rubric:
         _check_keys(override, settings, path, prefix="")
         settings = _merge(settings, override)
     _check_values(settings, defaults, path or DEFAULT_RUBRIC, section="")
+    _check_what_if(settings, path or DEFAULT_RUBRIC)
     try:
         return from_dict(Rubric, settings)
     except dacite.DaciteError as error:  # the schema check above should catch this first
@@ -229,6 +248,7 @@ _RANGES = {
     "cell_seconds": _POSITIVE_SECONDS,
     "train_seconds": _POSITIVE_SECONDS,
     "seconds_per_model": _POSITIVE_SECONDS,
+    "seconds_per_run": _Range("0 or a positive number", high=MAX_SECONDS),
     "grace_seconds": _Range("0 or a positive number", high=MAX_SECONDS),
     "memory_gib": _Range("a positive number", high=2.0**20, open_low=True),  # 0 would mean no limit at all
     "max_epochs": _POSITIVE,
@@ -260,6 +280,22 @@ def _check_values(settings: dict[str, Any], defaults: dict[str, Any], path: Path
                 raise RubricError(f"{path}: {name} must be {allowed.requirement(number)}, got {number!r}", default)
         if key in _INTERVALS.get(section, ()) and (len(value) != 2 or len(numbers) != 2 or value[0] > value[1]):
             raise RubricError(f"{path}: {name} must be [low, high], got {value!r}", default)
+
+
+def _check_what_if(settings: dict[str, Any], path: Path) -> None:
+    """The what-ifs name fixes the grader knows and problems the rubric has: a typo would silently run none."""
+    what_if = settings["what_if"]
+    for key, known in (("fixes", FIXES), ("problems", settings["problems"]), ("quick_problems", settings["problems"])):
+        for name in what_if[key]:
+            if name not in known:
+                raise RubricError(
+                    f"{path}: [what_if] {key} has {name!r}, which is not one of {', '.join(known)}",
+                    f"the default is {key} = {json.dumps(load_default()['what_if'][key])}",
+                )
+
+
+def load_default() -> dict[str, Any]:
+    return _read_toml(DEFAULT_RUBRIC)
 
 
 def _is_number(value: Any) -> bool:

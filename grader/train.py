@@ -2,7 +2,7 @@
 
 The worker trains the models one after another. If it dies or runs out of time in the middle of a
 model, that model gets a failure saying what happened (keeping what the worker wrote about it before
-training: its description, probes, plan and warnings), its ablation is not run, and a fresh worker
+training: its description, probes, plan and warnings), its ablation and what-if are not run, and a fresh worker
 carries on with the models left, so one runaway model never costs the others their grade.
 
 Time budgets are the rubric's seconds stretched by how slow this machine is right now
@@ -54,7 +54,7 @@ from grader.worker.job import (
     Task,
     WorkerEnvironment,
     result_names,
-    skipped_ablation,
+    skipped_retrain,
 )
 
 EventHandler = Callable[[dict[str, Any]], None]
@@ -152,8 +152,8 @@ def train_submission(
         culprit = next((task for task in missing if task.key == exit_.task), missing[0])
         outcome.models[culprit.key] = _stopped(culprit, partial.get(culprit.key), exit_, limits)
         left = [task for task in missing if task is not culprit]
-        for task in [task for task in left if task.ablation and not culprit.ablation and _same_model(task, culprit)]:
-            outcome.models[task.key] = ModelMeasurement(task.problem, task.variant, failure=skipped_ablation(task))
+        for task in [task for task in left if not task.main and culprit.main and _same_model(task, culprit)]:
+            outcome.models[task.key] = ModelMeasurement(task.problem, task.variant, failure=skipped_retrain(task))
             left.remove(task)
         job.tasks = left  # a fresh worker goes on with the rest
         if not job.tasks:
@@ -191,7 +191,8 @@ def _stopped(task: Task, partial: ModelReport | None, exit_: WorkerExit, limits:
         run=run,
         failure=failure,
         probes=partial.probes,
-        switched_off=partial.switched_off if task.ablation else None,
+        switched_off=None if task.main else partial.switched_off,
+        what_if=_what_if(task, partial),
     )
 
 
@@ -305,18 +306,27 @@ def _collect_model(
         run=report.run,
         failure=report.failure,
         probes=report.probes,
-        switched_off=report.switched_off if task.ablation else None,
+        switched_off=None if task.main else report.switched_off,
+        what_if=_what_if(task, report),
     )
-    nothing_to_switch_off = task.ablation and report.switched_off == []
+    nothing_to_switch_off = not task.main and report.switched_off == []
     if model.failure is None and not nothing_to_switch_off:
         lengths = {"train": len(problem.y_train), "val": len(problem.y_val), "test": len(problem.x_test)}
-        if not task.ablation:  # and through the freshly built model: accurate untrained, it did not learn
+        if task.main:  # and through the freshly built model: accurate untrained, it did not learn
             lengths |= {"untrained": len(problem.y_val), "untrained_test": len(problem.x_test)}
         try:
             outcome.predictions[task.key] = folder.read_predictions(predictions_name, lengths)
         except UnsafeResult as error:
             model = dataclasses.replace(model, run=None, failure=unusable(f"predictions for {task.key}", error))
     outcome.models[task.key] = model
+
+
+def _what_if(task: Task, report: ModelReport) -> str | None:
+    """The fixes a what-if run says it made, kept only where they are fixes the task asked for."""
+    if task.what_if is None or not report.what_if:
+        return None
+    named = [fix for fix in report.what_if.split("+") if task.what_if.wants(fix)]
+    return "+".join(dict.fromkeys(named)) or None
 
 
 def _import_failure(exit_: WorkerExit, entry: str, dry_run: DryRun | None) -> Failure:
@@ -343,6 +353,8 @@ def _worker_failure(exit_: WorkerExit, task: Task, limits: Limits) -> Failure:
     }.get(exit_.phase or "", "work on this model")
     if task.ablation:
         what += " in the ablation run (regularization switched off)"
+    elif task.what_if is not None:
+        what += " in the what-if run (its mistakes undone)"
     if exit_.limit is not None:
         return _limit_failure(exit_.limit, what, limits)
     if exit_.timed_out:

@@ -10,6 +10,7 @@ keras = pytest.importorskip("keras")
 
 from grader.adapters import (  # noqa: E402
     BudgetReached,
+    Fixes,
     LoopClock,
     ModelError,
     adapter_for,
@@ -176,3 +177,41 @@ def test_a_students_own_fit_is_counted_and_stopped_at_the_budget_after_an_epoch(
         model.fit(data.x_train, data.y_train, epochs=50, verbose=0)
     assert (clock.samples, clock.stopped) == (len(data.x_train), True)
     assert type(keras.Model.fit).__name__ == "function" and keras.Model.fit.__name__ == "fit"  # undone
+
+
+FIXES = Fixes(["final_softmax", "dropout_rate", "weight_decay", "eval_mode"], 0.7, 0.1, 0.01)
+
+
+def test_a_what_if_undoes_a_softmax_before_logits_extreme_dropout_and_strong_penalties():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(16, activation="relu", kernel_regularizer=keras.regularizers.L2(0.5)),
+            keras.layers.Dropout(0.9),
+            keras.layers.Dense(3, activation="softmax", kernel_regularizer=keras.regularizers.L2(1e-3)),
+        ]
+    )
+    model.compile(
+        optimizer=keras.optimizers.AdamW(weight_decay=0.5),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    sample = blobs().x_train[:8]
+    output = probe_input_shape(ADAPTER, model, sample, 3)[1]
+    changed = ADAPTER.apply_fixes(model, FIXES, sample, output, ADAPTER.loss_expects(model))
+    assert changed == {
+        "final_softmax": ["the final Dense's softmax -> linear"],
+        "dropout_rate": ["Dropout(0.9) -> rate 0.2"],
+        "weight_decay": ["Dense kernel l2 0.5 -> 0.0001", "the compiled optimizer's weight decay 0.5 -> 0.0001"],
+    }
+    assert ADAPTER.forward_probe(model, sample).min() < 0  # logits now
+    assert model.layers[1].rate == 0.2 and model.optimizer.weight_decay == 1e-4
+    kernels = [layer.kernel for layer in (model.layers[0], model.layers[2])]
+    penalty = sum(1e-4 * float(np.sum(np.square(k))) for k in kernels[:1]) + 1e-3 * float(np.sum(np.square(kernels[1])))
+    assert float(sum(keras.ops.convert_to_numpy(loss) for loss in model.losses)) == pytest.approx(penalty, rel=1e-4)
+
+
+def test_a_what_if_leaves_a_softmax_into_a_probability_loss_alone():
+    model = mlp(softmax=True, compiled={"optimizer": "adam", "loss": "sparse_categorical_crossentropy"})
+    sample = blobs().x_train[:8]
+    assert ADAPTER.apply_fixes(model, FIXES, sample, "probabilities", ADAPTER.loss_expects(model)) == {}

@@ -11,6 +11,7 @@ from torch import nn  # noqa: E402
 
 from grader.adapters import (  # noqa: E402
     BudgetReached,
+    Fixes,
     LoopClock,
     ModelError,
     adapter_for,
@@ -238,3 +239,42 @@ def test_the_watch_counts_training_samples_and_stops_a_progressing_loop_at_the_b
             except Exception:  # a student's guard around a batch does not swallow the stop
                 pytest.fail("BudgetReached was caught as an Exception")
     assert (clock.samples, clock.stopped, reported) == (8, True, [8])
+
+
+FIXES = Fixes(["final_softmax", "dropout_rate", "weight_decay", "eval_mode"], 0.7, 0.1, 0.01)
+
+
+def test_a_what_if_removes_a_final_softmax_before_a_logits_loss_and_weakens_extreme_dropout():
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Dropout(0.9), nn.Dropout(0.5), nn.Linear(8, 3), nn.Softmax(1))
+    sample = blobs().x_train[:8]
+    assert ADAPTER.apply_fixes(model, FIXES, sample, "probabilities", "probabilities") == {
+        "dropout_rate": ["Dropout(0.9) -> rate 0.2"]  # a softmax into a probability loss is right
+    }
+    assert [model[2].p, model[3].p] == [0.2, 0.5] and isinstance(model[5], nn.Softmax)
+    assert ADAPTER.apply_fixes(model, FIXES, sample, "probabilities", "logits") == {
+        "final_softmax": ["the final Softmax -> removed"]
+    }
+    assert isinstance(model[5], nn.Identity)
+    assert ADAPTER.forward_probe(model, sample).min() < 0  # logits now
+    assert ADAPTER.apply_fixes(model, FIXES.only([]), sample, "probabilities", "logits") == {}
+
+
+def test_a_what_if_weakens_the_students_own_weight_decay_and_puts_each_pass_in_its_mode():
+    model = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.3), nn.Linear(8, 3))
+    x = torch.as_tensor(blobs().x_train[:4])
+    modes = []
+    model[1].register_forward_pre_hook(lambda module, inputs: modes.append(module.training))
+    with ADAPTER.watch_training_loop(model, ablation=False, clock=LoopClock(60, print), fixes=FIXES) as watch:
+        strong = torch.optim.AdamW(model.parameters(), weight_decay=1.0)
+        mild = torch.optim.AdamW(model.parameters(), weight_decay=0.01)
+        model.eval()
+        model(x)  # a training pass left in eval mode: put in train mode
+        with torch.no_grad():
+            model(x)  # an evaluation pass, now in training mode: put in eval mode
+    assert modes == [True, False]
+    assert (strong.param_groups[0]["weight_decay"], mild.param_groups[0]["weight_decay"]) == (1e-4, 0.01)
+    assert watch.optimizer_weight_decay == 1.0
+    assert watch.changed == {
+        "weight_decay": ["train()'s optimizer weight decay 1 -> 0.0001"],
+        "eval_mode": ["model.eval() for train()'s evaluation passes", "model.train() for train()'s training passes"],
+    }

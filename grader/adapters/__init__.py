@@ -8,6 +8,7 @@ still grade PyTorch.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import math
 import random
@@ -83,13 +84,41 @@ class FitResult:
 EpochCallback = Callable[[EpochRecord], None]
 
 
+# What a what-if sets an extreme value to: the usual starting points a student is advised to try.
+FIXED_DROPOUT = 0.2
+FIXED_DECAY = 1e-4
+FIXES = ("final_softmax", "dropout_rate", "weight_decay", "eval_mode")
+
+
+@dataclass
+class Fixes:
+    """The mistakes a what-if run may undo, and the largest values that are not a mistake (the rubric's
+    upper bounds): the grader changes only what is past them, so a sensible model is never retrained."""
+
+    names: list[str]
+    dropout_rate: float
+    weight_decay: float
+    kernel_regularizer: float
+
+    def wants(self, fix: str) -> bool:
+        return fix in self.names
+
+    def only(self, names: Sequence[str]) -> Fixes:
+        """The same limits for the fixes in ``names`` only."""
+        return dataclasses.replace(self, names=[name for name in self.names if name in names])
+
+
+Changes = dict[str, list[str]]  # fix name -> what it changed, in words ("Dropout(0.9) -> rate 0.2")
+
+
 @dataclass
 class LoopWatch:
-    """What the grader saw while a student's own ``train()`` ran."""
+    """What the grader saw while a student's own ``train()`` ran, and what a what-if changed in it."""
 
     evaluated_in_training_mode: int | None = None
     trained_in_eval_mode: int | None = None
     optimizer_weight_decay: float | None = None
+    changed: Changes = field(default_factory=dict)
 
 
 class BudgetReached(BaseException):
@@ -171,11 +200,21 @@ class Adapter(Protocol):
         """Switch off dropout and kernel regularizers in the model and early stopping in the callbacks,
         for an ablation run; returns what was switched off and the callbacks left."""
 
+    def apply_fixes(
+        self, model: Any, fixes: Fixes, sample: np.ndarray, output: str, loss_expects: str | None
+    ) -> Changes:
+        """Undo in the built model (and a compiled optimizer) the mistakes of ``fixes`` it shows, for a
+        what-if run: a final softmax before a loss that takes logits (found by a forward pass over ``sample``;
+        ``output`` is what the model outputs,
+        ``loss_expects`` what its loss takes), dropout rates, kernel regularizers and a compiled optimizer's
+        weight decay past their limits. Returns what changed per fix; nothing when none applies."""
+
     def watch_training_loop(
-        self, model: Any, ablation: bool, clock: LoopClock
+        self, model: Any, ablation: bool, clock: LoopClock, fixes: Fixes | None = None
     ) -> contextlib.AbstractContextManager[LoopWatch]:
         """Observe a student's own training loop (and, for an ablation, zero its optimizers' weight decay),
-        counting its training samples on ``clock``, which stops it at the budget."""
+        counting its training samples on ``clock``, which stops it at the budget. With ``fixes`` (a what-if),
+        undo the loop's own mistakes among them as it runs, recording them in the watch's ``changed``."""
 
 
 def framework_of(model: Any) -> str | None:

@@ -17,10 +17,14 @@ import numpy as np
 
 from grader.adapters import (
     EVAL_BATCH,
+    FIXED_DECAY,
+    FIXED_DROPOUT,
+    Changes,
     Deadline,
     EarlyStopper,
     EpochCallback,
     FitResult,
+    Fixes,
     LoopClock,
     LoopWatch,
     ModelError,
@@ -184,8 +188,49 @@ class KerasAdapter:
             switched.append("the EarlyStopping callback -> removed")
         return switched, kept
 
+    def apply_fixes(
+        self, model: keras.Model, fixes: Fixes, sample: np.ndarray, output: str, loss_expects: str | None
+    ) -> Changes:
+        """The model's own mistakes: a last layer's softmax before a loss compiled with ``from_logits=True``
+        becomes linear, dropout past the limit 0.2, an L1/L2 kernel regularizer past the limit 1e-4 (on the
+        layer and on its kernel, where Keras 3 keeps the penalty), a compiled optimizer's weight decay 1e-4."""
+        changed: Changes = {}
+        layers = _leaf_layers(model)
+        if fixes.wants("final_softmax") and output == "probabilities" and loss_expects == "logits" and layers:
+            last = layers[-1]
+            if isinstance(last, keras.layers.Dense | keras.layers.Activation) and _describe_layer(last).activation in (
+                "softmax",
+            ):
+                last.activation = keras.activations.linear
+                changed["final_softmax"] = [f"the final {type(last).__name__}'s softmax -> linear"]
+        for layer in layers:
+            rate = _rate(layer)
+            if (
+                fixes.wants("dropout_rate")
+                and _describe_layer(layer).kind == "dropout"
+                and (rate or 0) > fixes.dropout_rate
+            ):
+                changed.setdefault("dropout_rate", []).append(
+                    f"{type(layer).__name__}({rate:g}) -> rate {FIXED_DROPOUT:g}"
+                )
+                layer.rate = FIXED_DROPOUT
+            if fixes.wants("weight_decay"):
+                changed.setdefault("weight_decay", []).extend(
+                    _weaker_kernel_regularizer(layer, fixes.kernel_regularizer)
+                )
+        optimizer = getattr(model, "optimizer", None)
+        decay = float(getattr(optimizer, "weight_decay", None) or 0.0)
+        if fixes.wants("weight_decay") and decay > fixes.weight_decay:
+            changed.setdefault("weight_decay", []).append(
+                f"the compiled optimizer's weight decay {decay:g} -> {FIXED_DECAY:g}"
+            )
+            optimizer.weight_decay = FIXED_DECAY
+        return {fix: changes for fix, changes in changed.items() if changes}
+
     @contextlib.contextmanager
-    def watch_training_loop(self, model: keras.Model, ablation: bool, clock: LoopClock) -> Iterator[LoopWatch]:
+    def watch_training_loop(
+        self, model: keras.Model, ablation: bool, clock: LoopClock, fixes: Fixes | None = None
+    ) -> Iterator[LoopWatch]:
         """Count the samples a student's own loop trains on through ``fit`` (per epoch, as the grader's
         own budget does: a batch-level callback slows every batch) and ``train_on_batch``, and stop the loop
         there at the budget. A loop of its own over ``GradientTape`` is left to the parent's deadline."""
@@ -389,6 +434,23 @@ def _describe_layer(layer: Any) -> LayerInfo:
         rate=_rate(layer),
         regularizers=regularizers,
     )
+
+
+def _weaker_kernel_regularizer(layer: Any, limit: float) -> list[str]:
+    """Set an L1/L2 kernel regularizer's factors past ``limit`` to 1e-4; returns what changed, in words."""
+    regularizer = getattr(layer, "kernel_regularizer", None)
+    if regularizer is None:
+        return []
+    config = regularizer.get_config()
+    strong = {k: v for k, v in config.items() if isinstance(v, int | float) and v > limit}
+    if not strong:
+        return []
+    weaker = type(regularizer).from_config({**config, **dict.fromkeys(strong, FIXED_DECAY)})
+    layer.kernel_regularizer = weaker
+    kernel = getattr(layer, "kernel", None)
+    if kernel is not None and getattr(kernel, "regularizer", None) is not None:
+        kernel.regularizer = weaker
+    return [f"{type(layer).__name__} kernel {k} {v:g} -> {FIXED_DECAY:g}" for k, v in strong.items()]
 
 
 def _rate(layer: Any) -> float | None:

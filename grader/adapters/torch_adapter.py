@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import math
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -19,10 +20,14 @@ from torch.nn import functional as F
 
 from grader.adapters import (
     EVAL_BATCH,
+    FIXED_DECAY,
+    FIXED_DROPOUT,
+    Changes,
     Deadline,
     EarlyStopper,
     EpochCallback,
     FitResult,
+    Fixes,
     LoopClock,
     LoopWatch,
     ModelError,
@@ -212,24 +217,57 @@ class TorchAdapter:
                 module.p = 0.0
         return switched, list(callbacks)
 
+    def apply_fixes(
+        self, model: nn.Module, fixes: Fixes, sample: np.ndarray, output: str, loss_expects: str | None
+    ) -> Changes:
+        """The model's own mistakes: a last ``nn.Softmax`` before a loss that takes logits becomes an identity
+        (a softmax written in ``forward()`` cannot be undone), dropout past the limit becomes 0.2. A
+        ``LogSoftmax`` before cross-entropy is left alone: log-softmax of log-probabilities changes nothing."""
+        changed: Changes = {}
+        if fixes.wants("final_softmax") and output == "probabilities" and loss_expects == "logits":
+            leaves = [m for m in model.modules() if not any(True for _ in m.children())]
+            called = _called(model, leaves, self._tensor(sample, _device_of(model, self.device)))
+            last = called[-1] if called else None
+            if isinstance(last, nn.Softmax) and _replace_module(model, last, nn.Identity()):
+                changed["final_softmax"] = ["the final Softmax -> removed"]
+        if fixes.wants("dropout_rate"):
+            for module in model.modules():
+                if isinstance(module, DROPOUT_TYPES) and module.p > fixes.dropout_rate:
+                    changed.setdefault("dropout_rate", []).append(
+                        f"{type(module).__name__}({module.p:g}) -> rate {FIXED_DROPOUT:g}"
+                    )
+                    module.p = FIXED_DROPOUT
+        return changed
+
     @contextlib.contextmanager
-    def watch_training_loop(self, model: nn.Module, ablation: bool, clock: LoopClock) -> Iterator[LoopWatch]:
+    def watch_training_loop(
+        self, model: nn.Module, ablation: bool, clock: LoopClock, fixes: Fixes | None = None
+    ) -> Iterator[LoopWatch]:
         """Count passes made in the wrong mode and the samples of training passes, see the optimizers the
         loop creates, and stop the loop at the budget before its next pass.
 
         An evaluation pass (gradients off) in training mode has dropout on while the student measures
-        validation accuracy; a training pass (gradients on) in eval mode learns with dropout off.
+        validation accuracy; a training pass (gradients on) in eval mode learns with dropout off. A what-if
+        with ``eval_mode`` puts each pass in the right mode before it runs; with ``weight_decay`` it sets an
+        optimizer's weight decay past the limit to 1e-4, as an ablation sets every one to 0.
         """
         watch = LoopWatch(evaluated_in_training_mode=0, trained_in_eval_mode=0, optimizer_weight_decay=0.0)
+        fix_modes = fixes is not None and fixes.wants("eval_mode")
+        decay_limit, decay_to = (0.0, 0.0) if ablation else (math.inf, 0.0)  # an ablation: every decay to 0
+        if fixes is not None and fixes.wants("weight_decay"):  # a what-if: only past the limit, to 1e-4
+            decay_limit, decay_to = fixes.weight_decay, FIXED_DECAY
 
         def count(module: nn.Module, inputs: Any) -> None:
             clock.check()
-            if torch.is_grad_enabled() and inputs and isinstance(inputs[0], torch.Tensor) and inputs[0].ndim:
+            training_pass = torch.is_grad_enabled()
+            if training_pass and inputs and isinstance(inputs[0], torch.Tensor) and inputs[0].ndim:
                 clock.trained(len(inputs[0]))
-            if module.training and not torch.is_grad_enabled():
+            if module.training and not training_pass:
                 watch.evaluated_in_training_mode += 1
-            elif not module.training and torch.is_grad_enabled():
+            elif not module.training and training_pass:
                 watch.trained_in_eval_mode += 1
+            if fix_modes and module.training != training_pass:
+                module.train(training_pass)
 
         original_init = torch.optim.Optimizer.__init__
 
@@ -238,8 +276,12 @@ class TorchAdapter:
             for group in optimizer.param_groups:
                 decay = float(group.get("weight_decay", 0.0) or 0.0)
                 watch.optimizer_weight_decay = max(watch.optimizer_weight_decay or 0.0, decay)
-                if ablation:
-                    group["weight_decay"] = 0.0
+                if decay > decay_limit:
+                    group["weight_decay"] = decay_to
+                    if fixes is not None:
+                        said = watch.changed.setdefault("weight_decay", [])
+                        change = f"train()'s optimizer weight decay {decay:g} -> {decay_to:g}"
+                        said += [change] if change not in said else []
 
         handle = model.register_forward_pre_hook(count)
         torch.optim.Optimizer.__init__ = observed_init  # type: ignore[method-assign]
@@ -248,6 +290,8 @@ class TorchAdapter:
         finally:
             torch.optim.Optimizer.__init__ = original_init  # type: ignore[method-assign]
             handle.remove()
+            if fix_modes and _mode_changes(watch):
+                watch.changed["eval_mode"] = _mode_changes(watch)
 
     def _evaluate(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: Any) -> tuple[float, float]:
         """Validation loss and accuracy in inference mode, in large batches."""
@@ -296,6 +340,12 @@ def _numpy(out: Any) -> np.ndarray:
 def _in_forward_order(model: nn.Module, leaves: list[nn.Module], sample: torch.Tensor) -> list[nn.Module]:
     """Leaf modules in the order a forward pass calls them; modules it never calls come last, in
     registration order. ``forward()`` may use its modules in any order, so registration is not enough."""
+    first_calls = list(dict.fromkeys(_called(model, leaves, sample)))
+    return first_calls + [leaf for leaf in leaves if leaf not in first_calls]
+
+
+def _called(model: nn.Module, leaves: list[nn.Module], sample: torch.Tensor) -> list[nn.Module]:
+    """Every call of a leaf module in one forward pass over ``sample`` in eval mode, in order."""
     called: list[nn.Module] = []
     handles = [leaf.register_forward_pre_hook(lambda module, inputs: called.append(module)) for leaf in leaves]
     was_training = model.training
@@ -307,8 +357,27 @@ def _in_forward_order(model: nn.Module, leaves: list[nn.Module], sample: torch.T
         model.train(was_training)
         for handle in handles:
             handle.remove()
-    first_calls = list(dict.fromkeys(called))
-    return first_calls + [leaf for leaf in leaves if leaf not in first_calls]
+    return called
+
+
+def _replace_module(model: nn.Module, old: nn.Module, new: nn.Module) -> bool:
+    """Put ``new`` where ``old`` is registered in ``model``; False when ``old`` is the model itself."""
+    for name, module in model.named_modules():
+        if module is old and name:
+            parent_name, _, attribute = name.rpartition(".")
+            setattr(model.get_submodule(parent_name) if parent_name else model, attribute, new)
+            return True
+    return False
+
+
+def _mode_changes(watch: LoopWatch) -> list[str]:
+    """What putting each pass in the right mode changed, in words; nothing when every pass already was."""
+    changes = []  # no counts: once a pass is put right, the passes after it may already be in the right mode
+    if watch.evaluated_in_training_mode:
+        changes.append("model.eval() for train()'s evaluation passes")
+    if watch.trained_in_eval_mode:
+        changes.append("model.train() for train()'s training passes")
+    return changes
 
 
 def _describe_layer(module: nn.Module) -> LayerInfo:

@@ -12,12 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from grader.adapters import Fixes
 from grader.records import Failure, ModelDescription, ModelProbes, TrainingRun, model_key
 
 DATA_ARRAYS = ("x_train", "y_train", "x_val", "y_val", "x_test")  # no y_test: the worker never sees it
 SERVED_ROWS = "served_rows"  # Iris: which of load_iris()'s rows a free-form run is served
 SPLITS = ("train", "val", "test")
 ABLATION_SUFFIX = "+ablation"
+WHAT_IF_SUFFIX = "+what-if"
 
 # What the grader reads back at most. A model's report holds its training history and layer list (a few
 # kilobytes for any honest model); past these bounds a file is refused, never read whole.
@@ -40,10 +42,18 @@ class Task:
     # Retrain with the model's regularization switched off, to see what it did (an ablation).
     ablation: bool = False
     machine_factor: float = 1.0  # grader.machine_speed's measure of this machine, for the report
+    # Retrain with the mistakes among these that the model shows undone, to measure what fixing them buys.
+    what_if: Fixes | None = None
 
     @property
     def key(self) -> str:
-        return model_key(self.problem, self.variant) + (ABLATION_SUFFIX if self.ablation else "")
+        suffix = ABLATION_SUFFIX if self.ablation else WHAT_IF_SUFFIX if self.what_if else ""
+        return model_key(self.problem, self.variant) + suffix
+
+    @property
+    def main(self) -> bool:
+        """The model's own run, not a retrain of it (an ablation or a what-if) that is compared with it."""
+        return not self.ablation and self.what_if is None
 
 
 @dataclass
@@ -55,7 +65,9 @@ class ModelReport:
     run: TrainingRun | None = None
     failure: Failure | None = None
     probes: ModelProbes | None = None
-    switched_off: list[str] | None = None  # an ablation run: what was switched off ([] when nothing)
+    # An ablation or what-if run: what was switched off or changed ([] when nothing, and then it is not trained).
+    switched_off: list[str] | None = None
+    what_if: str | None = None  # a what-if run: the fixes that changed something, joined by "+"
     # Written after the build, before training: what needs no finished training (description, probes, the
     # plan and its warnings), read back only when the worker is stopped before the final report replaces it.
     partial: bool = False
@@ -99,14 +111,14 @@ class Job:
     dry_run: DryRun | None = None  # a free-form submission: run it first, then grade the models it made
 
 
-def skipped_ablation(task: Task) -> Failure:
-    """An ablation compares a model with itself without regularization: when the model itself failed there
+def skipped_retrain(task: Task) -> Failure:
+    """An ablation or a what-if compares a model with itself retrained: when the model itself failed there
     is nothing to compare, and retraining would only cost time."""
     main_key = model_key(task.problem, task.variant)
     return Failure(
         "skipped",
         f"not run: {main_key} itself failed, so there is nothing to compare it with",
-        f"fix {main_key} first; its ablation runs once it trains",
+        f"fix {main_key} first; its {'ablation' if task.ablation else 'what-if'} runs once it trains",
     )
 
 

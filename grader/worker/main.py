@@ -24,8 +24,11 @@ from typing import Any
 import numpy as np
 
 from grader.adapters import (
+    FIXED_DECAY,
     Adapter,
     BudgetReached,
+    Changes,
+    Fixes,
     LoopClock,
     ModelError,
     TrainingData,
@@ -68,11 +71,12 @@ from grader.worker.job import (
     Task,
     WorkerEnvironment,
     result_names,
-    skipped_ablation,
+    skipped_retrain,
 )
 
 LIBRARIES = ("torch", "keras", "tensorflow", "jax", "numpy")
 PROBE_SAMPLES = 256  # inputs used to probe a model's structure and its inference
+MODAL_LAYERS = ("dropout", "batchnorm")  # layers that act differently in training and in eval mode
 
 
 class Events:
@@ -109,17 +113,20 @@ def main() -> int:
         events.send("finished")
         return 0
     notes = [*student.notes, *top_level_warnings(student.hyperparams)]
-    failed: set[str] = set()  # models whose own run failed: their ablations are not run
+    failed: set[str] = set()  # models whose own run failed: their ablations and what-ifs are not run
+    seen: dict[str, ModelProbes] = {}  # what each model's own run showed, for its what-if
     for task in job.tasks:
         main_key = model_key(task.problem, task.variant)
-        if task.ablation and main_key in failed:
-            report, predictions = ModelReport(failure=skipped_ablation(task)), None
+        if not task.main and main_key in failed:
+            report, predictions = ModelReport(failure=skipped_retrain(task)), None
         else:
-            report, predictions = ModelRun(task, student, job, events, notes).run()
+            report, predictions = ModelRun(task, student, job, events, notes, seen.get(main_key)).run()
         if report.run is not None:
             notes = []
-        if report.failure is not None and not task.ablation:
+        if report.failure is not None and task.main:
             failed.add(main_key)
+        if task.main and report.probes is not None:
+            seen[main_key] = report.probes
         write_result(out_dir, task.key, report, predictions)
         events.send("result", task=task.key)
     _write_atomically(out_dir / ENVIRONMENT_RESULT, to_json(environment()))
@@ -179,9 +186,19 @@ class Built:
 class ModelRun:
     """One model's way through the worker. ``stage`` says whose code is running, for error messages."""
 
-    def __init__(self, task: Task, student: StudentCode, job: Job, events: Events, notes: list[str]) -> None:
+    def __init__(
+        self,
+        task: Task,
+        student: StudentCode,
+        job: Job,
+        events: Events,
+        notes: list[str],
+        seen: ModelProbes | None = None,
+    ) -> None:
         self.task, self.student, self.job, self.events = task, student, job, events
         self.notes = notes  # warnings about the submission as a whole, carried by the first model trained
+        self.seen = seen  # a what-if: what the model's own run in this worker showed (None: not known)
+        self.changed: Changes = {}  # a what-if: what each fix changed
         self.report = ModelReport()
         self.untrained: dict[str, np.ndarray] = {}  # the freshly built model's predictions
         self.stage = "build"
@@ -227,13 +244,58 @@ class ModelRun:
             self.report.switched_off = switched
             if not switched and self.student.train is None:
                 return None  # nothing to switch off: the ablation would retrain the same model
+        if task.what_if is not None:
+            plan = self._fix(built, plan, task.what_if)
+            self._record_what_if()  # before training too: a what-if that fails or is stopped says what it changed
+            if not self.changed and not self._loop_fixes(built, task.what_if).names:
+                return None  # nothing to undo: the what-if would retrain the same model
         warnings[:0] = self.notes
         self._write_partial(built, plan, warnings)
         run = self._train(built, plan, callbacks)
         run.warnings[:0] = warnings
+        if task.what_if is not None and not self._record_what_if():
+            self.report.run = None
+            return None  # a loop that showed none of the mistakes this time: nothing was changed
         predictions = self._predict(built)
         self.report.run = run
         return predictions
+
+    def _fix(self, built: Built, plan: TrainingPlan, fixes: Fixes) -> TrainingPlan:
+        """A what-if: undo the model's mistakes among ``fixes`` that the build shows, in the plan (its weight
+        decay) and in the model (through the adapter); ``self.changed`` says what changed. A model compiled
+        by the student trains with its own optimizer, whose weight decay is the adapter's to change."""
+        probes = self.report.probes or ModelProbes()
+        compiled = probes.loss_chosen_by == "compiled model"
+        if fixes.wants("weight_decay") and plan.weight_decay > fixes.weight_decay and not compiled:
+            self.changed["weight_decay"] = [f"weight decay {plan.weight_decay:g} -> {FIXED_DECAY:g}"]
+            plan = dataclasses.replace(plan, weight_decay=FIXED_DECAY)
+        sample = built.data.x_val[:PROBE_SAMPLES]
+        for fix, changes in built.adapter.apply_fixes(
+            built.model, fixes, sample, built.output, probes.loss_expects
+        ).items():
+            self.changed.setdefault(fix, []).extend(changes)
+        return plan
+
+    def _loop_fixes(self, built: Built, fixes: Fixes) -> Fixes:
+        """The fixes a student's own train() may need as it runs, for its watch: those the model's own run
+        showed it needs (or both, where that run is not known in this worker). Eval mode matters only for a
+        model whose layers act differently in training (dropout, batch normalisation)."""
+        if self.student.train is None:
+            return fixes.only([])
+        seen = self.seen
+        decay = seen is None or (seen.optimizer_weight_decay or 0.0) > fixes.weight_decay
+        wrong_mode = seen is None or bool(seen.evaluated_in_training_mode or seen.trained_in_eval_mode)
+        description = self.report.description
+        modal = description is not None and any(layer.kind in MODAL_LAYERS for layer in description.layers)
+        return fixes.only(
+            [name for name, needed in (("weight_decay", decay), ("eval_mode", wrong_mode and modal)) if needed]
+        )
+
+    def _record_what_if(self) -> bool:
+        """Put what the what-if changed on the report; False when it changed nothing."""
+        self.report.switched_off = [change for changes in self.changed.values() for change in changes]
+        self.report.what_if = "+".join(self.changed) or None
+        return bool(self.report.switched_off)
 
     def _write_partial(self, built: Built, plan: TrainingPlan, warnings: list[str]) -> None:
         """What needs no finished training, on disk before training starts: a worker stopped from outside
@@ -262,7 +324,7 @@ class ModelRun:
         probes = ModelProbes(affine=is_affine(adapter, model, data.x_val[:PROBE_SAMPLES], output))
         probes.loss_expects, probes.loss_chosen_by = self._loss(adapter, model, output)
         self.report.probes = probes
-        if not task.ablation:
+        if task.main:
             self.untrained = {
                 "untrained": adapter.predict(model, data.x_val),
                 "untrained_test": adapter.predict(model, x_test),
@@ -298,11 +360,14 @@ class ModelRun:
         clock = LoopClock(plan.max_seconds, self._report_progress(samples_per_epoch))
         history: list[EpochRecord] = []
         # At the budget, with progress made, the watch raises: the model is graded as trained so far.
+        fixes = self._loop_fixes(built, self.task.what_if) if self.task.what_if is not None else None
         with (
-            adapter.watch_training_loop(model, ablation=self.task.ablation, clock=clock) as watch,
+            adapter.watch_training_loop(model, ablation=self.task.ablation, clock=clock, fixes=fixes) as watch,
             contextlib.suppress(BudgetReached),
         ):
             history = history_from(self.student.train(model, built.data, _hparams_for_student(plan, built.device)))
+        for fix, changes in watch.changed.items():
+            self.changed.setdefault(fix, []).extend(changes)
         seconds = time.perf_counter() - started
         if clock.stopped:  # even where train() caught the stop and returned
             epochs = clock.samples / samples_per_epoch
