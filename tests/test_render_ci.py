@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
+import xmlschema
 from click.testing import CliRunner
 from golden_files import matches_golden
 from gradescope_schema import problems
@@ -32,6 +34,7 @@ from grader.render.terminal import render_text
 from grader.render.text import workflow_data, workflow_property
 
 REPORTS = {"sample": sample_report, "ungradable": ungradable_report, "passing": passing_report}
+STRICT_JUNIT = Path(__file__).parent / "fixtures" / "junit-10.xsd"  # Jenkins xUnit's, source in the file
 
 
 @pytest.mark.parametrize("name", ["sample", "ungradable"])
@@ -104,7 +107,8 @@ def parse_junit(text: str) -> ET.Element:
     for element in [root, *root.iter("testsuite")]:
         cases = list(element.iter("testcase"))
         assert int(element.get("tests")) == len(cases)
-        for attribute, tag in (("failures", "failure"), ("errors", "error"), ("skipped", "skipped")):
+        counted = (("failures", "failure"), ("errors", "error"), ("skipped", "skipped"))
+        for attribute, tag in counted[:2] if element is root else counted:  # the strict schema: no skipped on root
             assert int(element.get(attribute)) == sum(case.find(tag) is not None for case in cases)
         assert float(element.get("time")) >= 0
     for case in root.iter("testcase"):
@@ -120,6 +124,27 @@ def test_junit_parses_back_with_consistent_counts(name):
     parse_junit(render_junit(hostile_report() if name == "hostile" else REPORTS[name]()))
 
 
+@pytest.fixture(scope="module")
+def strict_junit() -> xmlschema.XMLSchema:
+    return xmlschema.XMLSchema(STRICT_JUNIT)
+
+
+@pytest.mark.parametrize("name", [*REPORTS, "hostile"])
+def test_junit_is_valid_under_jenkins_xunits_strict_schema(name, strict_junit):
+    text = render_junit(hostile_report() if name == "hostile" else REPORTS[name]())
+    assert [error.reason for error in strict_junit.iter_errors(text)] == []
+
+
+def test_the_strict_schema_rejects_what_the_junit_used_to_carry(strict_junit):
+    """The validator is not lenient: a skipped count on <testsuites> and a file on a testcase fail it."""
+    root = ET.fromstring(render_junit(sample_report()).encode())
+    root.set("skipped", "0")
+    assert not strict_junit.is_valid(ET.tostring(root, encoding="unicode"))
+    root = ET.fromstring(render_junit(sample_report()).encode())
+    next(root.iter("testcase")).set("file", "hw.ipynb")
+    assert not strict_junit.is_valid(ET.tostring(root, encoding="unicode"))
+
+
 def test_junit_has_a_testcase_per_check_and_a_failure_for_each_check_that_lost_points():
     report = sample_report()
     root = parse_junit(render_junit(report))
@@ -130,8 +155,17 @@ def test_junit_has_a_testcase_per_check_and_a_failure_for_each_check_that_lost_p
         check.status in ("partial", "fail") for check in checks
     )
     [error] = [case for case in root.iter("testcase") if case.find("error") is not None]
-    assert error.get("classname") == "nn-grader.iris.multi" and error.get("file") == "hw.ipynb"
-    assert error.get("line") is None  # a notebook's line would be a line of its JSON
+    assert error.get("classname") == "nn-grader.iris.multi"
+    [suite] = [suite for suite in root.iter("testsuite") if suite.get("name") == "nn-grader.iris.multi"]
+    properties = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    assert properties["error.file"] == "hw.ipynb"
+    assert "error.line" not in properties  # a notebook's line would be a line of its JSON
+
+
+def test_junit_says_which_line_of_a_module_an_error_is_on():
+    root = parse_junit(render_junit(hostile_report()))
+    properties = {p.get("name"): p.get("value") for p in root.iter("property")}
+    assert (properties["error.file"], properties["error.line"]) == ("sub dir/hw,1:x.py", "12")
 
 
 def test_junit_keeps_control_characters_out_of_the_xml():
