@@ -22,6 +22,7 @@ from rich.console import Console
 from grader import __version__
 from grader.baselines import REPOSITORY_BASELINES
 from grader.batch.commands import batch_command, export_command, regrade_command
+from grader.batch.similarity import copies_command
 from grader.bundle import FRAMEWORK_EXTRAS, write_bundle
 from grader.cli_options import (
     baselines_option,
@@ -373,6 +374,7 @@ def models_command(path: Path, data_dir: Path | None, rubric_path: Path | None, 
 main.add_command(batch_command)
 main.add_command(regrade_command)
 main.add_command(export_command)
+main.add_command(copies_command)
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,135 @@
+"""Similar submissions as HTML: a page of its own (``grade copies --out``) and a section of the class summary.
+
+Each pair is listed with the share of each side's code found in the other, then shown side by side with the
+similar regions marked and a few lines around them. The wording says *similar*, never *copied*: the page
+shows where to look, and the instructor decides. All student code passes through ``html_text``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from collections.abc import Iterable
+from pathlib import Path
+
+from grader.batch.gradebook import Row
+from grader.batch.similarity import DEFAULT_BOILERPLATE, Comparison, SimilarPair, boilerplate_code, compare
+from grader.batch.similarity import read_documents as read_entries
+from grader.render.html import STYLE
+from grader.render.text import html_text, percent
+
+CONTEXT_LINES = 2  # lines shown around each similar region
+PAIRS_STYLE = """
+.side-by-side { display: grid; grid-template-columns: 1fr 1fr; gap: .6rem; }
+.side-by-side pre { font-size: 12px; overflow-x: auto; background: #f6f8fa; padding: .4rem; margin: 0; }
+.side-by-side mark { background: #ffe08a; }
+details { margin: .4rem 0; }
+"""
+ABOUT = (
+    "Pairs of submissions whose code is similar: the share of each one's code (comments, names and order "
+    "aside; the starter code and reference solutions left out) found in the other. Students of one course "
+    "write alike, and short code matches by chance: this shows where to look, not what happened."
+)
+
+
+def render_pairs_page(comparison: Comparison) -> str:
+    """``grade copies --out pairs.html``: the whole page."""
+    body = ["<h1>Similar submissions</h1>", *pairs_section(comparison, heading=False)]
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>Similar submissions</title>\n<style>{STYLE}{PAIRS_STYLE}</style>\n</head>\n<body>\n"
+        + "\n".join(body)
+        + "\n</body>\n</html>\n"
+    )
+
+
+def pairs_section(comparison: Comparison, *, heading: bool = True) -> list[str]:
+    """The pairs at or above the threshold, a table and then each side by side."""
+    parts = ["<h2>Similar submissions</h2>"] if heading else []
+    parts.append(f"<p>{html_text(ABOUT)}</p>")
+    compared = f"{len(comparison.compared)} compared, at a threshold of {percent(comparison.threshold)}"
+    if not comparison.pairs:
+        parts.append(f"<p>{html_text(f'No pair is similar above the threshold ({compared}).')}</p>")
+    else:
+        parts.append(f"<p>{html_text(f'{len(comparison.pairs)} similar pairs ({compared}), most similar first.')}</p>")
+        rows = "".join(
+            f"<tr><td>{html_text(_name(pair.first))}</td><td>{html_text(_name(pair.second))}</td>"
+            f"<td class=number>{percent(pair.share_first)}</td><td class=number>{percent(pair.share_second)}</td></tr>"
+            for pair in comparison.pairs
+        )
+        parts.append(
+            "<table><tr><th>First</th><th>Second</th><th>Of the first's code, found in the second</th>"
+            f"<th>Of the second's code, found in the first</th></tr>{rows}</table>"
+        )
+        parts += [_side_by_side(pair) for pair in comparison.pairs]
+    if comparison.not_compared:
+        items = "".join(
+            f"<li>{html_text(name)}: {html_text(why)}</li>" for name, why in sorted(comparison.not_compared.items())
+        )
+        parts.append(f"<p>Not compared:</p><ul>{items}</ul>")
+    return parts
+
+
+def class_summary_section(rows: Iterable[Row]) -> list[str]:
+    """The class summary's section: each student's files read again from where they were graded. A gradebook
+    read away from its submissions says so instead of comparing nothing."""
+    named, missing = [], {}
+    for row in rows:
+        path = Path(row.path)
+        if path.exists():
+            named.append((row.student.id, path))
+        else:
+            missing[row.student.id] = f"its files are no longer at {row.path}"
+    documents, unreadable = read_entries(named)
+    if not documents:
+        why = "the submissions' files are not where they were graded from" if missing else "nothing to compare"
+        hint = "grade copies SUBMISSIONS compares a folder of submissions"
+        return ["<h2>Similar submissions</h2>", f"<p>{html_text(f'Not compared: {why} ({hint}).')}</p>"]
+    comparison = compare(documents, boilerplate=boilerplate_code(DEFAULT_BOILERPLATE))
+    comparison.not_compared.update(unreadable | missing)
+    return pairs_section(comparison)
+
+
+def _name(document: object) -> str:
+    name = document.name  # type: ignore[attr-defined]
+    return f"{name} (public)" if document.public else name  # type: ignore[attr-defined]
+
+
+def _side_by_side(pair: SimilarPair) -> str:
+    summary = (
+        f"{_name(pair.first)} and {_name(pair.second)}: {percent(pair.share_first)} and "
+        f"{percent(pair.share_second)} similar"
+    )
+    first = _marked(pair.first.text, pair.regions_first)
+    second = _marked(pair.second.text, pair.regions_second)
+    return (
+        f"<details><summary>{html_text(summary)}</summary><div class=side-by-side>"
+        f"<pre>{first}</pre><pre>{second}</pre></div></details>"
+    )
+
+
+def _marked(text: str, regions: list[tuple[int, int]]) -> str:
+    """The text, escaped, line by line: the regions in ``<mark>`` and only the lines near them kept, each
+    run of the others one ``…``."""
+    lines = text.split("\n")
+    starts = list(itertools.accumulate((len(line) + 1 for line in lines[:-1]), initial=0))
+    marked = [(start, end) for start, end in sorted(regions) if end > start]
+    shown: set[int] = set()
+    for start, end in marked:
+        first, last = bisect.bisect_right(starts, start) - 1, bisect.bisect_right(starts, end - 1) - 1
+        shown.update(range(first - CONTEXT_LINES, last + CONTEXT_LINES + 1))
+    out: list[str] = []
+    for number, (line, start) in enumerate(zip(lines, starts, strict=True)):
+        if number not in shown:
+            if not out or out[-1] != "…":
+                out.append("…")
+            continue
+        cuts = sorted({0, len(line)} | {max(0, min(len(line), edge - start)) for span in marked for edge in span})
+        pieces = []
+        for left, right in itertools.pairwise(cuts):
+            piece = html_text(line[left:right])
+            inside = any(s <= start + left and start + right <= e for s, e in marked)
+            pieces.append(f"<mark>{piece}</mark>" if inside else piece)
+        out.append("".join(pieces))
+    return "\n".join(out)
