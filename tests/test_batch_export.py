@@ -96,7 +96,7 @@ def test_the_plain_csv_has_a_line_per_student_in_id_order_with_each_models_point
     header = read_csv(text)[0]
     assert header[:7] == ["student_id", "name", "email", "status", "points", "max_points", "passed"]
     assert header[7:11] == ["iris/single", "iris/multi", "mnist/single", "mnist/multi"]
-    assert header[11:] == ["error", "graded_at", "content_hash"]
+    assert header[11:] == ["error", "graded_at", "content_hash", "late", "on_roster", "entry"]
     lines = records(text)
     assert list(lines) == sorted(row.student.id for row in rows)
     alice = lines["alice"]
@@ -105,6 +105,9 @@ def test_the_plain_csv_has_a_line_per_student_in_id_order_with_each_models_point
     dave = lines["dave"]
     assert (dave["status"], dave["points"], dave["passed"], dave["iris/single"]) == ("timed_out", "", "", "")
     assert dave["error"] == TIMEOUT
+    carol = lines["carol"]  # ungradable: 0 out of the full total, and why
+    assert (carol["status"], carol["points"], carol["max_points"], carol["passed"]) == ("ungradable", "0", "100", "no")
+    assert "SyntaxError" in carol["error"]
     assert lines["bob"]["name"] == 'Bob "Bobby" Brown, Jr.'  # quotes and a comma, quoted, read back whole
 
 
@@ -186,18 +189,18 @@ def test_the_canvas_csv_has_canvas_columns_its_points_possible_line_and_a_line_p
     assert students["dave"] == ["dave", "", "dave", "", "", ""]  # no roster name or e-mail: the id, nothing else
 
 
-def test_canvas_gets_points_scaled_to_its_points_possible_and_no_score_for_students_not_graded(rows):
+def test_canvas_gets_points_scaled_to_its_points_possible_zero_if_ungradable_and_no_score_for_the_rest(rows):
     scores = {line[2]: line[5] for line in read_csv(export_canvas(rows, "HW3", 20))[2:]}
     assert scores["alice"] == "13.15"  # 65.75 of 100
     assert scores["bob"] == "20"
     assert scores[HOSTILE_ID] == "4.55"  # 22.75 of 100: the models it did not build count too
-    # ungradable, timed out, grader error: an empty cell, not a zero (the ungradable report has 7 points)
-    assert scores["carol"] == scores["dave"] == scores["erin"] == ""
+    assert scores["carol"] == "0"  # ungradable: 0 out of the total
+    assert scores["dave"] == scores["erin"] == ""  # timed out, grader error: no score, rather than a zero
 
 
 def test_canvas_gives_students_not_graded_what_it_is_told_to(rows):
     scores = {line[2]: line[5] for line in read_csv(export_canvas(rows, "HW3", 20, ungraded="EX"))[2:]}
-    assert scores["carol"] == scores["dave"] == scores["erin"] == "EX"
+    assert scores["dave"] == scores["erin"] == "EX" and scores["carol"] == "0"
     assert scores["alice"] == "13.15"
 
 
@@ -229,11 +232,11 @@ def test_moodle_gets_the_points_and_one_line_of_feedback_with_the_first_next_ste
     assert all("\n" not in line[2] for line in lines.values())
 
 
-def test_moodle_gives_students_not_graded_no_grade_and_feedback_saying_why(rows):
+def test_moodle_gives_ungradable_zero_and_students_without_a_score_no_grade_with_feedback_saying_why(rows):
     lines = {line[0]: line for line in read_csv(export_moodle(rows))[1:]}
-    assert [lines[i][1] for i in ("carol", "dave", "erin")] == ["", "", ""]  # Moodle reads "" as no grade
+    assert [lines[i][1] for i in ("carol", "dave", "erin")] == ["0", "", ""]  # Moodle reads "" as no grade
     carol = lines["carol"][2]
-    assert carol.startswith("Not graded: hw.ipynb, cell 3, line 3: SyntaxError: '(' was never closed. Next")
+    assert carol.startswith("0 / 100 points: could not be graded: hw.ipynb, cell 3, line 3: SyntaxError: '(' was")
     assert "Next steps: (1) fix the syntax there" in carol
     assert lines["dave"][2] == f"Not graded, out of time: {TIMEOUT}."
     assert lines["erin"][2].startswith("Not graded, grader error: =HYPERLINK(")
@@ -373,9 +376,9 @@ def test_the_class_summary_lists_the_students_not_graded_with_their_reasons(rows
         ["dave", "", "timed out"],
         ["erin", "&lt;img src=x onerror=alert(1)&gt;", "grader error"],
     ]
-    assert not_graded[0][3] == "hw.ipynb, cell 3, line 3: SyntaxError: &#x27;(&#x27; was never closed"
-    assert not_graded[1][3] == TIMEOUT
-    assert "SIGKILL" in not_graded[2][3]
+    assert not_graded[0][3:] == ["0 / 100", "hw.ipynb, cell 3, line 3: SyntaxError: &#x27;(&#x27; was never closed"]
+    assert not_graded[1][3:] == ["-", TIMEOUT]
+    assert "SIGKILL" in not_graded[2][4]
 
 
 def test_the_class_summary_names_the_students_who_handed_in_the_same_files(rows):

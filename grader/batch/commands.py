@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +21,11 @@ from grader import __version__
 from grader.baselines import Baselines
 from grader.batch.gradebook import Gradebook, GradebookError, GradingKey, Row
 from grader.batch.jobs import Backend, Job
+from grader.batch.layouts import LAYOUTS
 from grader.batch.local import LocalBackend, threads_per_job
 from grader.batch.run_one import Outcome
 from grader.batch.runner import plan_batch, run_batch
-from grader.batch.submissions import Entry, Refused, find_entries, read_roster
+from grader.batch.submissions import Entry, Gathered, Refused, gather, read_map, read_roster
 from grader.cli_options import (
     baselines_option,
     fail,
@@ -38,6 +41,7 @@ from grader.isolation import isolation
 from grader.measure import Measurements
 from grader.records import from_dict
 from grader.render.progress import BatchProgress
+from grader.render.text import clean
 from grader.report import EXIT_USAGE
 from grader.score import score
 
@@ -76,9 +80,27 @@ def _keep_students_apart(allowed: bool) -> None:
 
 
 @click.command("batch")
-@click.argument("submissions", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("submissions", type=click.Path(exists=True, path_type=Path))
 @db_option
-@click.option("--roster", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="CSV: id,name,email.")
+@click.option(
+    "--roster",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CSV: id,name,email and any of login, canvas_id, moodle_id, github (matched against the entries' names).",
+)
+@click.option(
+    "--layout",
+    type=click.Choice(["auto", *LAYOUTS]),
+    default="auto",
+    show_default=True,
+    help="How SUBMISSIONS is laid out (auto: told from its names).",
+)
+@click.option(
+    "--map",
+    "map_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CSV entry,student_id: maps entries (as --plan names them) to students, over the matching.",
+)
+@click.option("--plan", "show_plan", is_flag=True, help="Show which entry is which student, and exit without grading.")
 @training_options
 @seed_option
 @baselines_option
@@ -108,6 +130,9 @@ def batch_command(
     submissions: Path,
     db: Path,
     roster: Path | None,
+    layout: str,
+    map_file: Path | None,
+    show_plan: bool,
     quick: bool,
     device: str,
     data_dir: Path | None,
@@ -128,16 +153,30 @@ def batch_command(
     no_progress: bool,
     allow_partial_isolation: bool,
 ) -> None:
-    """Grade every entry of SUBMISSIONS (a folder, notebook or module per student, named by the student's
-    id) into the gradebook, several at once. Rerunning resumes: what is already graded is skipped."""
+    """Grade every entry of SUBMISSIONS into the gradebook, several at once. SUBMISSIONS is a folder (or a zip
+    of one): a folder, notebook or module per student named by the student's id, or an LMS's download
+    (Canvas, Moodle, Gradescope, GitHub Classroom clones), matched to the roster. Rerunning resumes: what
+    is already graded is skipped."""
+    staging = Path(click.get_current_context().with_resource(tempfile.TemporaryDirectory(prefix="grade-batch-")))
+    try:
+        students = read_roster(roster) if roster else None
+        overrides = read_map(map_file) if map_file else None
+        gathered = gather(submissions, staging, students, layout=layout, overrides=overrides, map_file=map_file)
+    except GraderError as error:
+        fail(error, EXIT_USAGE)
+    if show_plan:
+        click.echo(format_plan(gathered, submissions, has_roster=students is not None), nl=False)
+        return
     if backend == "local":
         _keep_students_apart(allow_partial_isolation)
     rubric, baselines = rubric_and_baselines(rubric_path, baselines_path)
     try:
-        entries, refused = find_entries(submissions, read_roster(roster) if roster else None)
         gradebook = Gradebook(db)
+        if students is not None:
+            gradebook.set_roster(students.values())
     except GraderError as error:
         fail(error, EXIT_USAGE)
+    entries, refused = gathered.entries, gathered.refused
     jobs = jobs or threads_per_job(1)
     options = _grade_options(quick, device, data_dir, test_data, problems, seed, threads or threads_per_job(jobs))
     options += ("--no-cache",) if force or no_cache else ()
@@ -165,7 +204,7 @@ def batch_command(
         stderr.print(f"  hint: {escape(error.hint)}")
 
     for entry in refused:
-        stderr.print(escape(f"{entry.path.name}: not graded, not read: {entry.reason}"))
+        stderr.print(escape(f"{entry.label or entry.path.name}: not graded, not read: {entry.reason}"))
         _record_refused(gradebook, entry, key, not_stored)
     chosen = _backend(backend, jobs, scheduler, scheduler_file)
     on_gpu = device == "cuda" if backend == "dask" else device != "cpu" and bool(visible_gpus())
@@ -191,7 +230,7 @@ def _record_refused(
     gradebook: Gradebook, refused: Refused, key: GradingKey, not_stored: Callable[[Entry, GradebookError], None]
 ) -> None:
     """A refused entry is in the gradebook as not gradable, with the reason, like any other student."""
-    entry = Entry(refused.student, refused.path, REFUSED_HASH)
+    entry = Entry(refused.student, refused.path, REFUSED_HASH, label=refused.label)
     try:
         gradebook.record(entry, Outcome("ungradable", "", f"not graded: {refused.reason}", "", 0.0), key)
     except GradebookError as error:
@@ -208,22 +247,53 @@ def regrade_command(db: Path, rubric_path: Path | None, baselines_path: Path | N
     rubric, baselines = rubric_and_baselines(rubric_path, baselines_path)
     if not db.exists():
         fail(GraderError(f"{db}: no such gradebook", "grade a class first: grade batch SUBMISSIONS --db FILE"), 2)
-    started, rescored = time.monotonic(), 0
+    started, rescored, changes = time.monotonic(), 0, []
+    at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     try:
         with Gradebook(db) as gradebook, gradebook.transaction():
             for row in gradebook.rows():
                 if row.report_json:
                     stored, measurements, settings = _stored(db, row)
                     settings["baselines"] = baselines_digest(baselines)
-                    gradebook.rescored(row, score(measurements, baselines, rubric), stored, settings)
+                    new = gradebook.rescored(row, score(measurements, baselines, rubric), stored, settings)
                     rescored += 1
+                    if (row.points, row.max_points, row.passed) != (new.points, new.max_points, new.passed):
+                        gradebook.log_regrade(row, new, at)  # in the same transaction: all of it, or none
+                        changes.append((row, new))
     except GradebookError as error:  # nothing was changed: the regrade is one transaction
         fail(error, EXIT_USAGE)
+    click.echo(format_changes(changes), nl=False)
     click.echo(
         f"rescored {rescored} submissions under rubric {rubric.name} {rubric.digest} in "
-        f"{time.monotonic() - started:.1f} s",
+        f"{time.monotonic() - started:.1f} s: {len(changes)} changed, {rescored - len(changes)} unchanged "
+        "(table regrade_log keeps each change)",
         err=True,
     )
+
+
+def format_changes(changes: list[tuple[Row, Row]]) -> str:
+    """The regrade's changes as a table: each student's points and verdict before and after."""
+    if not changes:
+        return ""
+    table = [["student", "before", "after", "change", "verdict"]]
+    for before, after in changes:
+        delta = (after.points or 0) - (before.points or 0)
+        verdicts = f"{_verdict(before)} -> {_verdict(after)}" if before.passed != after.passed else _verdict(after)
+        table.append([clean(after.student.id), _out_of(before), _out_of(after), f"{delta:+g}", verdicts])
+    widths = [max(len(row[n]) for row in table) for n in range(len(table[0]))]
+    return "".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() + "\n" for row in table
+    )
+
+
+def _out_of(row: Row) -> str:
+    return f"{row.points:g} / {row.max_points:g}" if row.points is not None and row.max_points else "-"
+
+
+def _verdict(row: Row) -> str:
+    if row.status != "graded":
+        return row.status
+    return "passed" if row.passed else "below pass mark"
 
 
 EXPORTS = {
@@ -248,24 +318,48 @@ EXPORTS = {
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="The file (or, for feedback, folder).")
 @click.option("--assignment", default="Neural networks", show_default=True, help="Canvas: the assignment column.")
 @click.option(
-    "--points-possible", type=float, default=100.0, show_default=True, help="Canvas: the assignment's points."
+    "--points-possible",
+    type=float,
+    default=100.0,
+    show_default=True,
+    help="Canvas and Moodle: the assignment's (grade item's) maximum points; grades are scaled to it.",
+)
+@click.option(
+    "--ungraded",
+    type=click.Choice(["blank", "0", "EX"]),
+    default="blank",
+    show_default=True,
+    help="Canvas and Moodle: the grade of a student without a score (nothing handed in, timed out, grader "
+    "error): blank (no grade), 0, or EX (Canvas: excused). An ungradable submission always scores 0.",
 )
 @click.option("--reports", is_flag=True, help="json: include each student's full report.")
 def export_command(
-    db: Path, export_format: str, out: Path | None, assignment: str, points_possible: float, reports: bool
+    db: Path,
+    export_format: str,
+    out: Path | None,
+    assignment: str,
+    points_possible: float,
+    ungraded: str,
+    reports: bool,
 ) -> None:
-    """Export the gradebook for an LMS, as feedback pages, or as the class summary. Without --out a file
-    format goes to standard output."""
+    """Export the gradebook for an LMS, as feedback pages, or as the class summary: every roster student
+    (missing where nothing was handed in) and every entry on no roster. Without --out a file format goes
+    to standard output."""
     from grader.batch import export
     from grader.render.class_summary import render_class_summary
 
     if not db.exists():
         fail(GraderError(f"{db}: no such gradebook", "grade a class first: grade batch SUBMISSIONS --db FILE"), 2)
+    if export_format == "moodle" and ungraded == "EX":
+        raise click.UsageError("Moodle has no excused grade: --ungraded blank or 0 with --format moodle")
+    if points_possible <= 0:
+        raise click.UsageError(f"--points-possible must be above 0, not {points_possible:g}")
     try:
         with Gradebook(db) as gradebook:
-            rows = gradebook.rows()
+            rows, regrades = gradebook.class_rows(), gradebook.regrade_log()
     except GradebookError as error:
         fail(error, EXIT_USAGE)
+    blank = export.UNGRADED_CHOICES[ungraded]
     if export_format == "feedback":
         if out is None:
             raise click.UsageError("--format feedback needs --out DIR")
@@ -274,12 +368,20 @@ def export_command(
         return
     renderers = {
         "csv": lambda: export.export_csv(rows),
-        "canvas": lambda: export.export_canvas(rows, assignment, points_possible),
-        "moodle": lambda: export.export_moodle(rows),
-        "json": lambda: export.export_json(rows, reports=reports),
+        "canvas": lambda: export.export_canvas(rows, assignment, points_possible, ungraded=blank),
+        "moodle": lambda: export.export_moodle(rows, points_possible, ungraded=blank),
+        "json": lambda: export.export_json(rows, reports=reports, regrades=regrades),
         "summary": lambda: render_class_summary(rows),
     }
     text = renderers[export_format]()
+    left_out = export.not_on_roster(rows) if export_format == "moodle" else []
+    if left_out:  # Moodle's importer stops the whole import at one user it cannot find
+        click.echo(
+            f"left out of the Moodle file, not on the roster ({len(left_out)}): "
+            + ", ".join(clean(row.student.id) for row in left_out)
+            + " (map them with grade batch --map FILE.csv, or add them to the roster)",
+            err=True,
+        )
     if out is None:
         click.echo(text, nl=False)
     else:
@@ -337,6 +439,39 @@ def _backend(name: str, jobs: int, scheduler: str | None, scheduler_file: Path |
 
 
 def _detail(outcome: Outcome) -> str:
+    """A batch line's detail: ``46.5 / 100 points, 12 s``; an ungradable one's 0 out of the total, and why."""
+    why = outcome.error.splitlines()[0][:100] if outcome.error else ""
+    out_of = f" / {outcome.max_points:g}" if outcome.max_points is not None else ""
     if outcome.status == "graded" and outcome.points is not None:
-        return f"{outcome.points:g} points, {outcome.seconds:.0f} s"
-    return outcome.error.splitlines()[0][:100] if outcome.error else ""
+        return f"{outcome.points:g}{out_of} points, {outcome.seconds:.0f} s"
+    if outcome.status == "ungradable":
+        return f"{outcome.points or 0:g}{out_of} points: {why}".rstrip(": ")
+    return why
+
+
+def format_plan(gathered: Gathered, submissions: Path, *, has_roster: bool) -> str:
+    """What ``--plan`` shows: each entry and the student it is graded as (and by which key it matched),
+    the entries on no roster, the roster students with nothing handed in, and the entries not graded."""
+    lines = [f"{submissions}: {gathered.layout} layout, {len(gathered.mappings)} entries"]
+    table = [["entry", "student", "name", "matched by", "late"]]
+    for mapping in sorted(gathered.mappings, key=lambda m: (m.student.id, m.found.label)):
+        matched = mapping.matched_by or ("not on the roster" if has_roster else "its name")
+        late = "late" if mapping.found.late else ""
+        table.append([mapping.found.label, mapping.student.id, mapping.student.name, matched, late])
+    widths = [max(len(clean(row[n])) for row in table) for n in range(len(table[0]))]
+    lines += [
+        "  ".join(clean(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in table
+    ]
+    unmatched = [m for m in gathered.mappings if has_roster and not m.on_roster]
+    if unmatched:
+        lines.append(
+            f"not on the roster ({len(unmatched)}): graded under the id their name gives; --map FILE.csv maps them"
+        )
+        lines += [f"  {clean(m.found.label)} -> {clean(m.student.id)}" for m in unmatched]
+    if has_roster:
+        lines.append(f"missing ({len(gathered.missing)}): roster students with nothing handed in")
+        lines += [f"  {clean(s.id)} {clean(s.name)}".rstrip() for s in gathered.missing]
+    if gathered.refused:
+        lines.append(f"not graded ({len(gathered.refused)}):")
+        lines += [f"  {clean(r.label or r.path.name)}: {clean(r.reason)}" for r in gathered.refused]
+    return "\n".join(lines) + "\n"

@@ -18,7 +18,7 @@ import contextlib
 import dataclasses
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,7 +29,7 @@ from grader.batch.submissions import Entry, Student
 from grader.errors import GraderError
 from grader.report import Report
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: results.late and results.entry, the roster and regrade_log tables (1 is upgraded)
 BUSY_SECONDS = 60.0  # how long SQLite waits for another program's lock before it gives up, each time
 WRITE_ATTEMPTS = 5  # a result is tried this many times: minutes of a locked gradebook lose nothing
 SCHEMA = """
@@ -54,7 +54,9 @@ CREATE TABLE IF NOT EXISTS results (
     seconds REAL NOT NULL,
     graded_at TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 1,
-    report_json TEXT
+    report_json TEXT,
+    late INTEGER NOT NULL DEFAULT 0,
+    entry TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS models (
     student_id TEXT NOT NULL REFERENCES results (student_id) ON DELETE CASCADE,
@@ -67,7 +69,31 @@ CREATE TABLE IF NOT EXISTS models (
     max_points REAL NOT NULL,
     PRIMARY KEY (student_id, model)
 );
+CREATE TABLE IF NOT EXISTS roster (
+    student_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL DEFAULT '',
+    email TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS regrade_log (
+    regraded_at TEXT NOT NULL,
+    student_id TEXT NOT NULL,
+    rubric_name TEXT NOT NULL,
+    rubric_digest TEXT NOT NULL,
+    status TEXT NOT NULL,
+    points_before REAL,
+    points_after REAL,
+    max_before REAL,
+    max_after REAL,
+    passed_before INTEGER,
+    passed_after INTEGER
+);
 """
+UPGRADES = {  # from schema 1: what version 2 added to a table that already existed
+    "1": [
+        "ALTER TABLE results ADD COLUMN late INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE results ADD COLUMN entry TEXT NOT NULL DEFAULT ''",
+    ]
+}
 
 
 @dataclass(frozen=True)
@@ -113,6 +139,9 @@ class Row:
     graded_at: str
     attempts: int
     report_json: str | None
+    late: bool = False  # handed in after the deadline, as the LMS's names said
+    entry: str = ""  # the entry's name as handed in
+    on_roster: bool | None = None  # not stored: set by ``with_roster`` (None: the gradebook has no roster)
 
     def report(self) -> Report | None:
         return Report.from_dict(json.loads(self.report_json)) if self.report_json else None
@@ -157,6 +186,10 @@ class Gradebook:
             found = self._schema_version()
             if found is None:
                 self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            elif found in UPGRADES:  # an older gradebook: its results kept, the new columns added
+                for statement in UPGRADES[found]:
+                    self._db.execute(statement)
+                self._db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
             elif found != str(SCHEMA_VERSION):
                 raise GradebookError(
                     f"{self.path}: gradebook schema {found}, this grader reads {SCHEMA_VERSION}",
@@ -228,6 +261,8 @@ class Gradebook:
             graded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             attempts=attempts,
             report_json=report_json,
+            late=entry.late,
+            entry=entry.label or entry.path.name,
         )
 
     def rescored(self, row: Row, report: Report, stored_measurements: dict[str, Any], settings: dict[str, Any]) -> Row:
@@ -254,6 +289,48 @@ class Gradebook:
     def rows(self) -> list[Row]:
         with self._reported():
             return [_row(found) for found in self._db.execute(f"SELECT {_COLUMNS} FROM results ORDER BY student_id")]
+
+    def set_roster(self, students: Iterable[Student]) -> None:
+        """The class, for exports to list every student (``missing`` where nothing is stored): replaced whole."""
+        with self._reported(), _Transaction(self._db):
+            self._db.execute("DELETE FROM roster")
+            self._db.executemany("INSERT INTO roster VALUES (?, ?, ?)", [(s.id, s.name, s.email) for s in students])
+
+    def roster(self) -> dict[str, Student]:
+        """The stored roster (empty where none was given)."""
+        with self._reported():
+            found = self._db.execute("SELECT student_id, name, email FROM roster ORDER BY student_id")
+            return {sid: Student(sid, name, email) for sid, name, email in found}
+
+    def class_rows(self) -> list[Row]:
+        """Every stored row and every roster student without one, as ``with_roster`` gives them."""
+        return with_roster(self.rows(), self.roster())
+
+    def log_regrade(self, before: Row, after: Row, at: str) -> None:
+        """Record what a regrade changed for one student (called inside the regrade's transaction)."""
+        self._db.execute(
+            "INSERT INTO regrade_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                at,
+                after.student.id,
+                after.rubric_name,
+                after.rubric_digest,
+                after.status,
+                before.points,
+                after.points,
+                before.max_points,
+                after.max_points,
+                None if before.passed is None else int(before.passed),
+                None if after.passed is None else int(after.passed),
+            ),
+        )
+
+    def regrade_log(self) -> list[dict[str, Any]]:
+        """Every change a regrade made, oldest first."""
+        with self._reported():
+            cursor = self._db.execute("SELECT * FROM regrade_log ORDER BY rowid")
+            names = [column[0] for column in cursor.description]
+            return [dict(zip(names, found, strict=True)) for found in cursor]
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -361,15 +438,17 @@ _FIELDS = [
     "graded_at",
     "attempts",
     "report_json",
+    "late",
+    "entry",
 ]
 _COLUMNS = ", ".join(_FIELDS)
 
 
 def _values(row: Row) -> tuple[object, ...]:
-    passed = None if row.passed is None else int(row.passed)
     head = (row.student.id, row.student.name, row.student.email)
     rest = [getattr(row, name) for name in _FIELDS[3:]]
-    rest[_FIELDS.index("passed") - 3] = passed
+    rest[_FIELDS.index("passed") - 3] = None if row.passed is None else int(row.passed)
+    rest[_FIELDS.index("late") - 3] = int(row.late)
     return (*head, *rest)
 
 
@@ -377,7 +456,48 @@ def _row(found: tuple[object, ...]) -> Row:
     values = dict(zip(_FIELDS, found, strict=True))
     student = Student(str(values.pop("student_id")), str(values.pop("name")), str(values.pop("email")))
     passed = values.pop("passed")
+    values["late"] = bool(values["late"])
     return Row(student=student, passed=None if passed is None else bool(passed), **values)  # type: ignore[arg-type]
+
+
+MISSING = "missing"  # a roster student with nothing handed in: no row is stored, exports list them all the same
+NOTHING_HANDED_IN = "nothing was handed in"
+
+
+def with_roster(rows: Iterable[Row], roster: dict[str, Student]) -> list[Row]:
+    """The class as exports show it: every stored row, marked on the roster or not (where there is a
+    roster), and a ``missing`` row for each roster student with nothing stored, sorted by id."""
+    if not roster:
+        return sorted(rows, key=lambda row: row.student.id)
+    stored = {row.student.id: dataclasses.replace(row, on_roster=row.student.id in roster) for row in rows}
+    for student_id, student in roster.items():
+        if student_id not in stored:
+            stored[student_id] = missing_row(student)
+    return [stored[student_id] for student_id in sorted(stored)]
+
+
+def missing_row(student: Student) -> Row:
+    return Row(
+        student=student,
+        path="",
+        content_hash="",
+        rubric_name="",
+        rubric_digest="",
+        settings="{}",
+        grader_version="",
+        status=MISSING,
+        points=None,
+        max_points=None,
+        passed=None,
+        error=NOTHING_HANDED_IN,
+        log="",
+        device="",
+        seconds=0.0,
+        graded_at="",
+        attempts=0,
+        report_json=None,
+        on_roster=True,
+    )
 
 
 def _statements(script: str) -> list[str]:

@@ -44,6 +44,11 @@ class Outcome:
     def points(self) -> float | None:
         return json.loads(self.report_json)["points"] if self.report_json else None
 
+    @property
+    def max_points(self) -> float | None:
+        """What the points are out of (the full total, an ungradable report's too)."""
+        return json.loads(self.report_json).get("max_points") if self.report_json else None
+
 
 # Nothing of the folder the batch runs in on the grading process's path (``-m`` puts it first where ``-P``
 # is not there to say otherwise): a course folder holds the roster and the gradebook, and a file there named

@@ -1,10 +1,11 @@
 """The class summary: the page an instructor reads first after a batch, as one self-contained HTML file.
 
 How the class did (students per status, points, pass rate, a histogram), how each model did beside its
-reference, which checks cost the most points, which submissions were not graded and why, and which are the
-same files (likely copies). Figures are drawn the way ``plots`` draws them (a bare ``Figure`` in matplotlib's
-default style, a PNG without a timestamp), so the same rows give the same bytes. Every piece of student text
-passes through ``html_text``.
+reference, which checks cost the most points, which submissions were not graded and why (an ungradable one
+scores 0 out of the full total; a roster student with nothing handed in is ``missing``), the entries that
+match no roster student, and which are the same files (likely copies). Figures are drawn the way ``plots``
+draws them (a bare ``Figure`` in matplotlib's default style, a PNG without a timestamp), so the same rows
+give the same bytes. Every piece of student text passes through ``html_text``.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-from grader.batch.export import model_keys
-from grader.batch.gradebook import Row
+from grader.batch.export import full_points, model_keys, not_on_roster, points_of
+from grader.batch.gradebook import MISSING, Row
 from grader.batch.run_one import STATUSES
 from grader.records import Accuracy
 from grader.render.html import STYLE
@@ -37,7 +38,9 @@ STATUS_WORDS = {
     "ungradable": "could not be graded",
     "timed_out": "timed out",
     "error": "grader error",
+    MISSING: "nothing handed in",
 }
+NOT_HASHED = ("", "not-read")  # a missing student's and a refused entry's stand-in hashes: no files compared
 TOO_LARGE = "too-large-"  # the stand-in hash of an entry too large to hash: equal sizes, not equal files
 SUMMARY_STYLE = """
 .figures { display: flex; flex-wrap: wrap; gap: .8rem; } .figures figure { margin: 0; flex: 0 1 20rem; }
@@ -62,6 +65,7 @@ def render_class_summary(rows: Iterable[Row], *, plots: bool = True) -> str:
         body += _models(graded, plots)
         body += _costly_checks(graded)
         body += _not_graded(results)
+        body += _not_on_roster(ordered)
         body += _identical(ordered)
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
@@ -75,7 +79,10 @@ def render_class_summary(rows: Iterable[Row], *, plots: bool = True) -> str:
 def _about(rows: list[Row]) -> str:
     rubrics = ", ".join(sorted({f"{row.rubric_name} {row.rubric_digest}".strip() for row in rows}))
     versions = ", ".join(sorted({row.grader_version for row in rows}))
-    times = sorted(row.graded_at for row in rows)
+    stored = [row for row in rows if row.status != MISSING]
+    rubrics = ", ".join(sorted({f"{row.rubric_name} {row.rubric_digest}".strip() for row in stored}))
+    versions = ", ".join(sorted({row.grader_version for row in stored}))
+    times = sorted(row.graded_at for row in stored) or ["-"]
     return f"{len(rows)} students · rubric {rubrics} · nn-grader {versions} · graded {times[0]} to {times[-1]}"
 
 
@@ -88,8 +95,12 @@ def _overview(rows: list[Row], graded: list[Graded]) -> list[str]:
     facts = [("Students", str(len(rows))), ("Graded", f"{len(graded)} of {len(rows)}"), ("Passed", pass_rate)]
     if graded:
         facts.append(("Points", _centre([report for _, report in graded])))
+    late = sum(1 for row in rows if row.late)
+    facts += [("Late", f"{late} handed in late")] if late else []
+    outside = not_on_roster(rows)
+    facts += [("Not on the roster", f"{len(outside)} entries")] if outside else []
     counts = Counter(row.status for row in rows)
-    statuses = [*STATUSES, *sorted(set(counts) - set(STATUSES))]
+    statuses = [*STATUSES, *([MISSING] if MISSING in counts else []), *sorted(set(counts) - {*STATUSES, MISSING})]
     table = _table(["Status", "Students"], [[STATUS_WORDS.get(s, s), str(counts[s])] for s in statuses], numbers={1})
     return ["<h2>Overview</h2>", _facts(facts), table]
 
@@ -170,21 +181,49 @@ def _costly_checks(graded: list[Graded]) -> list[str]:
 
 
 def _not_graded(results: list[tuple[Row, Report | None]]) -> list[str]:
+    """Every student without a graded result, and why: an ungradable one with its 0 out of the total."""
+    full = full_points([row for row, _ in results])
     rows = [
-        [row.student.id, row.student.name, STATUS_WORDS.get(row.status, row.status), _reason(row, report)]
+        [
+            row.student.id,
+            row.student.name,
+            STATUS_WORDS.get(row.status, row.status),
+            _score(row, full),
+            _reason(row, report),
+        ]
         for row, report in results
         if row.status != "graded"
     ]
     if not rows:
         return ["<h2>Not graded</h2>", "<p>Every submission was graded.</p>"]
-    return ["<h2>Not graded</h2>", _table(["Student", "Name", "Status", "Reason"], rows)]
+    return ["<h2>Not graded</h2>", _table(["Student", "Name", "Status", "Points", "Reason"], rows, numbers={3})]
+
+
+def _not_on_roster(rows: list[Row]) -> list[str]:
+    """Entries that matched no roster student: graded under the id their name gave, in no LMS file."""
+    outside = not_on_roster(rows)
+    if not outside:
+        return []
+    table = [[row.student.id, row.entry, _grade(row)] for row in outside]
+    intro = (
+        "<p>Entries that match no roster student: graded under the id their name gives, and left out of "
+        "the Moodle file. Map them with <code>grade batch --map FILE.csv</code>.</p>"
+    )
+    return ["<h2>Not on the roster</h2>", intro, _table(["Graded as", "Entry", "Grade"], table)]
+
+
+def _score(row: Row, full: float | None) -> str:
+    points, max_points = points_of(row, full)
+    if points is None:
+        return "-"
+    return f"{points:g} / {max_points:g}" if max_points else f"{points:g}"
 
 
 def _identical(rows: list[Row]) -> list[str]:
     """Students who handed in the same files byte for byte: a copy, or the starter code unchanged."""
     by_content: dict[str, list[Row]] = defaultdict(list)
     for row in rows:
-        if not row.content_hash.startswith(TOO_LARGE):
+        if not row.content_hash.startswith(TOO_LARGE) and row.content_hash not in NOT_HASHED:
             by_content[row.content_hash].append(row)
     groups = sorted((same for same in by_content.values() if len(same) > 1), key=lambda same: same[0].student.id)
     if not groups:
