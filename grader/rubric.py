@@ -179,7 +179,7 @@ def load_rubric(path: Path | None = None) -> Rubric:
         _check_keys(override, settings, path, prefix="")
         settings = _merge(settings, override)
     _check_values(settings, defaults, path or DEFAULT_RUBRIC, section="")
-    _check_what_if(settings, path or DEFAULT_RUBRIC)
+    _check_what_if(settings, defaults, path or DEFAULT_RUBRIC)
     try:
         return from_dict(Rubric, settings)
     except dacite.DaciteError as error:  # the schema check above should catch this first
@@ -282,7 +282,7 @@ def _check_values(settings: dict[str, Any], defaults: dict[str, Any], path: Path
             raise RubricError(f"{path}: {name} must be [low, high], got {value!r}", default)
 
 
-def _check_what_if(settings: dict[str, Any], path: Path) -> None:
+def _check_what_if(settings: dict[str, Any], defaults: dict[str, Any], path: Path) -> None:
     """The what-ifs name fixes the grader knows and problems the rubric has: a typo would silently run none."""
     what_if = settings["what_if"]
     for key, known in (("fixes", FIXES), ("problems", settings["problems"]), ("quick_problems", settings["problems"])):
@@ -290,12 +290,8 @@ def _check_what_if(settings: dict[str, Any], path: Path) -> None:
             if name not in known:
                 raise RubricError(
                     f"{path}: [what_if] {key} has {name!r}, which is not one of {', '.join(known)}",
-                    f"the default is {key} = {json.dumps(load_default()['what_if'][key])}",
+                    f"the default is {key} = {json.dumps(defaults['what_if'][key])}",
                 )
-
-
-def load_default() -> dict[str, Any]:
-    return _read_toml(DEFAULT_RUBRIC)
 
 
 def _is_number(value: Any) -> bool:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from click.testing import CliRunner
 
+from grader.cli import main
 from grader.errors import RubricError
 from grader.rubric import load_rubric
 
@@ -30,6 +32,42 @@ def test_ablation_runs_in_full_mode_and_for_the_quick_problems_only_in_quick_mod
     ablation = load_rubric().ablation
     assert ablation.runs_for("mnist", quick=False) and ablation.runs_for("iris", quick=True)
     assert not ablation.runs_for("mnist", quick=True)
+
+
+def test_what_ifs_run_every_fix_for_both_problems_in_full_mode_and_for_iris_only_in_quick_mode():
+    rubric = load_rubric()
+    what_if = rubric.what_if
+    assert what_if.fixes == ["final_softmax", "dropout_rate", "weight_decay", "eval_mode"]
+    assert what_if.runs_for("mnist", quick=False) and what_if.runs_for("iris", quick=True)
+    assert not what_if.runs_for("mnist", quick=True)
+    assert what_if.seconds_per_run == 0.0  # the model's own budget
+    fixes = rubric.what_if_fixes()  # fixed only past the regularization rules' upper bounds
+    assert (fixes.dropout_rate, fixes.weight_decay, fixes.kernel_regularizer) == (0.7, 0.1, 0.01)
+
+
+def test_no_fixes_run_no_what_ifs(tmp_path):
+    assert not load_rubric(write(tmp_path, "[what_if]\nfixes = []\n")).what_if.runs_for("iris", quick=False)
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ('fixes = ["final_sotfmax"]', "[what_if] fixes has 'final_sotfmax', which is not one of final_softmax, "),
+        ('quick_problems = ["cifar"]', "[what_if] quick_problems has 'cifar', which is not one of iris, mnist"),
+        ("seconds_per_run = -1.0", "[what_if] seconds_per_run must be 0 or a positive number, got -1.0"),
+    ],
+)
+def test_a_what_if_that_names_an_unknown_fix_or_problem_is_refused(tmp_path, toml, message):
+    path = write(tmp_path, f"[what_if]\n{toml}\n")
+    with pytest.raises(RubricError) as raised:
+        load_rubric(path)
+    assert raised.value.message.startswith(f"{path}: {message}")
+
+
+def test_the_rubric_command_shows_the_what_if_section(tmp_path):
+    assert "[what_if]\nfixes = [" in CliRunner().invoke(main, ["rubric"]).output
+    merged = CliRunner().invoke(main, ["rubric", "--rubric", str(write(tmp_path, "[what_if]\nseconds_per_run = 30\n"))])
+    assert '"seconds_per_run": 30' in merged.output and '"quick_problems": [' in merged.output
 
 
 def test_an_override_changes_only_the_keys_it_names(tmp_path):

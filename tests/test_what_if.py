@@ -20,7 +20,7 @@ from torch import nn
 def build_model(problem, variant):
     if variant == "single":
         return nn.Sequential(nn.Linear(4, 3), nn.Softmax(dim=1))
-    return nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3))
+    return nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 3))
 def train(model, data, hparams):
     x, y = torch.as_tensor(data.x_train), torch.as_tensor(data.y_train)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
@@ -30,6 +30,9 @@ def train(model, data, hparams):
             optimizer.zero_grad()
             loss_fn(model(x[start : start + 16]), y[start : start + 16]).backward()
             optimizer.step()
+        model.eval()  # to validate, and never model.train() again: dropout is off from the second epoch
+        with torch.no_grad():
+            model(torch.as_tensor(data.x_val))
 """
 
 STRONG_DROPOUT = """
@@ -55,16 +58,17 @@ def trained(events, key):
     return [e for e in events if e.get("task") == key and e.get("phase") == "train"]
 
 
-def test_a_softmax_before_cross_entropy_in_the_students_own_loop_is_removed_and_measured(
+def test_a_softmax_before_cross_entropy_and_a_model_left_in_eval_mode_in_the_students_own_loop_are_undone(
     tmp_path, iris_only, fast_rubric
 ):
     report, events, what_if = graded(tmp_path, OWN_LOOP_SOFTMAX, iris_only, fast_rubric, "iris/single")
     assert (what_if.what_if, what_if.switched_off) == ("final_softmax", ["the final Softmax -> removed"])
     assert what_if.accuracy is not None and what_if.run is not None and what_if.run.stop_reason == "custom_loop"
     assert [(w.fix, w.test) for w in report.score("iris/single").what_ifs] == [("final_softmax", what_if.accuracy.test)]
-    # The multi-layer model has nothing to undo: built, never trained again, and no what-if to show.
-    assert report.measurements.model("iris/multi").what_ifs == []
-    assert trained(events, "iris/multi+what-if") == [] and trained(events, "iris/single+what-if")
+    # The multi-layer model trained in eval mode after its first epoch: its what-if trains in train mode.
+    [in_mode] = report.measurements.model("iris/multi").what_ifs
+    assert (in_mode.what_if, in_mode.switched_off) == ("eval_mode", ["model.train() for train()'s training passes"])
+    assert in_mode.accuracy is not None and trained(events, "iris/multi+what-if")
 
 
 def test_a_dropout_of_0_9_is_retrained_at_0_2_and_its_accuracy_is_the_evidence_next_to_the_advice(
@@ -105,6 +109,14 @@ def train(model, data, hparams):
     assert measured.log.text.count("TRAINING 7") == 1  # not again for the ablation, nor for the what-if
 
 
+CHEAP_KERAS = """
+[problems.iris.defaults]
+epochs = 10
+[ablation]
+enabled = false
+"""
+
+
 def test_a_keras_model_ending_in_softmax_compiled_from_logits_is_retrained_linear(tmp_path, iris_only, fast_rubric):
     pytest.importorskip("keras")
     source = """
@@ -115,9 +127,8 @@ def build_model(problem, variant):
     model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     return model
 """
-    rubric = load_rubric(write_submission(tmp_path, "[what_if]\nproblems = ['iris']", "rubric.toml"))
-    options = dataclasses.replace(iris_only, problems=("iris",))
-    measured = measure_submission(write_submission(tmp_path, source), options, rubric)
+    rubric = load_rubric(write_submission(tmp_path, CHEAP_KERAS, "rubric.toml"))
+    measured = measure_submission(write_submission(tmp_path, source), iris_only, rubric)
     for model in measured.models:
         [what_if] = model.what_ifs
         assert (what_if.what_if, what_if.switched_off) == ("final_softmax", ["the final Dense's softmax -> linear"])

@@ -198,9 +198,8 @@ class KerasAdapter:
         layers = _leaf_layers(model)
         if fixes.wants("final_softmax") and output == "probabilities" and loss_expects == "logits" and layers:
             last = layers[-1]
-            if isinstance(last, keras.layers.Dense | keras.layers.Activation) and _describe_layer(last).activation in (
-                "softmax",
-            ):
+            ends_in_softmax = _describe_layer(last).activation == "softmax"
+            if isinstance(last, keras.layers.Dense | keras.layers.Activation) and ends_in_softmax:
                 last.activation = keras.activations.linear
                 changed["final_softmax"] = [f"the final {type(last).__name__}'s softmax -> linear"]
         for layer in layers:
