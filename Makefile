@@ -1,5 +1,5 @@
 # The two commands of the README's quick start. Each sets up .venv on first use.
-#   make grade   grade the bundled example submission (student_template/submission.py)
+#   make grade   grade the example submission (examples/submission.py: a realistic one, with deductions)
 #   make test    run the test suite
 # ARGS passes extra arguments through, e.g.  make grade ARGS=--quick   or   make test ARGS="-k score"
 # VISION=1 sets up and uses .venv-vision instead: PyTorch with torchvision, no TensorFlow.
@@ -34,7 +34,7 @@ endif
 .PHONY: grade test lint benchmark
 
 grade: $(VENV)/.installed
-	$(BIN)/grade student_template/submission.py $(ARGS)
+	$(BIN)/grade examples/submission.py $(ARGS)
 
 test: $(VENV)/.installed
 	$(BIN)/pytest $(ARGS)

@@ -15,7 +15,7 @@ pytest.importorskip("torch")
 
 TEMPLATE = REPOSITORY / "student_template" / "assignment.ipynb"
 FILLED = FIXTURES / "notebook" / "assignment_filled.ipynb"
-MODULE = REPOSITORY / "student_template" / "submission.py"
+MODULE = FIXTURES / "notebook" / "assignment_filled.py"  # the filled notebook as a module
 
 
 def test_the_filled_copy_differs_from_the_template_only_in_the_exercise_cells():

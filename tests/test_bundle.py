@@ -93,3 +93,60 @@ def test_run_autograder_turns_a_refused_upload_into_results_that_say_what_to_do(
     results = run_autograder(autograder, fake_mnist)
     assert results["score"] == 0
     assert "more than one thing to grade here" in results["output"]
+
+
+def test_a_lone_module_is_graded_whatever_its_name_and_the_results_say_the_isolation(autograder, fake_mnist):
+    (autograder / "submission" / "s1006.py").write_text("def build_model(problem, variant:\n    pass\n")
+    results = run_autograder(autograder, fake_mnist)
+    output = results["tests"][0]["output"]
+    assert "SyntaxError" in output and "s1006.py" in output and "submission.py" not in output
+    assert results["extra_data"]["isolation"] in ("bubblewrap", "unshare", "user", "none")
+    assert "Isolation of your code: " in results["output"]
+
+
+def test_a_module_with_helpers_is_graded_as_the_one_defining_build_model(tmp_path):
+    from grader.errors import SubmissionError
+    from grader.gradescope.autograder import choose
+
+    upload = tmp_path / "upload"
+    upload.mkdir()
+    (upload / "s1006.py").write_text("from helpers import WIDTH\n\ndef build_model(problem, variant):\n    pass\n")
+    (upload / "helpers.py").write_text("WIDTH = 16\n")
+    (tmp_path / "staging").mkdir()
+    target, note = choose(upload, tmp_path / "staging")
+    assert sorted(p.name for p in target.iterdir()) == ["helpers.py", "submission.py"]
+    assert "s1006.py" in note and "helpers.py" in note
+    (upload / "helpers.py").write_text("def build_model(problem, variant):\n    pass\n")
+    with pytest.raises(SubmissionError) as refused:
+        choose(upload, tmp_path / "staging2")
+    assert "helpers.py, s1006.py all do" in refused.value.message
+    for name in ("helpers.py", "s1006.py"):
+        (upload / name).unlink()
+    (upload / "notes.txt").write_text("hi")
+    with pytest.raises(SubmissionError) as refused:
+        choose(upload, tmp_path / "staging3")
+    assert str(upload) not in str(refused.value) and "notes.txt" in refused.value.message  # no container path
+
+
+@pytest.mark.parametrize(("version", "ok"), [("3.8.10", False), ("3.12.3", True)])
+def test_setup_checks_the_python_it_installs(tmp_path, version, ok):
+    source = tmp_path / "autograder" / "source"
+    source.mkdir(parents=True)
+    (source / "requirements.txt").write_text("numpy\n")
+    bin_dir, venv = tmp_path / "bin", tmp_path / "venv"
+    for directory in (bin_dir, venv / "bin"):
+        directory.mkdir(parents=True)
+    python3 = f'[ "$1" = -c ] && exit {0 if ok else 1}; echo "Python {version}"'  # the version check, --version
+    for name, body in (("apt-get", ""), ("python3", python3)):
+        (bin_dir / name).write_text(f"#!/bin/bash\n{body}\nexit 0\n")
+        (bin_dir / name).chmod(0o755)
+    (venv / "bin" / "python").write_text("#!/bin/bash\nexit 0\n")
+    (venv / "bin" / "python").chmod(0o755)
+    script = (Path(__file__).parent.parent / "grader" / "gradescope" / "setup.sh").read_text()
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "AUTOGRADER": str(tmp_path / "autograder")}
+    env["GRADER_VENV"] = str(venv)
+    result = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True)
+    assert (result.returncode == 0) == ok, result.stderr
+    if not ok:
+        assert f"needs Python 3.10 or later, and this image has Python {version}" in result.stderr
+        assert "Ubuntu 22.04 or later" in result.stderr

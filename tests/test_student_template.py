@@ -3,15 +3,19 @@ installs only the framework the submission imports."""
 
 from __future__ import annotations
 
+import importlib.util
 import shlex
 
 import click
+import pytest
 import yaml
 from click.testing import CliRunner
 from conftest import REPOSITORY
 from notebooks import code, markdown, write_notebook
 
+from grader.baselines import load_baselines
 from grader.cli import main
+from grader.pipeline import GradeOptions, grade
 from grader.render import FORMATS
 
 TEMPLATE = REPOSITORY / "student_template"
@@ -86,3 +90,30 @@ def test_every_grade_command_the_workflow_runs_exists_with_its_options():
         assert used <= options, f"grade {name}: unknown {used - options}"
         formats = {args[i + 1] for i, word in enumerate(args) if word == "--format"}
         assert formats <= set(FORMATS)
+
+
+def test_the_module_template_is_a_starting_point_whose_todos_fail_clearly():
+    """Handed in unchanged, no model is built: each says it is still the template's TODO (the grader shows it
+    as "build_model('mnist', 'multi') is not written yet: ... mnist/multi is still the template's TODO")."""
+    pytest.importorskip("torch")
+    spec = importlib.util.spec_from_file_location("template_submission", TEMPLATE / "submission.py")
+    assert spec is not None and spec.loader is not None
+    template = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(template)
+    for problem in ("iris", "mnist"):
+        for variant in ("single", "multi"):
+            with pytest.raises(NotImplementedError, match=f"^{problem}/{variant} is still the template's TODO"):
+                template.build_model(problem, variant)
+
+
+def test_the_example_make_grade_grades_is_realistic_with_deductions(fake_mnist, fast_rubric):
+    """``make grade`` grades examples/submission.py: working models with a classic slip (no activation between
+    the multi-layer models' layers), so its report shows real feedback."""
+    pytest.importorskip("torch")
+    assert "examples/submission.py" in (REPOSITORY / "Makefile").read_text()
+    options = GradeOptions(problems=("iris",), data_dir=fake_mnist, threads=1, quick=True)
+    report = grade(REPOSITORY / "examples" / "submission.py", options, fast_rubric, load_baselines())
+    lost = {(score.key, check.title) for score in report.scores for check in score.checks if check.lost > 0}
+    assert ("iris/multi", "Layers fit the variant") in lost
+    assert not any(key == "iris/single" for key, _ in lost)
+    assert all(model.failure is None for model in report.measurements.models)
