@@ -28,7 +28,7 @@ from grader.notebook import NotebookError, code_cells
 
 NOISE = 25  # copydetect's noise threshold: matches shorter than this many characters of filtered code are ignored
 GUARANTEE = 30  # copydetect's guarantee threshold: matches at least this long are always found
-DEFAULT_THRESHOLD = 0.5  # a pair is listed when at least half of one side's code is found in the other
+DEFAULT_THRESHOLD = 0.6  # a pair is listed when this share of one side's code is found in the other (the benchmark)
 MIN_FILTERED_CHARS = 2 * NOISE  # less code of its own than this, past the boilerplate, is not compared
 MAX_CODE_CHARS = 1_000_000  # an entry's code past this is not read: no class hands in more, a hostile one might
 STARTER_DIR = Path(__file__).resolve().parents[2] / "student_template"  # in a checkout of the repository

@@ -27,6 +27,7 @@ from grader.batch.run_one import STATUSES
 from grader.records import Accuracy
 from grader.render.html import STYLE
 from grader.render.markdown import png_data_uri
+from grader.render.similar_pairs import class_summary_section as similar_pairs_section
 from grader.render.text import html_text, percent
 from grader.report import Report
 
@@ -67,6 +68,7 @@ def render_class_summary(rows: Iterable[Row], *, plots: bool = True) -> str:
         body += _not_graded(results)
         body += _not_on_roster(ordered)
         body += _identical(ordered)
+        body += similar_pairs_section(ordered)
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'

@@ -52,7 +52,8 @@ def pairs_section(comparison: Comparison, *, heading: bool = True) -> list[str]:
     if not comparison.pairs:
         parts.append(f"<p>{html_text(f'No pair is similar above the threshold ({compared}).')}</p>")
     else:
-        parts.append(f"<p>{html_text(f'{len(comparison.pairs)} similar pairs ({compared}), most similar first.')}</p>")
+        count = f"{len(comparison.pairs)} similar pair{'s' if len(comparison.pairs) > 1 else ''}"
+        parts.append(f"<p>{html_text(f'{count} ({compared}), most similar first.')}</p>")
         rows = "".join(
             f"<tr><td>{html_text(_name(pair.first))}</td><td>{html_text(_name(pair.second))}</td>"
             f"<td class=number>{percent(pair.share_first)}</td><td class=number>{percent(pair.share_second)}</td></tr>"
@@ -88,7 +89,7 @@ def class_summary_section(rows: Iterable[Row]) -> list[str]:
         return ["<h2>Similar submissions</h2>", f"<p>{html_text(f'Not compared: {why} ({hint}).')}</p>"]
     comparison = compare(documents, boilerplate=boilerplate_code(DEFAULT_BOILERPLATE))
     comparison.not_compared.update(unreadable | missing)
-    return pairs_section(comparison)
+    return [f"<style>{PAIRS_STYLE}</style>", *pairs_section(comparison)]  # the summary's own style lacks these
 
 
 def _name(document: object) -> str:
