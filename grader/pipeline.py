@@ -114,6 +114,7 @@ def measure_submission(path: Path, options: GradeOptions, rubric: Rubric) -> Mea
             CapturedOutput(),
             round(time.perf_counter() - started, 3),
         )
+    options.on_event({"event": "stage", "status": f"loading {' and '.join(options.problems)}"})
     data = {
         problem: load_problem(
             problem,
@@ -140,6 +141,7 @@ def measure_submission(path: Path, options: GradeOptions, rubric: Rubric) -> Mea
     tasks = tasks_for(rubric, options)
     finished = cache.get_models(key, [task.key for task in tasks if not task.ablation]) if use_cache else {}
     workdir = Path(tempfile.mkdtemp(prefix="grader-"))
+    options.on_event({"event": "stage", "status": "starting the worker"})
     try:
         outcome = train_submission(
             submission,

@@ -141,7 +141,10 @@ def test_past_its_bound_the_least_recently_used_entries_go(tmp_path):
 def test_an_unwritable_cache_does_not_stop_grading(tmp_path):
     blocked = tmp_path / "file"
     blocked.write_text("not a folder")
-    MeasurementCache(blocked / "cache").put("k", measurements(model("iris/single")))  # no exception
+    cache = MeasurementCache(blocked / "cache")
+    cache.put("k", measurements(model("iris/single")))  # no exception: the grade goes on without the cache
+    assert cache.get("k") is None and cache.get_models("k", ["iris/single"]) == {}
+    assert blocked.read_text() == "not a folder"
 
 
 def events_of(options, path, rubric, baselines):
@@ -158,7 +161,8 @@ def test_grading_unchanged_code_again_rescores_the_stored_measurements_without_t
     first, trained = events_of(iris_only, path, fast_rubric, None)
     path.write_text(path.read_text() + "# tried a wider layer: no better\n")  # a comment added: the same code
     again, events = events_of(iris_only, path, fast_rubric, None)
-    assert trained and not events  # no worker started
+    assert trained and not [e for e in events if e["event"] != "stage"]  # no worker started
+    assert [e["status"] for e in events] == ["loading iris"]  # only what the grader itself did
     assert not first.measurements.reused and again.measurements.reused
     assert again.measurements.models == first.measurements.models
     retrained, events = events_of(dataclasses.replace(iris_only, cache=False), path, fast_rubric, None)

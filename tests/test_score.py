@@ -187,7 +187,8 @@ def test_a_model_that_scores_far_above_chance_before_training_gets_no_accuracy_p
     assert (accuracy.status, accuracy.points, accuracy.max_points) == ("fail", 0, 15)
     assert accuracy.message == f"test accuracy 95.0% earns no points, because {learns.message}"
     assert learns.hint == accuracy.hint
-    assert report.next_steps[0].startswith("iris/single: not learning: its predictions do not come from what it learned")
+    lead = "iris/single: not learning: its predictions do not come from what it learned"
+    assert report.next_steps[0].startswith(lead)
     assert f"Next: {learns.hint}" in report.next_steps[0]
     assert "no stored answers, pretrained weights or lookups of the inputs" in learns.hint
     assert (report.points, report.max_points) == (85, 100)
