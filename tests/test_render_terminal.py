@@ -108,6 +108,18 @@ def test_an_ablation_of_a_students_own_loop_that_trained_is_not_said_to_have_not
     ]
 
 
+
+def test_a_what_if_with_no_mistake_to_undo_says_so_and_one_that_trained_is_named_as_a_what_if():
+    task = "iris/single+what-if"
+    build = {"event": "phase", "task": task, "phase": "build"}
+    assert quiet_progress(build, {"event": "result", "task": task}) == ["iris/single (what-if): no mistake to undo"]
+    phases = [{"event": "phase", "task": task, "phase": phase} for phase in ("build", "train", "predict")]
+    epoch = {"event": "epoch", "task": task, "epoch": 3, "epochs": 3, "val_accuracy": 0.9}
+    assert quiet_progress(*phases, epoch, {"event": "result", "task": task}) == [
+        "iris/single (what-if): 3 epochs, val acc 90.0%"
+    ]
+
+
 def test_live_progress_shows_a_line_from_the_first_second_then_epochs_elapsed_time_and_budget():
     console = Console(file=io.StringIO(), width=150, force_terminal=True)
     with ProgressPrinter(console) as progress:

@@ -101,9 +101,7 @@ class ProgressPrinter:
         if STARTING in self.tasks:  # the worker is up: a model's own line takes over
             self.bar.remove_task(self.tasks.pop(STARTING))
         if task not in self.tasks:
-            self.tasks[task] = self.bar.add_task(
-                _shown(task.replace("+ablation", " (ablation)")), total=None, status="", budget=""
-            )
+            self.tasks[task] = self.bar.add_task(_shown(_label(task)), total=None, status="", budget="")
         extra: dict[str, Any] = {}
         if isinstance(total, (int, float)) and not isinstance(total, bool):
             extra["total"] = total
@@ -124,15 +122,28 @@ class ProgressPrinter:
             outcome = f"{last['epochs']:g} epochs"
         else:
             outcome = "done"
-        ablation = task.endswith("+ablation")
-        if ablation and phase in (None, "build") and not event.get("failure"):
-            outcome = "no regularization to switch off"  # it stopped after building: the same model again
+        retrain = next((suffix for suffix in NOTHING_TO_CHANGE if task.endswith(suffix)), None)
+        if retrain and phase in (None, "build") and not event.get("failure"):
+            outcome = NOTHING_TO_CHANGE[retrain]  # it stopped after building: it would be the same model again
         elif event.get("failure") or phase in ("build", "train"):  # a result before predictions: it failed
             outcome = "failed" + (f" while {PHASE_WORDS.get(phase, phase)}" if phase else "")
-        line = f"{task.replace('+ablation', ' (ablation)')}: {outcome}{shown} ({seconds:.1f} s)"
+        line = f"{_label(task)}: {outcome}{shown} ({seconds:.1f} s)"
         if self.bar is not None and task in self.tasks:
             self.bar.remove_task(self.tasks.pop(task))
         _print(self.console, line)
+
+
+# The retrains the grader adds to a model, by the suffix of their task, and what a retrain that stopped after
+# building means: there was nothing to change.
+NOTHING_TO_CHANGE = {"+ablation": "no regularization to switch off", "+what-if": "no mistake to undo"}
+
+
+def _label(task: str) -> str:
+    """ "mnist/multi+ablation" as a student reads it: "mnist/multi (ablation)"."""
+    for suffix in NOTHING_TO_CHANGE:
+        if task.endswith(suffix):
+            return f"{task.removesuffix(suffix)} ({suffix[1:]})"
+    return task
 
 
 class BatchProgress:
