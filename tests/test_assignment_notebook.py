@@ -29,7 +29,7 @@ def test_the_filled_copy_differs_from_the_template_only_in_the_exercise_cells():
 def test_the_template_keeps_only_what_grading_needs():
     module = convert(TEMPLATE).module
     assert "def build_model(problem, variant):" in module and "HYPERPARAMS = {" in module
-    assert "grade assignment.ipynb" not in module  # the check cell is a shell escape
+    assert "notebook_check" not in module and "%grade" not in module  # the check cell is magics only
     assert "plt.plot" not in module and "optimizer.step()" not in module  # the exploration cell
 
 
@@ -37,10 +37,11 @@ def test_the_untouched_template_says_which_parts_are_still_to_do(fake_mnist, fas
     options = GradeOptions(problems=("iris",), data_dir=fake_mnist, threads=1)
     failures = {m.key: m.failure for m in measure_submission(TEMPLATE, options, fast_rubric).models}
     assert failures["iris/single"].message == (
-        "build_model('iris', 'single') is not written yet: NotImplementedError: Part 1: fill in single_layer"
+        "build_model('iris', 'single') is not written yet: NotImplementedError: the single-layer model is still the "
+        "template's TODO (Part 1: single_layer)"
     )
     assert failures["iris/single"].location.cell == 7
-    assert failures["iris/multi"].message.endswith("Part 2: fill in multi_layer")
+    assert failures["iris/multi"].message.endswith("still the template's TODO (Part 2: multi_layer)")
     assert failures["iris/multi"].hint == "replace the  raise NotImplementedError  line with your code"
 
 

@@ -177,15 +177,15 @@ def test_the_student_workflow_installs_what_grade_framework_prints(tmp_path, pri
         "CALLS": str(log),
         "FRAMEWORKS": " ".join(printed),
         "RUNNER_TEMP": str(tmp_path),
+        "GRADER_WHEEL": str(tmp_path / "nn_grader-0.1.0-py3-none-any.whl"),
     }
     # as GitHub runs a step's script
     subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]], env=env, check=True)
 
     assert ["grade", "framework", "assignment.ipynb"] in calls(log)
-    grader, url = workflow["env"]["GRADER"].split(" @ ")
     installs = pip_installs(log)
-    assert installs[0] == [f"{grader} @ {url}"]
-    assert installs[-1] == [f"{grader}[{extras}] @ {url}"]
+    assert installs[0] == [env["GRADER_WHEEL"]]  # found by the step before, from GRADER_PACKAGE
+    assert installs[-1] == [f"{env['GRADER_WHEEL']}[{extras}]"]
     assert installs[1:-1] == ([[*cpu_builds, "--index-url", CPU_INDEX]] if cpu_builds else [])
 
 

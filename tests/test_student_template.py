@@ -1,5 +1,6 @@
 """What a student starts from: the CI workflow grades on pushes and pull requests, forks included, and
-installs only the framework the submission imports."""
+installs only the framework the submission imports; the module template's TODOs fail clearly, and the
+example ``make grade`` grades shows real deductions."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def test_the_workflow_runs_on_pushes_and_pull_requests_with_read_only_access():
     triggers = WORKFLOW[True]  # YAML 1.1 reads the key "on" as true
     assert "push" in triggers and "pull_request" in triggers
     assert "pull_request_target" not in triggers  # forks get no secrets and no write token, and need none
-    assert WORKFLOW["permissions"] == {"contents": "read"}
+    assert WORKFLOW["permissions"]["contents"] == "read"  # checks: write is only for Classroom's points
 
 
 def test_the_workflow_caches_pip_and_mnist_and_keeps_the_report_even_when_grading_fails():
