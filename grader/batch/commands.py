@@ -157,7 +157,10 @@ def batch_command(
     of one): a folder, notebook or module per student named by the student's id, or an LMS's download
     (Canvas, Moodle, Gradescope, GitHub Classroom clones), matched to the roster. Rerunning resumes: what
     is already graded is skipped."""
-    staging = Path(click.get_current_context().with_resource(tempfile.TemporaryDirectory(prefix="grade-batch-")))
+    if show_plan:  # nothing is written for a plan
+        staging = Path(click.get_current_context().with_resource(tempfile.TemporaryDirectory(prefix="grade-plan-")))
+    else:  # beside the gradebook, which names the entries' files there
+        staging = db.with_name(f"{db.name}.entries")
     try:
         students = read_roster(roster) if roster else None
         overrides = read_map(map_file) if map_file else None

@@ -84,10 +84,12 @@ def detect(folder: Path) -> str:
 
 def collect(folder: Path, staging: Path, layout: str = "auto") -> Collected:
     """The entries of ``folder`` (a folder, or a zip of one) in ``layout`` (or the one detected); files
-    that need a folder of their own (Canvas, Moodle without folders, a zip) are copied under ``staging``."""
+    that need a folder of their own (Canvas, Moodle, a zip) are copied under ``staging``, which stays: the
+    gradebook names those copies, for feedback and the class summary to read again."""
     if folder.is_file():
         if not zipfile.is_zipfile(folder):
             raise SubmissionError(f"{folder}: not a folder nor a zip archive", "pass the submissions folder or its zip")
+        shutil.rmtree(staging / "archive", ignore_errors=True)
         folder = _single_folder(extract_zip(folder, staging / "archive"))
     if layout == "auto":
         layout = detect(folder)
@@ -254,7 +256,9 @@ def _children(folder: Path) -> list[Path]:
 
 
 def _stage(target: Path, files: list[tuple[str, Path]]) -> Path:
-    """Copy ``files`` (their name in the entry, where they are) into ``target``; a link is never copied."""
+    """Copy ``files`` (their name in the entry, where they are) into ``target``, emptied first (a file a
+    student removed since must not stay); a link is never copied."""
+    shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True, exist_ok=True)
     for name, source in files:
         parts = PurePosixPath(name.replace("\\", "/")).parts
@@ -272,7 +276,7 @@ def _single_folder(folder: Path) -> Path:
     children = _children(folder)
     if len(children) == 1 and children[0].is_dir() and not (folder / GRADESCOPE_METADATA).exists():
         inner = children[0]
-        if not MOODLE_NAME.match(inner.name) and not _looks_like_entry(inner):
+        if not MOODLE_NAME.match(inner.name) and (detect(inner) != "plain" or not _looks_like_entry(inner)):
             return inner
     return folder
 

@@ -68,7 +68,8 @@ def render_class_summary(rows: Iterable[Row], *, plots: bool = True) -> str:
         body += _not_graded(results)
         body += _not_on_roster(ordered)
         body += _identical(ordered)
-        body += similar_pairs_section(ordered)
+        body += similar_pairs_section([row for row in ordered if row.content_hash not in NOT_HASHED])
+        body += _every_student(ordered)
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
@@ -212,6 +213,24 @@ def _not_on_roster(rows: list[Row]) -> list[str]:
         "the Moodle file. Map them with <code>grade batch --map FILE.csv</code>.</p>"
     )
     return ["<h2>Not on the roster</h2>", intro, _table(["Graded as", "Entry", "Grade"], table)]
+
+
+def _every_student(rows: list[Row]) -> list[str]:
+    """The class, one line each: every roster student (missing ones too) and every entry on no roster."""
+    full = full_points(rows)
+    table = [
+        [
+            row.student.id,
+            row.student.name,
+            STATUS_WORDS.get(row.status, row.status),
+            _score(row, full),
+            "late" if row.late else "",
+            {None: "", True: "", False: "not on the roster"}[row.on_roster],
+        ]
+        for row in rows
+    ]
+    header = ["Student", "Name", "Status", "Points", "Late", "Roster"]
+    return ["<h2>Every student</h2>", _table(header, table, numbers={3})]
 
 
 def _score(row: Row, full: float | None) -> str:
