@@ -247,3 +247,17 @@ def test_the_planted_mistakes_notebook_is_told_its_dropout_is_the_cause_first_wi
     assert any("'early_stoping'" in warning for warning in report.warnings)
     terminal = FORMATS["terminal"].render(report)
     assert terminal.count("double softmax") == 1
+
+
+def test_too_little_weight_decay_or_dropout_is_not_what_holds_a_model_back():
+    faint = model("iris/multi", 0.72, 0.70, 0.70, layers=[dense(64), RELU, dropout(0.01), dense(3)], weight_decay=1e-7)
+    diagnosis = graded(iris_multi=faint).score("iris/multi").diagnosis
+    assert diagnosis.state == "underfitting" and "weight decay" not in diagnosis.cause
+    assert "Dropout" not in diagnosis.cause
+
+
+def test_an_underfitting_model_with_a_small_gap_is_told_to_learn_more_not_to_regularize():
+    small_gap = model("iris/single", 0.75, 0.71, 0.71)  # 4 pp: within what Iris allows
+    diagnosis = graded(iris_single=small_gap).score("iris/single").diagnosis
+    assert diagnosis.state == "underfitting"
+    assert "train for more epochs" in diagnosis.advice and "early" not in diagnosis.advice

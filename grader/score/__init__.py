@@ -105,7 +105,7 @@ def score_model(
         regularization=detect(model).found(),
         ablation=ablation_summary(model),
         overfitting_onset=onset,
-        diagnosis=diagnose(model, checks, what_ifs, allowed_gap, onset),
+        diagnosis=diagnose(model, checks, what_ifs, allowed_gap, onset, rubric.regularization),
         what_ifs=what_ifs,
     )
 

@@ -129,6 +129,14 @@ def rising_validation_loss(history: list[EpochRecord], epochs: int, margin: floa
 
 def accuracy_hint(model: ModelMeasurement) -> str:
     """One concrete next step, read off how the model was built and trained."""
+    accuracy = model.accuracy
+    if accuracy is not None and accuracy.train >= accuracy.test + 0.02:
+        return overfitting_hint(model)
+    return underfitting_hint(model)
+
+
+def underfitting_hint(model: ModelMeasurement) -> str:
+    """What to change for a model that has not learned enough: its build or its training, not regularization."""
     description, run, accuracy = model.description, model.run, model.accuracy
     n_classes = N_CLASSES[model.problem]
     if description is not None and model.variant == "multi":
@@ -137,12 +145,10 @@ def accuracy_hint(model: ModelMeasurement) -> str:
             return f"a hidden layer of {min(hidden)} units is too narrow for {n_classes} classes: try 64 to 256 units"
     if run is not None and run.stop_reason == "time_budget":
         return f"training hit the time budget after {run.epochs_run} epochs: use a larger batch size or a smaller model"
-    if accuracy is not None and accuracy.train < accuracy.test + 0.02:
-        return (
-            f"training accuracy is low too ({pct(accuracy.train)}): the model underfits; train for more epochs, "
-            "raise the learning rate, or (multi) use a wider hidden layer"
-        )
-    return overfitting_hint(model)
+    low = f"training accuracy is low too ({pct(accuracy.train)}): " if accuracy is not None else ""
+    return (
+        f"{low}the model underfits; train for more epochs, raise the learning rate, or (multi) use a wider hidden layer"
+    )
 
 
 def overfitting_hint(model: ModelMeasurement) -> str:

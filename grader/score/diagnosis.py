@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from grader.data import N_CLASSES
 from grader.records import ModelMeasurement
 from grader.report import Check, Diagnosis, WhatIf
-from grader.score.accuracy import accuracy_hint, overfitting_hint
+from grader.rubric import RegularizationRule
+from grader.score.accuracy import overfitting_hint, underfitting_hint
 from grader.score.checks import pct, points
 from grader.score.regularization import Regularization, detect
 
@@ -36,7 +37,12 @@ class Cause:
 
 
 def diagnose(
-    model: ModelMeasurement, checks: list[Check], what_ifs: list[WhatIf], allowed_gap: float, onset: int | None
+    model: ModelMeasurement,
+    checks: list[Check],
+    what_ifs: list[WhatIf],
+    allowed_gap: float,
+    onset: int | None,
+    rule: RegularizationRule,
 ) -> Diagnosis:
     """One model's state and cause. ``allowed_gap`` is the largest train/validation gap that earns full
     marks (or the band's tolerance where the gap is not scored); ``onset`` is where overfitting began."""
@@ -53,7 +59,7 @@ def diagnose(
             list(lost),
         )
     found = detect(model)
-    cause = _cause(model, failing, found, what_ifs)
+    cause = _cause(model, failing, _too_strong(found, rule), what_ifs)
     state, evidence, usual = _state(model, lost, found, allowed_gap, onset, cause)
     if state == "fine":
         return Diagnosis(state, "", evidence, "", 0.0)
@@ -128,7 +134,7 @@ def _state(
         return (
             "underfitting",
             f"training accuracy {pct(accuracy.train)}, validation {pct(accuracy.val)}: no gap to close",
-            Cause("", accuracy_hint(model), ("accuracy",)),
+            Cause("", underfitting_hint(model), ("accuracy",)),
         )
     return "fine", f"validation {pct(accuracy.val)}, gap {points(accuracy.gap)}", None
 
@@ -156,6 +162,16 @@ def _ablation_ahead(model: ModelMeasurement) -> str | None:
     return (
         f"without its regularization this model reaches {pct(without.accuracy.train)} train / "
         f"{pct(without.accuracy.val)} validation; with it, {pct(run.train)} / {pct(run.val)}"
+    )
+
+
+def _too_strong(found: Regularization, rule: RegularizationRule) -> Regularization:
+    """Only the regularization past the rubric's upper bounds: a rate or a decay below the lower one does
+    nothing, so it cannot be what holds a model back."""
+    return Regularization(
+        dropout=[(name, rate) for name, rate in found.dropout if rate > rule.dropout_rate[1]],
+        weight_decay=found.weight_decay if found.weight_decay > rule.weight_decay[1] else 0.0,
+        kernel={name: value for name, value in found.kernel.items() if value > rule.kernel_regularizer[1]},
     )
 
 
@@ -221,12 +237,12 @@ def _strong_dropout(model: ModelMeasurement, failing: dict[str, Check], found: R
 
 
 def _strong_decay(model: ModelMeasurement, failing: dict[str, Check], found: Regularization) -> Cause | None:
-    if "weight_decay" not in failing:
-        return None
     values = [f"weight decay {found.weight_decay:g}"] if found.weight_decay else []
     values += [f"{name.replace('_', ' ')} {value:g}" for name, value in found.kernel.items()]
+    if "weight_decay" not in failing or not values:
+        return None
     return Cause(
-        f"{', '.join(values) or 'its weight decay'} pulls the weights towards zero harder than the data pushes",
+        f"{', '.join(values)} pulls the weights towards zero harder than the data pushes",
         failing["weight_decay"].hint,
         ("regularization_effective", "weight_decay"),
     )
