@@ -37,7 +37,7 @@ def test_the_untouched_template_says_which_parts_are_still_to_do(fake_mnist, fas
     options = GradeOptions(problems=("iris",), data_dir=fake_mnist, threads=1)
     failures = {m.key: m.failure for m in measure_submission(TEMPLATE, options, fast_rubric).models}
     assert failures["iris/single"].message == (
-        "build_model('iris', 'single') is not written yet: NotImplementedError: the single-layer model is still the "
+        "build_model('iris', 'single') is not written yet: the single-layer model is still the "
         "template's TODO (Part 1: single_layer)"
     )
     assert failures["iris/single"].location.cell == 7

@@ -189,7 +189,7 @@ def _cause(
         cause = detector(model, failing, found)
         if cause is not None:
             fix = _FIX_OF.get(cause.claims[-1])
-            measured = next((w for w in what_ifs if w.fix == fix and w.test is not None), None)
+            measured = next((w for w in what_ifs if fix in w.fix.split("+") and w.test is not None), None)
             if measured is not None and model.accuracy is not None:
                 cause.evidence = (
                     f"with {'; '.join(measured.changed)}: {pct(measured.test or 0.0)} test accuracy instead of "

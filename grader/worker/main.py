@@ -465,7 +465,7 @@ class ModelRun:
                 error,
                 submission_dir,
                 "not_implemented",
-                f"{doing} is not written yet: {describe(error)}",
+                f"{doing} is not written yet" + (f": {str(error).strip()}" if str(error).strip() else ""),
                 "replace the  raise NotImplementedError  line with your code",
             )
         hints = {
