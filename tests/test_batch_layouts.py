@@ -326,8 +326,11 @@ def test_a_map_file_overrides_the_matching_and_names_what_it_cannot_map(tmp_path
     assert zed == ["zedzed_999_9009_hw.py", "s04", "Dan", "Wu", "map", "file"]
     assert "missing (2)" in output and "  s01 Alice Smith" in output.splitlines()  # left out by the map
     mapping.write_text("entry,student_id\nzedzed_999_9009_hw.py,s99\n")
-    refused = CliRunner().invoke(main, ["batch", str(submissions), "--roster", str(roster), "--map", str(mapping)])
-    assert refused.exit_code == 2
+    db = tmp_path / "g.sqlite"
+    refused = CliRunner().invoke(
+        main, ["batch", str(submissions), "--db", str(db), "--roster", str(roster), "--map", str(mapping)]
+    )
+    assert refused.exit_code == 2 and not db.exists()
     assert f"{mapping}: 'zedzed_999_9009_hw.py' is mapped to 's99', who is not on the roster" in " ".join(
         refused.output.split()
     )

@@ -108,7 +108,6 @@ def test_an_ablation_of_a_students_own_loop_that_trained_is_not_said_to_have_not
     ]
 
 
-
 def test_a_what_if_with_no_mistake_to_undo_says_so_and_one_that_trained_is_named_as_a_what_if():
     task = "iris/single+what-if"
     build = {"event": "phase", "task": task, "phase": "build"}

@@ -77,6 +77,8 @@ def class_summary_section(rows: Iterable[Row]) -> list[str]:
     read away from its submissions says so instead of comparing nothing."""
     named, missing = [], {}
     for row in rows:
+        if not row.path:  # a roster student with nothing handed in: Path("") would be the working folder
+            continue
         path = Path(row.path)
         if path.exists():
             named.append((row.student.id, path))
