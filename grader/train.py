@@ -26,7 +26,7 @@ from grader.boundary import OutputFolder, UnsafeResult, unusable
 from grader.data import ProblemData
 from grader.isolation import Isolation, isolation
 from grader.load import Submission
-from grader.machine_speed import machine_factor
+from grader.machine_speed import machine_speed
 from grader.measure import Predictions
 from grader.records import CapturedOutput, Failure, FreeformRun, ModelMeasurement, to_json
 from grader.rubric import Limits
@@ -102,8 +102,9 @@ def train_submission(
     data_dir.mkdir(parents=True, exist_ok=True)
     _write_worker_data(data, data_dir)
     walls = isolation()
-    threads = threads or os.cpu_count() or 1
-    tasks = stretched(tasks, machine_factor(threads)) if tasks else []
+    speed = machine_speed(threads)  # threads 0: as many as train fastest now
+    threads = speed.threads
+    tasks = stretched(tasks, speed.factor) if tasks else []
     job = Job(
         "",
         submission.entry,
