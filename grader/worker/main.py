@@ -114,19 +114,22 @@ def main() -> int:
         return 0
     notes = [*student.notes, *top_level_warnings(student.hyperparams)]
     failed: set[str] = set()  # models whose own run failed: their ablations and what-ifs are not run
-    seen: dict[str, ModelProbes] = {}  # what each model's own run showed, for its what-if
+    seen: dict[str, ModelReport] = {}  # what each model's own run showed, for its what-if
     for task in job.tasks:
         main_key = model_key(task.problem, task.variant)
         if not task.main and main_key in failed:
             report, predictions = ModelReport(failure=skipped_retrain(task)), None
+        elif task.what_if is not None and main_key in seen and not could_undo(seen[main_key], task.what_if):
+            report, predictions = ModelReport(switched_off=[]), None  # nothing to undo: not even built again
         else:
-            report, predictions = ModelRun(task, student, job, events, notes, seen.get(main_key)).run()
+            own = seen.get(main_key)
+            report, predictions = ModelRun(task, student, job, events, notes, own.probes if own else None).run()
         if report.run is not None:
             notes = []
         if report.failure is not None and task.main:
             failed.add(main_key)
         if task.main and report.probes is not None:
-            seen[main_key] = report.probes
+            seen[main_key] = report
         write_result(out_dir, task.key, report, predictions)
         events.send("result", task=task.key)
     _write_atomically(out_dir / ENVIRONMENT_RESULT, to_json(environment()))
@@ -181,6 +184,26 @@ class Built:
     data: TrainingData
     x_test: np.ndarray
     output: str
+
+
+def could_undo(own: ModelReport, fixes: Fixes) -> bool:
+    """Whether the model's own run showed a mistake among ``fixes``: a final softmax into a loss that takes
+    logits, a dropout rate or a decay past its bound, passes in the wrong mode. False saves building the
+    model again for nothing (most models: a sensible one is never retrained)."""
+    description, probes = own.description, own.probes or ModelProbes()
+    layers = description.layers if description else []
+    plan = own.run.plan if own.run else None
+    shown = {
+        "final_softmax": description is not None
+        and description.output == "probabilities"
+        and probes.loss_expects == "logits",
+        "dropout_rate": any(layer.kind == "dropout" and (layer.rate or 0.0) > fixes.dropout_rate for layer in layers),
+        "weight_decay": (plan is not None and plan.weight_decay > fixes.weight_decay)
+        or (probes.optimizer_weight_decay or 0.0) > fixes.weight_decay
+        or any(value > fixes.kernel_regularizer for layer in layers for value in layer.regularizers.values()),
+        "eval_mode": bool(probes.evaluated_in_training_mode or probes.trained_in_eval_mode),
+    }
+    return any(shown[name] for name in fixes.names if name in shown)
 
 
 class ModelRun:
