@@ -9,6 +9,7 @@ from conftest import REPOSITORY, SHARED_DATA, SUBMISSIONS
 
 from grader.baselines import load_baselines
 from grader.cli import main
+from grader.machine_speed import FACTOR_ENV
 from grader.pipeline import GradeOptions, grade
 from grader.rubric import load_rubric
 
@@ -79,8 +80,11 @@ def test_on_real_mnist_the_references_earn_full_accuracy_marks_against_the_commi
 
 
 @needs_mnist
-def test_on_real_mnist_the_torch_reference_earns_full_marks_in_full_mode_ablation_included():
+def test_on_real_mnist_the_torch_reference_earns_full_marks_in_full_mode_ablation_included(monkeypatch):
     pytest.importorskip("torch")
+    # Full MNIST meets the 300 s budget on a loaded 2-core machine (CI sets up another environment meanwhile):
+    # this is the grade the machine's measured speed is for, so it is measured, not fixed as in other tests.
+    monkeypatch.delenv(FACTOR_ENV)
     options = GradeOptions(problems=("mnist",), data_dir=SHARED_DATA)
     report = grade(TORCH_REFERENCE, options, load_rubric(), load_baselines())
     assert lost_points(report) == []
