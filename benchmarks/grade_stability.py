@@ -19,7 +19,6 @@ and every condition gives the same grade trivially.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -29,6 +28,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from grader_cost import grade  # benchmarks/ is on the path of a script run from it
 from machine import describe_machine
 
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -41,15 +41,6 @@ while True:
     b = a @ b
     b /= np.abs(b).max()  # bounded, never denormal: the same work every product
 """
-
-
-def grade(submission: Path, args: list[str], env: dict[str, str] | None = None) -> tuple[float, dict]:
-    command = [sys.executable, "-m", "grader.cli", str(submission), *args, "--format", "json", "--no-progress"]
-    started = time.perf_counter()
-    done = subprocess.run(command, check=False, capture_output=True, text=True, env=env)
-    if done.returncode not in (0, 1):
-        raise RuntimeError(f"{' '.join(command)} exited {done.returncode}:\n{done.stderr[-2000:]}")
-    return time.perf_counter() - started, json.loads(done.stdout)
 
 
 @contextmanager
@@ -107,17 +98,21 @@ def main() -> None:
     args += ["--data-dir", str(options.data_dir)] if options.data_dir else []
     with tempfile.TemporaryDirectory() as work:
         rubric = Path(work) / "tight.toml"
-        warm_seconds, warm = grade(options.submission, args)
+        warm_seconds, warm = grade(str(options.submission), *args)
         budgets = tight_rubric(warm, options.pressure, rubric)
         graded = [*args, "--rubric", str(rubric)]
         print(f"warm-up grade {warm_seconds:.1f} s; tight budgets (s): {budgets}", file=sys.stderr, flush=True)
         conditions: dict[str, list[tuple[float, dict]]] = {}
-        conditions["quiet"] = [grade(options.submission, graded) for _ in range(runs)]
+        conditions["quiet"] = [grade(str(options.submission), *graded) for _ in range(runs)]
         with one_core_busy():
-            conditions["loaded"] = [grade(options.submission, graded) for _ in range(runs)]
+            conditions["loaded"] = [grade(str(options.submission), *graded) for _ in range(runs)]
             fixed = os.environ | {"GRADER_MACHINE_FACTOR": "1"}
-            conditions["loaded, calibration off"] = [grade(options.submission, graded, fixed) for _ in range(runs)]
-            conditions["loaded, the default rubric's budgets"] = [grade(options.submission, args) for _ in range(runs)]
+            conditions["loaded, calibration off"] = [
+                grade(str(options.submission), *graded, env=fixed) for _ in range(runs)
+            ]
+            conditions["loaded, the default rubric's budgets"] = [
+                grade(str(options.submission), *args) for _ in range(runs)
+            ]
     mode = "full" if options.full else "quick"
     print(f"\nGrade stability: {options.submission.name}, {mode} mode, {runs} grades per condition")
     print(f"Machine: {describe_machine()}")
