@@ -8,7 +8,7 @@ from grader.data import N_CLASSES
 from grader.records import EpochRecord, ModelMeasurement
 from grader.report import Check
 from grader.rubric import AccuracyBand, GapBand, GapRule
-from grader.score.checks import failed, fraction_above, graded, in_framework, not_trained, passed, pct, points
+from grader.score.checks import failed, fraction_above, graded, not_trained, passed, pct, points, terms_of
 
 ACCURACY = "Test accuracy vs reference"
 GAP = "Train/validation gap (overfitting)"
@@ -152,12 +152,7 @@ def underfitting_hint(model: ModelMeasurement) -> str:
 
 
 def overfitting_hint(model: ModelMeasurement) -> str:
-    stop = in_framework(
-        model,
-        'set "early_stopping": True in HYPERPARAMS',
-        "pass keras.callbacks.EarlyStopping(monitor='val_loss', restore_best_weights=True) from callbacks()",
-    )
+    words = terms_of(model)
     if model.variant == "single":
-        return f'stop early on val_loss ({stop}), or add "weight_decay": 1e-4 to HYPERPARAMS'
-    dropout = in_framework(model, "nn.Dropout(0.2)", "keras.layers.Dropout(0.2)")
-    return f"add {dropout} after each hidden layer, or stop early on val_loss: {stop}"
+        return f'stop early on val_loss ({words.stop_early}), or add "weight_decay": 1e-4 to HYPERPARAMS'
+    return f"add {words.dropout} after each hidden layer, or stop early on val_loss: {words.stop_early}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from grader.frameworks import Terms, terms
 from grader.records import ModelMeasurement
 from grader.report import Check
 
@@ -47,9 +48,9 @@ def fraction_above(value: float, full_at: float, zero_at: float) -> float:
     return round((value - zero_at) / (full_at - zero_at), 4)
 
 
-def in_framework(model: ModelMeasurement, torch: str, keras: str) -> str:
-    """The same advice in the words of the framework the student used."""
-    return keras if model.description is not None and model.description.framework == "keras" else torch
+def terms_of(model: ModelMeasurement) -> Terms:
+    """The words of the framework the student used, for advice: the same advice in each framework's API."""
+    return terms(model.description.framework if model.description is not None else None)
 
 
 def pct(value: float) -> str:

@@ -12,7 +12,7 @@ from grader.baselines import ReferenceStats
 from grader.records import EarlyStoppingSpec, ModelMeasurement
 from grader.report import AblationSummary, Check, RunSummary
 from grader.rubric import AblationRule, RegularizationRule
-from grader.score.checks import failed, in_framework, not_applicable, not_measured, passed, pct, points
+from grader.score.checks import failed, not_applicable, not_measured, passed, pct, points, terms_of
 
 USED = "Regularization used"
 EFFECTIVE = "Regularization effective (ablation)"
@@ -97,13 +97,7 @@ def used_check(model: ModelMeasurement, found: Regularization, worth: float) -> 
         worth,
         "no dropout, weight decay, kernel regularizer, normalisation or early stopping found: this model is "
         "strong enough to overfit its training data",
-        in_framework(
-            model,
-            'add nn.Dropout(0.2) after the hidden activation, or "weight_decay": 1e-4 or "early_stopping": True '
-            "to its HYPERPARAMS",
-            "add keras.layers.Dropout(0.2) after the hidden layer, or an EarlyStopping(monitor='val_loss', "
-            "restore_best_weights=True) callback",
-        ),
+        terms_of(model).regularize,
     )
 
 
@@ -172,12 +166,7 @@ def dropout_at_inference_check(model: ModelMeasurement, found: Regularization, w
             DROPOUT_AT_INFERENCE,
             worth,
             "two predictions of the same inputs differ: something random (dropout) is still on at inference",
-            in_framework(
-                model,
-                "use nn.Dropout modules, which model.eval() turns off; F.dropout(x, p) is on unless you pass "
-                "training=self.training",
-                "use keras.layers.Dropout and do not call it with training=True",
-            ),
+            terms_of(model).dropout_off_at_inference,
         )
     trained_off = probes.trained_in_eval_mode if probes else None
     if trained_off and found.dropout:
@@ -187,7 +176,7 @@ def dropout_at_inference_check(model: ModelMeasurement, found: Regularization, w
             worth,
             f"your train() ran {trained_off} training passes (with gradients) with the model in eval mode: "
             "dropout was never on while it learned",
-            "call model.train() before each training epoch (and model.eval() only to evaluate)",
+            terms_of(model).train_in_training_mode,
         )
     evaluated = probes.evaluated_in_training_mode if probes else None
     if evaluated:
@@ -197,7 +186,7 @@ def dropout_at_inference_check(model: ModelMeasurement, found: Regularization, w
             worth,
             f"your train() ran {evaluated} evaluation passes (without gradients) with the model in training "
             "mode: dropout was on while it measured validation accuracy",
-            "call model.eval() before evaluating and model.train() before training again",
+            terms_of(model).evaluate_in_eval_mode,
         )
     return passed("dropout_at_inference", DROPOUT_AT_INFERENCE, worth, "predictions are repeatable")
 
@@ -255,11 +244,7 @@ def early_stopping_check(model: ModelMeasurement, found: Regularization, rule: R
             EARLY_STOPPING,
             rule.rule_points,
             f"early stopping on {spec.monitor} keeps the last epoch's weights, {spec.patience} epochs past the best",
-            in_framework(
-                model,
-                'set "restore_best_weights": True in HYPERPARAMS\' early_stopping',
-                "pass restore_best_weights=True to EarlyStopping",
-            ),
+            terms_of(model).restore_best_weights,
         )
     return passed(
         "early_stopping",

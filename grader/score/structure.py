@@ -5,7 +5,7 @@ from __future__ import annotations
 from grader.records import LayerInfo, ModelMeasurement
 from grader.report import Check
 from grader.rubric import StructureRule
-from grader.score.checks import failed, in_framework, not_applicable, passed
+from grader.score.checks import failed, not_applicable, passed, terms_of
 
 LAYERS = "Layers fit the variant"
 FULLY_CONNECTED = "Fully connected"
@@ -28,7 +28,7 @@ def layers_check(model: ModelMeasurement, worth: float) -> Check:
         return failed("layers", LAYERS, worth, "the model was never built", "")
     dense = [layer for layer in description.layers if layer.kind == "dense"]
     linear = probes is not None and probes.affine
-    activation = in_framework(model, "nn.ReLU()", 'activation="relu"')
+    activation = terms_of(model).activation
     if model.variant == "single":
         if len(dense) == 1:
             return passed("layers", LAYERS, worth, "one dense layer: softmax regression")
@@ -103,23 +103,14 @@ def loss_check(model: ModelMeasurement, worth: float) -> Check:
             LOSS,
             worth,
             f"double softmax: the model ends in a softmax and the {chosen_by}'s loss applies softmax again",
-            in_framework(
-                model,
-                "nn.CrossEntropyLoss applies log-softmax itself: drop the final nn.Softmax (or use nn.NLLLoss "
-                "on torch.log of the probabilities)",
-                'drop activation="softmax" from the last layer, or compile with from_logits=False',
-            ),
+            terms_of(model).no_double_softmax,
         )
     return failed(
         "loss_matches_output",
         LOSS,
         worth,
         f"the {chosen_by}'s loss expects {expects.replace('_', ' ')} but the model outputs {output.replace('_', ' ')}",
-        in_framework(
-            model,
-            "use nn.CrossEntropyLoss on logits (no softmax at the end)",
-            'compile with from_logits=True for a model without a softmax, or end in activation="softmax"',
-        ),
+        terms_of(model).loss_for_output,
     )
 
 
