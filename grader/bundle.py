@@ -14,25 +14,31 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from grader.baselines import Baselines
+from grader.frameworks import BOTH, FRAMEWORKS
 
 PACKAGE = Path(__file__).resolve().parent
 SCRIPTS = ("setup.sh", "run_autograder")
-# One image grades every submission, so a PyTorch image carries torchvision too (the starter's PyTorch students
-# load MNIST with torchvision.datasets.MNIST; its CPU build is small beside torch's). setup.sh takes the two from
-# PyTorch's CPU index: torchvision only imports beside the torch build it was made for.
-FRAMEWORK_EXTRAS = {
-    "torch": ["torch", "torchvision"],
-    "keras": ["tensorflow-cpu"],
-    "both": ["torch", "torchvision", "tensorflow-cpu"],
-}
 _EXTRA_MARKER = re.compile(r"""extra\s*==\s*["']([^"']+)["']""")
 _EXECUTABLE = 0o100755 << 16  # a regular file, rwxr-xr-x, in a zip entry's external attributes
 _READABLE = 0o100644 << 16
 
 
+def choices() -> list[str]:
+    """What an image may be built for: one framework, or all of them."""
+    return [*FRAMEWORKS, BOTH]
+
+
+def bundle_extras(framework: str) -> set[str]:
+    """The grader's extras an image for ``framework`` installs, as the registry names them (``both``: every
+    framework's). setup.sh takes torch and torchvision from PyTorch's CPU index, together: torchvision only
+    imports beside the torch build it was made for."""
+    chosen = FRAMEWORKS.values() if framework == BOTH else [FRAMEWORKS[framework]]
+    return {extra for entry in chosen for extra in entry.bundle_extras}
+
+
 def requirements(framework: str) -> list[str]:
-    """The grader's own requirements and those of the framework's extra, as lines of requirements.txt."""
-    extras = set(FRAMEWORK_EXTRAS[framework])
+    """The grader's own requirements and those of the framework's extras, as lines of requirements.txt."""
+    extras = bundle_extras(framework)
     lines = []
     for requirement in importlib.metadata.requires("nn-grader") or []:
         spec, _, marker = requirement.partition(";")

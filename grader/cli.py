@@ -23,7 +23,7 @@ from grader import __version__
 from grader.baselines import REPOSITORY_BASELINES
 from grader.batch.commands import batch_command, export_command, regrade_command
 from grader.batch.similarity import copies_command
-from grader.bundle import FRAMEWORK_EXTRAS, write_bundle
+from grader.bundle import choices, write_bundle
 from grader.cli_options import (
     baselines_option,
     fail,
@@ -43,7 +43,7 @@ from grader.records import to_json
 from grader.render import FORMATS
 from grader.render.progress import ProgressPrinter
 from grader.render.terminal import render_found, render_terminal
-from grader.report import EXIT_UNGRADABLE, EXIT_USAGE, Report
+from grader.report import EXIT_UNGRADABLE, EXIT_USAGE, Report, created_now
 from grader.rubric import DEFAULT_RUBRIC, load_rubric
 from grader.score import score
 
@@ -162,7 +162,7 @@ def rescore_command(
         stored = Report.from_dict(data)
     except (OSError, ValueError, dacite.DaciteError) as error:
         raise click.BadParameter(f"{report_path} is not a report written by grade --format json ({error})") from None
-    _emit(score(stored.measurements, baselines, rubric), formats, out, fail_under)
+    _emit(score(stored.measurements, baselines, rubric, created=created_now()), formats, out, fail_under)
 
 
 def _check_formats(formats: tuple[str, ...], out: Path | None) -> None:
@@ -313,7 +313,7 @@ def data_command(data_dir: Path | None) -> None:
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path), default="autograder.zip")
 @click.option(
     "--framework",
-    type=click.Choice(list(FRAMEWORK_EXTRAS)),
+    type=click.Choice(choices()),
     default="both",
     show_default=True,
     help="The framework(s) the autograder image installs.",

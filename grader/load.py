@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.errors import SubmissionError
+from grader.frameworks import extra_of_import, framework_of_import
 from grader.notebook import INCLUDE, SKIP, Converted, NotebookCell, Skipped, code_cells, convert, defines_contract
 from grader.records import Failure, SourceLocation
 
@@ -101,9 +102,10 @@ def _set_by_left_out_code(name: str, skipped: Skipped) -> str:
 
 def frameworks_imported(submission: Submission) -> list[str]:
     """What a CI job must install before grading the submission, read from its code's imports, not run: the
-    frameworks ("keras", "torch"), then the extras ("lightning", "torchvision"). An extra built on PyTorch
-    brings "torch" along. A notebook counts every code cell, not only the code the grader keeps: an import its
-    data loading alone uses (``torchvision.datasets.MNIST``) is still needed to run it as Jupyter would."""
+    frameworks ("keras", "torch"), then the extras ("lightning", "torchvision"), as the registry
+    (``grader.frameworks``) names them. An extra brings its framework along. A notebook counts every code cell,
+    not only the code the grader keeps: an import its data loading alone uses (``torchvision.datasets.MNIST``)
+    is still needed to run it as Jupyter would."""
     if submission.notebook:
         sources = _code_cells_as_python(submission.root / submission.notebook)
     else:
@@ -111,6 +113,18 @@ def frameworks_imported(submission: Submission) -> list[str]:
     sources += [
         (submission.root / name).read_text(errors="replace") for name in submission.files if name.endswith(".py")
     ]
+    found = _top_level_imports(sources)
+    frameworks = {framework for name in found if (framework := framework_of_import(name)) is not None}
+    extras: set[str] = set()
+    for needed in filter(None, map(extra_of_import, found)):
+        frameworks.add(needed[0])
+        extras.add(needed[1])
+    return sorted(frameworks) + sorted(extras)
+
+
+def _top_level_imports(sources: list[str]) -> set[str]:
+    """The top-level packages the sources import (``torch`` for ``import torch.nn``); relative imports are the
+    submission's own, and a source that does not parse imports nothing readable."""
     found: set[str] = set()
     for source in sources:
         try:
@@ -122,9 +136,7 @@ def frameworks_imported(submission: Submission) -> list[str]:
             if isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 names = [node.module]
             found |= {n.split(".")[0] for n in names}
-    extras = sorted({EXTRA_OF[name] for name in found if name in EXTRA_OF})
-    frameworks = {FRAMEWORK_OF[name] for name in found if name in FRAMEWORK_OF} | ({"torch"} if extras else set())
-    return sorted(frameworks) + extras
+    return found
 
 
 def _code_cells_as_python(path: Path) -> list[str]:
@@ -143,12 +155,6 @@ def _code_cells_as_python(path: Path) -> list[str]:
             except (SyntaxError, ValueError):
                 continue  # grading reports it; here it imports nothing readable
     return sources
-
-
-FRAMEWORK_OF = {"torch": "torch", "keras": "keras", "tensorflow": "keras"}
-# Imports that need an extra of the grader's package beside the framework (pyproject.toml's
-# optional-dependencies), by top-level module. All of them run on PyTorch.
-EXTRA_OF = {"torchvision": "torchvision", "lightning": "lightning", "pytorch_lightning": "lightning"}
 
 
 def load_submission(path: Path, *, run_all: bool = False) -> Submission:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from IPython.core.inputtransformer2 import TransformerManager
 
+from grader.frameworks import framework_imports
 from grader.records import Failure, SourceLocation
 
 INCLUDE, SKIP = "grader:include", "grader:skip"
@@ -47,10 +48,10 @@ CONSTANT_CALLS = {
     "pathlib.Path",
     "os.path.join",
 }
-# Imports kept though no kept code reads what they bind. The frameworks': which one a submission uses is
-# read off the module's imports (grader.load.FRAMEWORK_OF; grader.load cannot be imported here, it imports
-# this module), and the worker seeds those loaded. ``__future__``'s change how the rest compiles.
-ALWAYS_IMPORTED = {"torch", "keras", "tensorflow", "__future__"}
+# Imports kept though no kept code reads what they bind. The frameworks' (grader.frameworks): which one a
+# submission uses is read off the module's imports, and the worker seeds those loaded. ``__future__``'s change
+# how the rest compiles.
+ALWAYS_IMPORTED = {*framework_imports(), "__future__"}
 # Names the grader reads from the module itself (grader.worker.contract.read_contract), not through kept code:
 # ``from my_models import build_model`` is kept.
 CONTRACT_NAMES = {"build_model", "callbacks", "train", "HYPERPARAMS"}

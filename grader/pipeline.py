@@ -23,11 +23,21 @@ from grader.devices import device_kind
 from grader.isolation import secrets_in_home
 from grader.load import FREEFORM, Submission, load_submission
 from grader.locations import cache_dir
-from grader.measure import Environment, Measurements, Settings, SubmissionInfo, measure
+from grader.measure import measure
 from grader.mistakes import CodeCell, find_in_code, stale_names
 from grader.notebook import NotebookError
-from grader.records import MODEL_KEYS, CapturedOutput, FreeformRun, ModelMeasurement, model_key
-from grader.report import Report
+from grader.records import (
+    MODEL_KEYS,
+    CapturedOutput,
+    Environment,
+    FreeformRun,
+    Measurements,
+    ModelMeasurement,
+    Settings,
+    SubmissionInfo,
+    model_key,
+)
+from grader.report import Report, created_now
 from grader.rubric import Rubric
 from grader.score import score
 from grader.train import train_submission
@@ -57,7 +67,7 @@ class GradeOptions:
 
 
 def grade(path: Path, options: GradeOptions, rubric: Rubric, baselines: Baselines | None) -> Report:
-    return score(measure_submission(path, options, rubric), baselines, rubric)
+    return score(measure_submission(path, options, rubric), baselines, rubric, created=created_now())
 
 
 def tasks_for(rubric: Rubric, options: GradeOptions) -> list[Task]:

@@ -6,14 +6,19 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from grader.measure import Measurements
-from grader.records import Accuracy, TrainingRun, from_dict
+from grader.records import Accuracy, Measurements, TrainingRun, from_dict
 
 SCHEMA_VERSION = 1
+
+
+def created_now() -> str:
+    """A report's ``created`` stamp for one made now: UTC, to the second."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 EXIT_PASSED, EXIT_BELOW_PASS_MARK, EXIT_USAGE, EXIT_UNGRADABLE = 0, 1, 2, 3
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from grader import processes
+from grader.frameworks import FRAMEWORKS
 from grader.isolation import Isolation
 from grader.records import CapturedOutput
 from grader.rubric import Limits
@@ -37,7 +38,7 @@ from grader.rubric import Limits
 LOG_HEAD = 32_768
 LOG_TAIL = 32_768
 EXIT_GRACE_SECONDS = 30.0
-PASSED_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "KERAS_BACKEND", "CUDA_VISIBLE_DEVICES", "SYSTEMROOT")
+PASSED_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES", "SYSTEMROOT")  # and each framework's
 EVENT_LINE_MAX = 64 << 10  # an honest event is under 1 KiB; a longer line is dropped unread
 EVENTS_MAX_BYTES = 64 << 20  # past this, events are drained and ignored
 MAX_PROCESSES = 256  # the worker and everything it starts (DataLoader workers, a shell or two)
@@ -138,8 +139,11 @@ class BoundedLog:
 
 
 def worker_environment(home: Path, threads: int, device: str) -> dict[str, str]:
-    """A clean environment: no tokens or credentials from the grader's, threads pinned, GPU hidden for cpu."""
-    env = {key: os.environ[key] for key in PASSED_ENVIRONMENT if key in os.environ}
+    """A clean environment: no tokens or credentials from the grader's, threads pinned, GPU hidden for cpu.
+    Each registered framework adds the variables it passes on (a backend's choice) and sets (its threads, its
+    home), as ``grader.frameworks`` says."""
+    passed = [*PASSED_ENVIRONMENT, *(key for entry in FRAMEWORKS.values() for key in entry.passed_environment)]
+    env = {key: os.environ[key] for key in passed if key in os.environ}
     threads_text = str(threads)
     env.update(
         {
@@ -151,15 +155,13 @@ def worker_environment(home: Path, threads: int, device: str) -> dict[str, str]:
             "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
             "PYTHONNOUSERSITE": "1",
             "MPLBACKEND": "Agg",
-            "TF_CPP_MIN_LOG_LEVEL": "2",
-            "KERAS_HOME": str(home / ".keras"),
             "OMP_NUM_THREADS": threads_text,
             "MKL_NUM_THREADS": threads_text,
             "OPENBLAS_NUM_THREADS": threads_text,
-            "TF_NUM_INTRAOP_THREADS": threads_text,
-            "TF_NUM_INTEROP_THREADS": "1",
         }
     )
+    for entry in FRAMEWORKS.values():
+        env.update({key: value.format(home=home, threads=threads) for key, value in entry.environment.items()})
     if device == "cpu":
         env["CUDA_VISIBLE_DEVICES"] = ""
     return env

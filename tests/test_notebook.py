@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from notebooks import code, markdown, write_notebook
 
-from grader.load import FRAMEWORK_OF
+from grader.frameworks import framework_imports
 from grader.notebook import ALWAYS_IMPORTED, NotebookError, convert
 
 HOMEWORK = (
@@ -210,7 +210,7 @@ def test_an_import_is_kept_when_kept_code_or_grading_needs_it(tmp_path, cells, k
 
 
 def test_every_framework_the_grader_detects_from_imports_is_always_imported():
-    assert set(FRAMEWORK_OF) <= ALWAYS_IMPORTED
+    assert framework_imports() <= ALWAYS_IMPORTED
 
 
 def test_an_included_cell_and_run_all_keep_every_import(tmp_path):

@@ -8,7 +8,6 @@ still grade PyTorch.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import importlib
 import math
 import random
@@ -21,14 +20,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from grader.errors import GraderError
-from grader.records import EarlyStoppingSpec, EpochRecord, LayerInfo, TrainingPlan
+from grader.frameworks import FRAMEWORKS
+from grader.records import EarlyStoppingSpec, EpochRecord, Fixes, LayerInfo, TrainingPlan
 
-# Module prefixes that identify a framework's model classes, checked in this order: a Keras 3 model on
-# the torch backend is also a torch.nn.Module, and it must be trained as the Keras model it is.
-FRAMEWORKS: dict[str, tuple[str, str]] = {
-    "keras": ("keras", "grader.adapters.keras_adapter"),
-    "torch": ("torch.nn", "grader.adapters.torch_adapter"),
-}
 EVAL_BATCH = 4096
 
 
@@ -87,27 +81,6 @@ EpochCallback = Callable[[EpochRecord], None]
 # What a what-if sets an extreme value to: the usual starting points a student is advised to try.
 FIXED_DROPOUT = 0.2
 FIXED_DECAY = 1e-4
-FIXES = ("final_softmax", "dropout_rate", "weight_decay", "eval_mode")
-
-
-@dataclass
-class Fixes:
-    """The mistakes a what-if run may undo, and the largest values that are not a mistake (the rubric's
-    upper bounds): the grader changes only what is past them, so a sensible model is never retrained."""
-
-    names: list[str]
-    dropout_rate: float
-    weight_decay: float
-    kernel_regularizer: float
-
-    def wants(self, fix: str) -> bool:
-        return fix in self.names
-
-    def only(self, names: Sequence[str]) -> Fixes:
-        """The same limits for the fixes in ``names`` only."""
-        return dataclasses.replace(self, names=[name for name in self.names if name in names])
-
-
 Changes = dict[str, list[str]]  # fix name -> what it changed, in words ("Dropout(0.9) -> rate 0.2")
 
 
@@ -218,11 +191,14 @@ class Adapter(Protocol):
 
 
 def framework_of(model: Any) -> str | None:
-    """``"keras"`` or ``"torch"`` from the model's class hierarchy, without importing either."""
-    modules = [cls.__module__ for cls in type(model).__mro__]
-    for framework, (prefix, _) in FRAMEWORKS.items():
-        if any(m == prefix or m.startswith(prefix + ".") for m in modules):
-            return framework
+    """The registered framework of the model's class hierarchy, without importing any: that of the most derived
+    class that comes from one. A Keras 3 model on the torch backend is also a ``torch.nn.Module``, further up
+    its hierarchy, and it must be trained as the Keras model it is."""
+    for cls in type(model).__mro__:
+        module = cls.__module__
+        for framework in FRAMEWORKS.values():
+            if module == framework.model_module or module.startswith(framework.model_module + "."):
+                return framework.name
     return None
 
 
@@ -230,22 +206,23 @@ def adapter_for(model: Any) -> Adapter:
     framework = framework_of(model)
     if framework is None:
         described = type(model).__name__ if model is not None else "None"
+        words = [entry.terms for entry in FRAMEWORKS.values()]
         raise ModelError(
             "not_a_model",
             f"returned {described}, not a model",
-            "return an untrained torch.nn.Module or keras.Model (for example nn.Sequential(...) or "
-            "keras.Sequential([...])), not a list, a layer class or a trained result",
+            f"return an untrained {' or '.join(w.model for w in words)} (for example "
+            f"{' or '.join(w.model_example for w in words)}), not a list, a layer class or a trained result",
         )
-    return importlib.import_module(FRAMEWORKS[framework][1]).ADAPTER
+    return importlib.import_module(FRAMEWORKS[framework].adapter).ADAPTER
 
 
 def loaded_adapters() -> list[Adapter]:
-    """Adapters of the frameworks the student's code has already imported."""
-    loaded = []
-    for prefix, module in FRAMEWORKS.values():
-        if prefix.split(".")[0] in sys.modules:
-            loaded.append(importlib.import_module(module).ADAPTER)
-    return loaded
+    """Adapters of the frameworks the student's code has already imported (their model modules' packages)."""
+    return [
+        importlib.import_module(framework.adapter).ADAPTER
+        for framework in FRAMEWORKS.values()
+        if framework.model_module.split(".")[0] in sys.modules
+    ]
 
 
 def seed_everything(seed: int) -> None:

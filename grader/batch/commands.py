@@ -38,8 +38,7 @@ from grader.data import read_private_test
 from grader.devices import visible_gpus
 from grader.errors import GraderError
 from grader.isolation import isolation
-from grader.measure import Measurements
-from grader.records import from_dict
+from grader.records import Measurements, from_dict
 from grader.render.progress import BatchProgress
 from grader.render.text import clean
 from grader.report import EXIT_USAGE
@@ -258,7 +257,8 @@ def regrade_command(db: Path, rubric_path: Path | None, baselines_path: Path | N
                 if row.report_json:
                     stored, measurements, settings = _stored(db, row)
                     settings["baselines"] = baselines_digest(baselines)
-                    new = gradebook.rescored(row, score(measurements, baselines, rubric), stored, settings)
+                    report = score(measurements, baselines, rubric, created=at)
+                    new = gradebook.rescored(row, report, stored, settings)
                     rescored += 1
                     if (row.points, row.max_points, row.passed) != (new.points, new.max_points, new.passed):
                         gradebook.log_regrade(row, new, at)  # in the same transaction: all of it, or none

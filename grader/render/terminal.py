@@ -17,8 +17,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from grader.measure import Measurements
-from grader.records import ModelMeasurement
+from grader.records import Measurements, ModelMeasurement
 from grader.render.checks import diagnoses, failed_models, findings
 from grader.render.markdown import freeform_view
 from grader.render.text import percent, pp, prose, terminal_text, workflow_commands_stopped

@@ -38,6 +38,7 @@ from grader.adapters import (
     seed_everything,
 )
 from grader.errors import GraderError
+from grader.frameworks import FRAMEWORKS
 from grader.hparams import resolve_plan, top_level_warnings
 from grader.lifeline import hold_lifeline
 from grader.records import (
@@ -62,19 +63,9 @@ from grader.worker.contract import (
     out_of_memory,
 )
 from grader.worker.dry_run import nothing_found, run_dry
-from grader.worker.job import (
-    ENVIRONMENT_RESULT,
-    FREEFORM_RESULT,
-    SUBMISSION_RESULT,
-    Job,
-    ModelReport,
-    Task,
-    WorkerEnvironment,
-    result_names,
-    skipped_retrain,
-)
+from grader.worker.job import Job, ModelReport, Task, WorkerEnvironment, skipped_retrain
+from grader.worker_files import DATA_ARRAYS, ENVIRONMENT_RESULT, FREEFORM_RESULT, SUBMISSION_RESULT, result_names
 
-LIBRARIES = ("torch", "keras", "tensorflow", "jax", "numpy")
 PROBE_SAMPLES = 256  # inputs used to probe a model's structure and its inference
 MODAL_LAYERS = ("dropout", "batchnorm")  # layers that act differently in training and in eval mode
 
@@ -518,7 +509,7 @@ def load_data(data_dir: Path, problem: str, n_classes: int, device: str, seed: i
     """The arrays the parent wrote, as float32 model inputs (MNIST pixels scaled to [0, 1])."""
     arrays = {
         name: np.load(data_dir / problem / f"{name}.npy", mmap_mode="r", allow_pickle=False)
-        for name in ("x_train", "y_train", "x_val", "y_val", "x_test")
+        for name in DATA_ARRAYS
     }
 
     def features(x: np.ndarray) -> np.ndarray:
@@ -584,7 +575,7 @@ def _write_atomically(path: Path, text: str) -> None:
 def environment() -> WorkerEnvironment:
     """Versions of the libraries the submission actually loaded, and the worker's peak memory."""
     libraries = {}
-    for name in LIBRARIES:
+    for name in [*(library for entry in FRAMEWORKS.values() for library in entry.libraries), "numpy"]:
         if name in sys.modules:
             try:
                 libraries[name] = metadata.version(name)
