@@ -29,8 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.locations import cache_dir, write_atomically
-from grader.measure import Measurements
-from grader.records import FreeformRun, ModelMeasurement, from_json, to_json
+from grader.records import FreeformRun, Measurements, ModelMeasurement, from_json, to_json
 from grader.rubric import Rubric
 
 MAX_MB_ENV = "GRADER_CACHE_MAX_MB"

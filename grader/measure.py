@@ -8,13 +8,12 @@ its own grade.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from grader.data import DataInfo, ProblemData
-from grader.records import Accuracy, CapturedOutput, Failure, FreeformRun, ModelMeasurement
-from grader.worker.job import ABLATION_SUFFIX, WHAT_IF_SUFFIX
+from grader.data import ProblemData
+from grader.records import Accuracy, ModelMeasurement
+from grader.worker_files import ABLATION_SUFFIX, WHAT_IF_SUFFIX
 
 Predictions = dict[str, np.ndarray]  # split ("train", "val", "test", "untrained") -> class indices
 
@@ -57,57 +56,3 @@ def accuracy(predicted: Predictions, problem: ProblemData) -> Accuracy:
     return Accuracy(
         share("train", problem.y_train), share("val", problem.y_val), share("test", problem.y_test), untrained
     )
-
-
-@dataclass
-class SubmissionInfo:
-    path: str
-    entry: str
-    files: list[str]
-    content_hash: str
-
-
-@dataclass
-class Settings:
-    """How the submission was graded: the parts of a run that change its measurements."""
-
-    mode: str  # "full" | "quick"
-    seed: int
-    device: str  # as requested: "auto" | "cpu" | "cuda"
-    problems: list[str]
-
-
-@dataclass
-class Environment:
-    python: str = ""
-    platform: str = ""
-    libraries: dict[str, str] = field(default_factory=dict)
-    isolation: str = "none"  # the tool that walled the worker off: "bubblewrap" | "unshare" | "user" | "none"
-    isolated: list[str] = field(default_factory=list)  # "network", "processes", "files", "grader files"
-    peak_memory_mb: float = 0.0  # the worker's largest resident set
-
-
-@dataclass
-class Measurements:
-    """Everything a grading run observed: the input to scoring, and all a re-score needs."""
-
-    grader_version: str
-    submission: SubmissionInfo
-    settings: Settings
-    data: dict[str, DataInfo]
-    models: list[ModelMeasurement]
-    failure: Failure | None
-    environment: Environment
-    log: CapturedOutput
-    seconds: float
-    reused: bool = False  # taken from the measurements cache: the same files, training rubric and data
-    # Graded free-form (no build_model): what running it showed, with the mistakes its code shows.
-    freeform: FreeformRun | None = None
-
-    @property
-    def mode(self) -> str:
-        """How the submission was read: "contract" (build_model) or "freeform" (run, and its models found)."""
-        return "contract" if self.freeform is None else "freeform"
-
-    def model(self, key: str) -> ModelMeasurement | None:
-        return next((m for m in self.models if m.key == key), None)

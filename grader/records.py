@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import dacite
 
 T = TypeVar("T")
+
+N_CLASSES: dict[str, int] = {"iris": 3, "mnist": 10}  # the problems and their classes, known without their data
 
 MODEL_KEYS: tuple[tuple[str, str], ...] = (
     ("iris", "single"),
@@ -64,7 +67,10 @@ class Finding:
     message: str
     hint: str
     location: SourceLocation | None = None
-    seen: str = "code"  # "code" | "run"
+    seen: Literal["code", "run"] = "code"
+
+
+CellStatus = Literal["ok", "error", "timeout", "not run", "skipped"]
 
 
 @dataclass
@@ -72,9 +78,9 @@ class CellRun:
     """One cell of a free-form notebook's dry run (Restart & Run All): how it ended."""
 
     cell: int | None  # as Jupyter counts, markdown cells too; None for a script, run whole
-    # "ok" | "error" | "timeout" (interrupted) | "not run" (the dry run's time was up) | "skipped" (it failed
-    # only for a name an earlier cell, cut short by the dry run, would have set: not the notebook's failure)
-    status: str
+    # "timeout": interrupted; "not run": the dry run's time was up; "skipped": it failed only for a name an
+    # earlier cell, cut short by the dry run, would have set (not the notebook's failure)
+    status: CellStatus
     seconds: float
     error: str = ""  # "NameError: name 'x' is not defined"
     line: int | None = None  # where in the cell it raised
@@ -128,11 +134,15 @@ class EpochRecord:
     seconds: float
 
 
+LayerKind = Literal["dense", "activation", "dropout", "batchnorm", "layernorm", "flatten", "conv", "recurrent", "other"]
+ModelOutput = Literal["logits", "probabilities", "log_probabilities"]  # what a model's last layer gives
+
+
 @dataclass
 class LayerInfo:
     """One layer, described the same way whichever framework built it."""
 
-    kind: str  # dense | activation | dropout | batchnorm | layernorm | flatten | conv | recurrent | other
+    kind: LayerKind
     name: str  # the framework's class name, e.g. "Linear" or "Dense"
     units: int | None = None
     activation: str | None = None
@@ -145,7 +155,7 @@ class ModelDescription:
     framework: str  # "torch" | "keras"
     parameters: int
     layers: list[LayerInfo]
-    output: str  # "logits" | "probabilities" | "log_probabilities"
+    output: ModelOutput
     input_shape: list[int]  # the per-sample shape the model was fed
 
 
@@ -155,7 +165,7 @@ class EarlyStoppingSpec:
     patience: int = 5
     min_delta: float = 0.0
     restore_best_weights: bool = True
-    source: str = "hyperparams"  # "hyperparams" | "callback"
+    source: Literal["hyperparams", "callback"] = "hyperparams"
 
 
 @dataclass
@@ -174,20 +184,44 @@ class TrainingPlan:
     chosen_by_student: list[str] = field(default_factory=list)  # keys HYPERPARAMS set; the rest are defaults
 
 
+StopReason = Literal["completed", "early_stopping", "time_budget", "custom_loop", "killed"]
+
+
 @dataclass
 class TrainingRun:
     device: str
     plan: TrainingPlan
     history: list[EpochRecord]
     epochs_run: int
-    # "completed" | "early_stopping" | "time_budget" | "custom_loop" | "killed" (the worker was stopped from
-    # outside mid-training: the run holds the plan and its warnings, and epochs_run what had finished)
-    stop_reason: str
+    # "killed": the worker was stopped from outside mid-training; the run holds the plan and its warnings,
+    # and epochs_run what had finished
+    stop_reason: StopReason
     seconds: float
     best_epoch: int | None = None
     warnings: list[str] = field(default_factory=list)
     # How much slower than the reference machine this one was: the rubric's seconds were stretched by it.
     machine_factor: float = 1.0
+
+
+FIXES = ("final_softmax", "dropout_rate", "weight_decay", "eval_mode")  # what a what-if run may undo
+
+
+@dataclass
+class Fixes:
+    """The mistakes a what-if run may undo, and the largest values that are not a mistake (the rubric's
+    upper bounds): the grader changes only what is past them, so a sensible model is never retrained."""
+
+    names: list[str]
+    dropout_rate: float
+    weight_decay: float
+    kernel_regularizer: float
+
+    def wants(self, fix: str) -> bool:
+        return fix in self.names
+
+    def only(self, names: Sequence[str]) -> Fixes:
+        """The same limits for the fixes in ``names`` only."""
+        return dataclasses.replace(self, names=[name for name in self.names if name in names])
 
 
 @dataclass
@@ -225,9 +259,9 @@ class ModelProbes:
     trained_in_eval_mode: int | None = None
     # A student's own train(): the largest weight decay of the optimizers it created.
     optimizer_weight_decay: float | None = None
-    # What the training loss expects the model to output ("logits", "probabilities", "log_probabilities"),
-    # and who chose that loss ("grader", "compiled model").
-    loss_expects: str | None = None
+    # What the training loss expects the model to output, and who chose that loss, in words ("grader",
+    # "compiled model", "train()").
+    loss_expects: ModelOutput | None = None
     loss_chosen_by: str = "grader"
 
 
@@ -264,6 +298,90 @@ class CapturedOutput:
     text: str = ""
     total_bytes: int = 0
     truncated: bool = False
+
+
+@dataclass(frozen=True)
+class PrivateTestSet:
+    """What a report records about a private test set: where it came from, and what it holds."""
+
+    source: str  # the .npz file, or the two IDX files
+    sha256: str  # over the inputs and labels as read: gzipped or not, IDX or .npz, the same set has the same digest
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What a report records about the data a problem used."""
+
+    problem: str
+    source: str  # e.g. "scikit-learn 1.9.1 load_iris()" or "MNIST IDX files in /path/dir"
+    n_train: int
+    n_val: int
+    n_test: int
+    n_classes: int
+    input_shape: list[int]  # per sample: [4] for iris, [28, 28] for mnist
+    quick: bool
+    subset: str  # "" for the full data; in quick mode one sentence saying what was kept
+    fingerprint: str  # 16 hex chars over the data, the split seed, the split sizes and the mode
+    files: dict[str, str]  # file name -> sha256 of the file as read ({} for iris)
+    private_test: PrivateTestSet | None = None  # the instructor's own test set, in place of the public one
+
+
+@dataclass
+class SubmissionInfo:
+    path: str
+    entry: str
+    files: list[str]
+    content_hash: str  # grader.content_hash's: the same files give the same hash here and in a gradebook
+
+
+Mode = Literal["full", "quick"]
+
+
+@dataclass
+class Settings:
+    """How the submission was graded: the parts of a run that change its measurements."""
+
+    mode: Mode
+    seed: int
+    device: str  # as requested: "auto" | "cpu" | "cuda"
+    problems: list[str]
+
+
+@dataclass
+class Environment:
+    python: str = ""
+    platform: str = ""
+    libraries: dict[str, str] = field(default_factory=dict)
+    # The tool that walled the worker off, and what it walled off ("network", "processes", "files", "grader files").
+    isolation: Literal["bubblewrap", "unshare", "user", "none"] = "none"
+    isolated: list[str] = field(default_factory=list)
+    peak_memory_mb: float = 0.0  # the worker's largest resident set
+
+
+@dataclass
+class Measurements:
+    """Everything a grading run observed: the input to scoring, and all a re-score needs."""
+
+    grader_version: str
+    submission: SubmissionInfo
+    settings: Settings
+    data: dict[str, DataInfo]
+    models: list[ModelMeasurement]
+    failure: Failure | None
+    environment: Environment
+    log: CapturedOutput
+    seconds: float
+    reused: bool = False  # taken from the measurements cache: the same files, training rubric and data
+    # Graded free-form (no build_model): what running it showed, with the mistakes its code shows.
+    freeform: FreeformRun | None = None
+
+    @property
+    def mode(self) -> Literal["contract", "freeform"]:
+        """How the submission was read: "contract" (build_model) or "freeform" (run, and its models found)."""
+        return "contract" if self.freeform is None else "freeform"
+
+    def model(self, key: str) -> ModelMeasurement | None:
+        return next((m for m in self.models if m.key == key), None)
 
 
 def to_json(record: Any) -> str:

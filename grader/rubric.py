@@ -17,9 +17,8 @@ from typing import Any
 
 import dacite
 
-from grader.adapters import FIXES, Fixes
 from grader.errors import RubricError
-from grader.records import from_dict
+from grader.records import FIXES, Fixes, from_dict
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -122,7 +121,7 @@ class AblationRule:
 
 @dataclass(frozen=True)
 class WhatIfRule:
-    fixes: list[str]  # of grader.adapters.FIXES: the mistakes a what-if may undo
+    fixes: list[str]  # of grader.records.FIXES: the mistakes a what-if may undo
     problems: list[str]
     quick_problems: list[str]
     seconds_per_run: float  # 0: the model's own seconds_per_model

@@ -39,7 +39,9 @@ from grader.sandbox import (
     run_worker,
     worker_environment,
 )
-from grader.worker.job import (
+from grader.worker.job import DryRun, Job, ModelReport, Task, WorkerEnvironment, skipped_retrain
+from grader.worker_files import (
+    DATA_ARRAYS,
     ENVIRONMENT_MAX_BYTES,
     ENVIRONMENT_RESULT,
     FREEFORM_REPORT_MAX_BYTES,
@@ -48,13 +50,7 @@ from grader.worker.job import (
     SERVED_ROWS,
     SUBMISSION_REPORT_MAX_BYTES,
     SUBMISSION_RESULT,
-    DryRun,
-    Job,
-    ModelReport,
-    Task,
-    WorkerEnvironment,
     result_names,
-    skipped_retrain,
 )
 
 EventHandler = Callable[[dict[str, Any]], None]
@@ -247,7 +243,7 @@ def _write_worker_data(data: dict[str, ProblemData], data_dir: Path) -> None:
     for name, problem in data.items():
         directory = data_dir / name
         directory.mkdir(parents=True, exist_ok=True)
-        for array in ("x_train", "y_train", "x_val", "y_val", "x_test"):
+        for array in DATA_ARRAYS:
             np.save(directory / f"{array}.npy", np.ascontiguousarray(getattr(problem, array)), allow_pickle=False)
         if problem.served_rows is not None:
             np.save(directory / f"{SERVED_ROWS}.npy", problem.served_rows, allow_pickle=False)

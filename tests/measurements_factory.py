@@ -5,17 +5,20 @@ from __future__ import annotations
 import dataclasses
 
 from grader.baselines import Baselines, ReferenceStats, Stat
-from grader.measure import Environment, Measurements, Settings, SubmissionInfo
 from grader.records import (
     Accuracy,
     CapturedOutput,
     EarlyStoppingSpec,
+    Environment,
     EpochRecord,
     Failure,
     LayerInfo,
+    Measurements,
     ModelDescription,
     ModelMeasurement,
     ModelProbes,
+    Settings,
+    SubmissionInfo,
     TrainingPlan,
     TrainingRun,
 )

@@ -76,9 +76,9 @@ def sample_report() -> Report:
     ]
     models[0].run.warnings.append(TYPO)
     mnist_multi.run.warnings.append(TYPO)
-    report = score(measurements(*models), BASELINES, load_rubric())
+    report = score(measurements(*models), BASELINES, load_rubric(), created=CREATED)
     report.scores[2].what_ifs.append(SOFTMAX_REMOVED)
-    return dataclasses.replace(report, created=CREATED)
+    return report
 
 
 def planted_report() -> Report:
@@ -104,19 +104,19 @@ def planted_report() -> Report:
     models.append(mnist_multi)
     for trained in models[1], mnist_multi:
         trained.run.warnings.append(TYPO)
-    report = score(measurements(*models), BASELINES, load_rubric())
+    report = score(measurements(*models), BASELINES, load_rubric(), created=CREATED)
     fixed = {"iris/single": 0.967, "iris/multi": 0.967, "mnist/single": 0.921, "mnist/multi": 0.953}
     for scored in report.scores:
         scored.what_ifs.append(WhatIf("final_softmax", ["Softmax after the last layer -> removed"], fixed[scored.key]))
     report.scores[3].what_ifs.append(WhatIf("dropout_rate", ["Dropout(0.9) -> Dropout(0.2)"] * 2, 0.962))
-    return dataclasses.replace(report, created=CREATED)
+    return report
 
 
 def passing_report() -> Report:
     models = [
         model(key, epochs=curve(REGULARIZED)) for key in ("iris/single", "iris/multi", "mnist/single", "mnist/multi")
     ]
-    return dataclasses.replace(score(measurements(*models), BASELINES, load_rubric()), created=CREATED)
+    return score(measurements(*models), BASELINES, load_rubric(), created=CREATED)
 
 
 def ungradable_report() -> Report:
@@ -126,7 +126,7 @@ def ungradable_report() -> Report:
         "fix the syntax there, or tag the cell grader:skip if grading does not need it",
         SourceLocation("hw.ipynb", 3, "return nn.Sequential(nn.Linear(n_in, 3)", cell=3),
     )
-    return dataclasses.replace(score(measurements(failure=failure), BASELINES, load_rubric()), created=CREATED)
+    return score(measurements(failure=failure), BASELINES, load_rubric(), created=CREATED)
 
 
 def hostile_report() -> Report:
@@ -141,7 +141,7 @@ def hostile_report() -> Report:
         f"Traceback:\n  {nasty}\n```\nnot the end of the block",
     )
     models = [model("iris/single", epochs=curve(REGULARIZED)), failed("iris/multi", failure)]
-    return dataclasses.replace(score(measurements(*models), BASELINES, load_rubric()), created=CREATED)
+    return score(measurements(*models), BASELINES, load_rubric(), created=CREATED)
 
 
 # What a student's code can print to take over whatever shows it: a terminal (colours, the cursor moved up
@@ -183,7 +183,7 @@ def attack_report() -> Report:
     trained.run.warnings.append("HYPERPARAMS key '\x1b]0;t\x07[bold]lr\r' is not used")  # the scorer lists it
     measured = measurements(trained, failed("iris/multi", failure))
     measured.log = CapturedOutput("\n".join(ATTACK_LINES) + "\n")
-    return dataclasses.replace(score(measured, BASELINES, load_rubric()), created=CREATED)
+    return score(measured, BASELINES, load_rubric(), created=CREATED)
 
 
 def freeform_report() -> Report:
@@ -214,4 +214,4 @@ def freeform_report() -> Report:
     )
     models = [model(key, epochs=curve(REGULARIZED)) for key in ("iris/single", "iris/multi")]
     graded = dataclasses.replace(measurements(*models), freeform=run)
-    return dataclasses.replace(score(graded, BASELINES, load_rubric()), created=CREATED)
+    return score(graded, BASELINES, load_rubric(), created=CREATED)

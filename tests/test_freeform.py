@@ -19,8 +19,8 @@ import pytest
 from conftest import FIXTURES
 
 from grader.load import load_submission
-from grader.measure import Measurements
 from grader.pipeline import GradeOptions, grade, measure_submission
+from grader.records import Measurements
 from grader.report import EXIT_BELOW_PASS_MARK, EXIT_PASSED, EXIT_UNGRADABLE, Report
 from grader.rubric import Rubric, load_rubric
 

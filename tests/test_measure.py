@@ -12,8 +12,8 @@ from measurements_factory import measurements, model
 from report_factory import curve
 
 from grader.data import ProblemData
-from grader.measure import Measurements, accuracy, measure
-from grader.records import Failure, from_dict, to_json
+from grader.measure import accuracy, measure
+from grader.records import Failure, Measurements, from_dict, to_json
 
 
 def problem(y_train, y_val, y_test) -> ProblemData:

@@ -6,7 +6,7 @@ import dataclasses
 import json
 
 from measurements_factory import BASELINES
-from report_factory import freeform_report
+from report_factory import CREATED, freeform_report
 
 from grader.render import FORMATS
 from grader.render.github import job_summary
@@ -37,7 +37,8 @@ def test_a_failing_cell_and_a_mistake_take_points_once_from_the_model_they_conce
     taken = {check.id: check.points for check in multi.checks if check.max_points == 0 and check.points < 0}
     assert taken == {"mistake:softmax_before_cross_entropy": -1.0, "cells_fail": -1.0}
     assert report.score("iris/single").points == report.score("iris/single").max_points  # charged once, not twice
-    without_run = score(dataclasses.replace(report.measurements, freeform=None), BASELINES, load_rubric())
+    unrun = dataclasses.replace(report.measurements, freeform=None)
+    without_run = score(unrun, BASELINES, load_rubric(), created=CREATED)
     assert report.max_points == without_run.max_points  # scored out of the same total as a contract submission
     assert report.points == without_run.points - 2.0
     assert any("remove the final nn.Softmax" in step for step in report.next_steps)

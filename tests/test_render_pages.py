@@ -19,7 +19,15 @@ import pytest
 import report_factory
 from golden_files import matches_golden
 from measurements_factory import BASELINES
-from report_factory import ATTACK_LINES, attack_report, hostile_report, passing_report, sample_report, ungradable_report
+from report_factory import (
+    ATTACK_LINES,
+    CREATED,
+    attack_report,
+    hostile_report,
+    passing_report,
+    sample_report,
+    ungradable_report,
+)
 
 from grader.render.html import render_html
 from grader.render.markdown import render_markdown
@@ -74,7 +82,7 @@ def test_the_ablation_run_is_drawn_behind_the_model_and_explained_under_the_plot
     caption = "the same model retrained without its regularization"
     assert caption in render_html(report)
     report.measurements.model("mnist/multi").ablation = None
-    report = score(report.measurements, BASELINES, load_rubric())
+    report = score(report.measurements, BASELINES, load_rubric(), created=CREATED)
     assert learning_curves(report)["mnist/multi"] != with_ablation
     assert caption not in render_html(report)
 

@@ -20,6 +20,7 @@ from measurements_factory import (
     replace,
 )
 from notebooks import code, markdown, write_notebook
+from report_factory import CREATED
 
 from grader.baselines import load_baselines
 from grader.pipeline import GradeOptions, grade
@@ -32,7 +33,7 @@ RUBRIC = load_rubric()
 
 
 def graded(**models: ModelMeasurement):
-    return score(measurements(*all_at_reference(**models)), BASELINES, RUBRIC)
+    return score(measurements(*all_at_reference(**models)), BASELINES, RUBRIC, created=CREATED)
 
 
 def test_a_model_at_its_reference_is_fine_and_gets_no_next_step():

@@ -16,11 +16,11 @@ from idx_fixtures import make_fake_mnist, write_idx
 from grader.baselines import load_baselines
 from grader.batch.commands import _grade_options
 from grader.cli import main
-from grader.data import DataInfo, load_problem, read_private_test
+from grader.data import load_problem, read_private_test
 from grader.data.iris import load_iris_arrays
 from grader.errors import DataError
 from grader.pipeline import hidden_from_worker
-from grader.records import from_dict
+from grader.records import DataInfo, from_dict
 
 
 @pytest.fixture

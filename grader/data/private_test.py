@@ -17,20 +17,13 @@ import numpy as np
 from grader.data import iris, mnist
 from grader.data.idx import decode_idx, read_file
 from grader.errors import DataError
+from grader.records import PrivateTestSet
 
 FORMS = {
     "iris": "a .npz file with arrays x (N x 4 measurements in cm, as load_iris() gives them) and y (labels 0-2)",
     "mnist": "a folder holding one images and one labels IDX file, gzipped or not (like t10k-images-idx3-ubyte.gz "
     "and t10k-labels-idx1-ubyte.gz), or a .npz file with arrays x (N x 28 x 28 uint8 pixels) and y (labels 0-9)",
 }
-
-
-@dataclass(frozen=True)
-class PrivateTestSet:
-    """What a report records about a private test set: where it came from, and what it holds."""
-
-    source: str  # the .npz file, or the two IDX files
-    sha256: str  # over the inputs and labels as read: gzipped or not, IDX or .npz, the same set has the same digest
 
 
 @dataclass(frozen=True)

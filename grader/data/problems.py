@@ -11,35 +11,17 @@ from pathlib import Path
 import numpy as np
 
 from grader.data import iris, mnist
-from grader.data.private_test import HeldOut, PrivateTestSet, read_private_test
+from grader.data.private_test import HeldOut, read_private_test
 from grader.data.store import save_atomically
 from grader.locations import cache_dir
+from grader.records import N_CLASSES, DataInfo
 
 PROBLEMS = ("iris", "mnist")
-N_CLASSES = {"iris": iris.N_CLASSES, "mnist": mnist.N_CLASSES}
 SPLIT_SEED = 20240513  # fixes the data splits, independent of the training seed
 
 _IRIS_HOLDOUT = 30  # each of validation and test: a 60/20/20 split of 150 flowers
 _MNIST_VALIDATION_SHARE = 6  # validation = 1/6 of the training file: 10,000 of 60,000
 _QUICK_SHARE = 5  # quick mode keeps 1/5 of each split
-
-
-@dataclass(frozen=True)
-class DataInfo:
-    """What a report records about the data a problem used (JSON-serialisable via dataclasses.asdict)."""
-
-    problem: str
-    source: str  # e.g. "scikit-learn 1.9.1 load_iris()" or "MNIST IDX files in /path/dir"
-    n_train: int
-    n_val: int
-    n_test: int
-    n_classes: int
-    input_shape: list[int]  # per sample: [4] for iris, [28, 28] for mnist
-    quick: bool
-    subset: str  # "" for the full data; in quick mode one sentence saying what was kept
-    fingerprint: str  # 16 hex chars over the data, the split seed, the split sizes and the mode
-    files: dict[str, str]  # file name -> sha256 of the file as read ({} for iris)
-    private_test: PrivateTestSet | None = None  # the instructor's own test set, in place of the public one
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,16 @@
 """Score stage: a pure function of (measurements, baselines, rubric).
 
-Nothing here trains, reads files or looks at the clock except for the report's timestamp, so a
+Nothing here trains, reads files or looks at the clock (the caller stamps the report's time), so a
 changed rubric re-scores stored measurements in milliseconds, and the same measurements always get
-the same points.
+the same report.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime
 
 from grader.baselines import Baselines, ReferenceStats
-from grader.measure import Measurements
-from grader.records import MODEL_KEYS, ModelMeasurement, model_key
+from grader.records import MODEL_KEYS, Measurements, ModelMeasurement, model_key
 from grader.report import SCHEMA_VERSION, Check, ModelScore, Reference, Report
 from grader.rubric import Rubric
 from grader.score.accuracy import accuracy_check, gap_check, learning_check, overfitting_onset
@@ -28,7 +26,8 @@ NEXT_STEPS = 3
 __all__ = ["score", "score_model"]
 
 
-def score(measurements: Measurements, baselines: Baselines | None, rubric: Rubric) -> Report:
+def score(measurements: Measurements, baselines: Baselines | None, rubric: Rubric, *, created: str) -> Report:
+    """The report on ``measurements``, stamped ``created`` (``grader.report.created_now()`` for a grade made now)."""
     scores, warnings = [], []
     mode = measurements.settings.mode
     for problem, variant in MODEL_KEYS:
@@ -52,7 +51,7 @@ def score(measurements: Measurements, baselines: Baselines | None, rubric: Rubri
         steps = [measurements.failure.hint] if measurements.failure.hint else []
     return Report(
         schema_version=SCHEMA_VERSION,
-        created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        created=created,
         status="graded" if graded else "ungradable",
         measurements=measurements,
         scores=scores,

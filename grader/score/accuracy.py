@@ -4,8 +4,7 @@ of that it only memorised."""
 from __future__ import annotations
 
 from grader.baselines import ReferenceStats
-from grader.data import N_CLASSES
-from grader.records import EpochRecord, ModelMeasurement
+from grader.records import N_CLASSES, EpochRecord, ModelMeasurement
 from grader.report import Check
 from grader.rubric import AccuracyBand, GapBand, GapRule
 from grader.score.checks import failed, fraction_above, graded, not_trained, passed, pct, points, terms_of

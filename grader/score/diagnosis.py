@@ -12,8 +12,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from grader.data import N_CLASSES
-from grader.records import ModelMeasurement
+from grader.records import N_CLASSES, ModelMeasurement
 from grader.report import Check, Diagnosis, WhatIf
 from grader.rubric import RegularizationRule
 from grader.score.accuracy import overfitting_hint, underfitting_hint

@@ -2,9 +2,10 @@
 
 The parent sends the job on the worker's standard input (so it never lies in a folder the worker can
 write) and writes the data arrays before the worker starts; the worker writes one ``ModelReport`` and one
-file of predictions per model into ``out_dir`` and reports progress as JSON lines on the events file
-descriptor. Nothing crosses the boundary as a pickle, the test labels never cross it at all, and nothing
-the worker sends back carries an accuracy: the grader computes those from the predictions.
+file of predictions per model into ``out_dir`` (``grader.worker_files`` names them all) and reports
+progress as JSON lines on the events file descriptor. Nothing crosses the boundary as a pickle, the test
+labels never cross it at all, and nothing the worker sends back carries an accuracy: the grader computes
+those from the predictions.
 """
 
 from __future__ import annotations
@@ -12,21 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from grader.adapters import Fixes
-from grader.records import Failure, ModelDescription, ModelProbes, TrainingRun, model_key
-
-DATA_ARRAYS = ("x_train", "y_train", "x_val", "y_val", "x_test")  # no y_test: the worker never sees it
-SERVED_ROWS = "served_rows"  # Iris: which of load_iris()'s rows a free-form run is served
-SPLITS = ("train", "val", "test")
-ABLATION_SUFFIX = "+ablation"
-WHAT_IF_SUFFIX = "+what-if"
-
-# What the grader reads back at most. A model's report holds its training history and layer list (a few
-# kilobytes for any honest model); past these bounds a file is refused, never read whole.
-MODEL_REPORT_MAX_BYTES = 1 << 20
-SUBMISSION_REPORT_MAX_BYTES = 256 << 10
-FREEFORM_REPORT_MAX_BYTES = 512 << 10  # a dry run's cells, models and findings
-ENVIRONMENT_MAX_BYTES = 16 << 10
+from grader.records import Failure, Fixes, ModelDescription, ModelProbes, TrainingRun, model_key
+from grader.worker_files import ABLATION_SUFFIX, WHAT_IF_SUFFIX
 
 
 @dataclass
@@ -120,14 +108,3 @@ def skipped_retrain(task: Task) -> Failure:
         f"not run: {main_key} itself failed, so there is nothing to compare it with",
         f"fix {main_key} first; its {'ablation' if task.ablation else 'what-if'} runs once it trains",
     )
-
-
-def result_names(key: str) -> tuple[str, str]:
-    """The files in ``out_dir`` holding one model's report (JSON) and predictions (NumPy .npz)."""
-    stem = key.replace("/", "-")
-    return f"{stem}.json", f"{stem}.npz"
-
-
-SUBMISSION_RESULT = "submission.json"  # a failure of the whole submission (it did not import)
-ENVIRONMENT_RESULT = "environment.json"  # library versions the worker ran with
-FREEFORM_RESULT = "freeform.json"  # a free-form submission's dry run: cells, models found, what was seen

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from grader.worker.job import SERVED_ROWS
+from grader.worker_files import SERVED_ROWS
 
 NOT_MNIST = ("FashionMNIST", "EMNIST", "KMNIST", "QMNIST", "Fashion-MNIST", "fashion_mnist")
 OPENML_MNIST = ("mnist_784", 554)
