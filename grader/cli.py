@@ -187,8 +187,8 @@ def _emit(report: Report, formats: tuple[str, ...], out: Path | None, fail_under
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         for name in formats:
-            if name != "github":
-                (out / FORMATS[name].file_name).write_text(FORMATS[name].render(report))
+            if (file_name := FORMATS[name].file_name) is not None:
+                (out / file_name).write_text(FORMATS[name].render(report))
         render_terminal(report, Console(highlight=False))
     elif formats == ("terminal",) or formats == ("github",):
         render_terminal(report, Console(highlight=False))

@@ -30,6 +30,7 @@ from grader.batch.export import (
 from grader.batch.gradebook import Gradebook, GradingKey, Row
 from grader.batch.run_one import Outcome
 from grader.batch.submissions import Entry, Student
+from grader.batch.summary import class_view
 from grader.render.class_summary import render_class_summary
 from grader.report import Report
 
@@ -226,7 +227,7 @@ def test_moodle_gets_the_points_and_one_line_of_feedback_with_the_first_next_ste
     lines = {line[0]: line for line in read_csv(export_moodle(rows))[1:]}
     _, grade, feedback = lines["alice"]
     assert grade == "65.75"
-    assert feedback.startswith("65.75 / 100 points, passed (pass mark 60).")
+    assert feedback.startswith("Total 65.75 / 100 points · PASS (pass mark 60).")
     steps = sample_report().next_steps
     assert f"(1) {steps[0]}" in feedback and f"(3) {steps[2]}" in feedback and "(4)" not in feedback
     assert all("\n" not in line[2] for line in lines.values())
@@ -327,6 +328,11 @@ def test_an_unknown_feedback_format_is_refused_before_anything_is_written(rows, 
 # The class summary
 
 
+def summary_page(rows: list[Row], *, plots: bool = True) -> str:
+    """The class summary page of these rows, as ``grade export --format summary`` writes it."""
+    return render_class_summary(class_view(rows), plots=plots)
+
+
 def section(html: str, title: str) -> str:
     """The part of the page under one heading."""
     return html.split(f"<h2>{title}</h2>", 1)[1].split("<h2>", 1)[0]
@@ -337,7 +343,7 @@ def cells(html: str) -> list[list[str]]:
 
 
 def test_the_class_summary_embeds_the_points_histogram_and_a_plot_per_trained_model(rows):
-    html = render_class_summary(rows)
+    html = summary_page(rows)
     assert len(PNG_URI.findall(section(html, "Points"))) == 1
     assert len(PNG_URI.findall(section(html, "Models"))) == 4  # every model was trained by some student
     assert all(base64.b64decode(png).startswith(b"\x89PNG\r\n\x1a\n") for png in PNG_URI.findall(html))
@@ -346,31 +352,31 @@ def test_the_class_summary_embeds_the_points_histogram_and_a_plot_per_trained_mo
 
 def test_the_class_summary_draws_a_model_only_where_some_student_trained_it(rows):
     without_iris_multi = by_id(rows, "alice", HOSTILE_ID)  # both failed iris/multi
-    html = render_class_summary(without_iris_multi)
+    html = summary_page(without_iris_multi)
     assert 'alt="test accuracy for iris/multi"' not in html and 'alt="test accuracy for iris/single"' in html
     assert ["iris/multi", "0", "2", "-", "-", "97.0%"] in cells(section(html, "Models"))
 
 
 def test_the_class_summary_is_the_same_bytes_for_the_same_rows(rows):
-    assert render_class_summary(rows) == render_class_summary(list(reversed(rows)))
+    assert summary_page(rows) == summary_page(list(reversed(rows)))
 
 
 def test_the_class_summary_counts_statuses_and_gives_the_points_and_pass_rate(rows):
-    overview = section(render_class_summary(rows, plots=False), "Overview")
+    overview = section(summary_page(rows, plots=False), "Overview")
     assert cells(overview) == [["graded", "5"], ["could not be graded", "1"], ["timed out", "1"], ["grader error", "1"]]
     assert "4 of 8 students (50.0%); 80.0% of those graded" in overview
     assert "mean 77.7, median 100, out of 100" in overview
 
 
 def test_the_class_summary_ranks_the_checks_that_cost_the_most_points(rows):
-    ranked = cells(section(render_class_summary(rows, plots=False), "Checks that cost points"))
+    ranked = cells(section(summary_page(rows, plots=False), "Checks that cost points"))
     # alice's and the hostile id's iris/multi failed: 15 points each
     assert ranked[0] == ["Test accuracy vs reference", "iris/multi", "2 of 5", "15.00", "30"]
     assert ranked[1] == ["Test accuracy vs reference", "mnist/single", "2 of 5", "9.00", "18"]  # 3 + 15 points
 
 
 def test_the_class_summary_lists_the_students_not_graded_with_their_reasons(rows):
-    not_graded = cells(section(render_class_summary(rows, plots=False), "Not graded"))
+    not_graded = cells(section(summary_page(rows, plots=False), "Not graded"))
     assert [line[:3] for line in not_graded] == [
         ["carol", "Carol Chen", "could not be graded"],
         ["dave", "", "timed out"],
@@ -382,7 +388,7 @@ def test_the_class_summary_lists_the_students_not_graded_with_their_reasons(rows
 
 
 def test_the_class_summary_names_the_students_who_handed_in_the_same_files(rows):
-    identical = cells(section(render_class_summary(rows, plots=False), "Identical submissions"))
+    identical = cells(section(summary_page(rows, plots=False), "Identical submissions"))
     assert identical == [["frank (Frank Fox); grace (Grace Gray)", "100 / 100", "same-files"]]
 
 
@@ -391,12 +397,12 @@ def test_entries_too_large_to_hash_are_not_taken_for_copies(rows):
         dataclasses.replace(row, content_hash="too-large-30000000") if row.student.id in ("frank", "grace") else row
         for row in rows
     ]
-    identical = section(render_class_summary(too_large, plots=False), "Identical submissions")
+    identical = section(summary_page(too_large, plots=False), "Identical submissions")
     assert "frank" not in identical and "No two submissions are the same files" in identical
 
 
 def test_student_text_cannot_inject_markup_into_the_class_summary(rows):
-    html = render_class_summary(rows)
+    html = summary_page(rows)
     assert "<script>" not in html and "<img src=x" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "&lt;img src=x onerror=alert(1)&gt;" in html
 
@@ -408,7 +414,7 @@ def test_a_student_id_with_markup_and_control_characters_is_shown_as_written_in_
     with Gradebook(tmp_path / "g.sqlite") as book:
         record(book, student, "error", error="[bold]crashed[/]\x1b[2J", log="\x1b[31m<script>x</script>\x1b[0m\n")
         rows = book.rows()
-    summary = render_class_summary(rows, plots=False)
+    summary = summary_page(rows, plots=False)
     write_feedback(rows, tmp_path / "out")
     folder = tmp_path / "out" / safe_name(student.id)
     html, markdown = (folder / "report.html").read_text(), (folder / "report.md").read_text()
@@ -416,13 +422,14 @@ def test_a_student_id_with_markup_and_control_characters_is_shown_as_written_in_
     assert "<h1>Feedback for &lt;b&gt;eve&lt;/b&gt;[x](http://evil)</h1>" in html
     assert "<dd>[bold]crashed[/]</dd>" in html and "<pre>&lt;script&gt;x&lt;/script&gt;</pre>" in html
     assert "# Feedback for &lt;b>eve&lt;/b>\\[x\\](http://evil)\n" in markdown
-    assert "- **What happened:** \\[bold\\]crashed\\[/\\]\n" in markdown and "    <script>x</script>\n" in markdown
+    assert "- **What happened:** \\[bold\\]crashed\\[/\\]\n" in markdown
+    assert "```text\n<script>x</script>\n```\n" in markdown  # a fenced block: no Markdown read inside
     for page in (summary, html, markdown):
         assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f]", page)
 
 
 def test_an_empty_gradebook_gives_a_page_that_says_so():
-    assert "The gradebook holds no results yet." in render_class_summary([])
+    assert "The gradebook holds no results yet." in summary_page([])
 
 
 # Golden files: the formats as a whole, reviewed as diffs
@@ -437,4 +444,4 @@ def test_the_moodle_csv_matches_its_golden_file(rows):
 
 
 def test_the_class_summary_matches_its_golden_file(rows):
-    matches_golden("class_summary.html", render_class_summary(rows, plots=False))
+    matches_golden("class_summary.html", summary_page(rows, plots=False))

@@ -234,7 +234,7 @@ def test_annotations_stay_within_githubs_limit_per_level(monkeypatch):
 
 def test_the_job_summary_leads_with_the_verdict_and_lists_what_lost_points():
     summary = job_summary(sample_report())
-    assert summary.startswith("## Total 65.75 / 100 · PASS")
+    assert summary.startswith("## Total 65.75 / 100 points · PASS")
     assert "### Checks that lost points" in summary and "report.html" in summary
 
 

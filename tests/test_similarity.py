@@ -19,7 +19,8 @@ from grader.batch.gradebook import Row
 from grader.batch.similarity import DEFAULT_THRESHOLD, Comparison, compare_folder
 from grader.batch.submissions import Student
 from grader.cli import main
-from grader.render.similar_pairs import class_summary_section, render_pairs_page
+from grader.batch.summary import class_pairs, pairs_view
+from grader.render.similar_pairs import pairs_section, render_pairs_page
 
 FIXTURES = Path(__file__).parent / "fixtures" / "similarity"
 CLASS, PUBLIC, STARTER = FIXTURES / "class", FIXTURES / "public", FIXTURES / "starter"
@@ -81,7 +82,7 @@ def test_the_page_shows_similar_regions_side_by_side_and_student_code_cannot_inj
     attack = (CLASS / "alice.py").read_text() + '\nNOTE = "</pre></details><script>alert(1)</script>"\n'
     for name in ("<img src=x onerror=alert(1)>", "mallory"):
         (tmp_path / f"{name}.py").write_text(attack, encoding="utf-8")
-    page = render_pairs_page(compare_folder(tmp_path, boilerplate=[STARTER]))
+    page = render_pairs_page(pairs_view(compare_folder(tmp_path, boilerplate=[STARTER])))
     assert "<script>" not in page and "<img" not in page
     assert "&lt;script&gt;" in page and "&lt;img src=x" in page
     assert page.count("<pre>") == 2 and "<mark>" in page
@@ -106,11 +107,11 @@ def row(student: str, path: Path) -> Row:
 
 def test_the_class_summary_section_lists_similar_pairs_from_where_the_class_was_graded():
     rows = [row(name, CLASS / f"{name}.py") for name in ("alice", "bob", "dave")]
-    section = "\n".join(class_summary_section(rows))
+    section = "\n".join(pairs_section(class_pairs(rows)))
     assert "1 similar pair (" in section and "alice" in section and "bob" in section
     assert "<details>" in section
 
 
 def test_the_class_summary_section_says_when_the_files_are_gone():
-    section = "\n".join(class_summary_section([row("alice", Path("no/such/alice.py"))]))
+    section = "\n".join(pairs_section(class_pairs([row("alice", Path("no/such/alice.py"))])))
     assert "Not compared: the submissions&#x27; files are not where they were graded from" in section

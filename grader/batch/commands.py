@@ -349,6 +349,7 @@ def export_command(
     (missing where nothing was handed in) and every entry on no roster. Without --out a file format goes
     to standard output."""
     from grader.batch import export
+    from grader.batch.summary import class_view
     from grader.render.class_summary import render_class_summary
 
     if not db.exists():
@@ -374,7 +375,7 @@ def export_command(
         "canvas": lambda: export.export_canvas(rows, assignment, points_possible, ungraded=blank),
         "moodle": lambda: export.export_moodle(rows, points_possible, ungraded=blank),
         "json": lambda: export.export_json(rows, reports=reports, regrades=regrades),
-        "summary": lambda: render_class_summary(rows),
+        "summary": lambda: render_class_summary(class_view(rows)),
     }
     text = renderers[export_format]()
     left_out = export.not_on_roster(rows) if export_format == "moodle" else []

@@ -29,17 +29,17 @@ from typing import Any, TypeAlias
 
 from grader.batch.gradebook import MISSING, Row
 from grader.records import MODEL_KEYS, model_key
-from grader.render.html import STYLE, render_html
-from grader.render.markdown import render_markdown
+from grader.render.html import render_html, render_unreported_html
+from grader.render.markdown import render_markdown, render_unreported_markdown
 from grader.render.plots import learning_curves
-from grader.render.text import clean, html_text, md_text, spreadsheet_cell
+from grader.render.text import clean, spreadsheet_cell
+from grader.render.view import UnreportedView, log_excerpt, verdict
 from grader.report import Report
 
 JSON_SCHEMA_VERSION = 1
 CANVAS_IDENTITY = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 CANVAS_POINTS_POSSIBLE = "    Points Possible"  # Canvas' own export spells it so; its importer skips the row
 FEEDBACK_STEPS = 3  # next steps quoted in a one-line LMS feedback
-LOG_LINES_SHOWN = 15
 FEEDBACK_FILES = {"html": "report.html", "md": "report.md"}
 NOT_GRADED = {
     "ungradable": "Could not be graded",
@@ -220,8 +220,7 @@ def _scaled(row: Row, points_possible: float) -> float | None:
 def _feedback_line(row: Row, report: Report | None) -> str:
     """What a student reads beside their grade in the LMS: the verdict, then what to do first."""
     if row.status == "graded" and report is not None:
-        verdict = "passed" if report.passed else "below the pass mark"
-        head = f"{report.points:g} / {report.max_points:g} points, {verdict} (pass mark {report.pass_mark:g})."
+        head = verdict(report) + "."
     elif row.status == "ungradable":
         out_of = f" / {row.max_points:g}" if row.max_points else ""
         head = f"{row.points or 0:g}{out_of} points: could not be graded: {row.error.rstrip() or 'no reason recorded'}"
@@ -275,57 +274,19 @@ def _json_model(report: Report, key: str) -> dict[str, float | None]:
 def _feedback_page(row: Row, report: Report | None, name: str, images: dict[str, bytes]) -> str:
     if report is not None:
         return render_html(report, images=images) if name == "html" else render_markdown(report, images=images)
-    return _unreported_html(row) if name == "html" else _unreported_markdown(row)
+    unreported = _unreported(row)
+    return render_unreported_html(unreported) if name == "html" else render_unreported_markdown(unreported)
 
 
-def _unreported_facts(row: Row) -> list[tuple[str, str]]:
-    return [
+def _unreported(row: Row) -> UnreportedView:
+    """What the page of a student whose grading left no report says."""
+    facts = [
         ("What happened", row.error or "no reason was recorded"),
         ("Graded", f"{row.graded_at}, after {row.seconds:.0f} s, by nn-grader {row.grader_version}"),
         ("Rubric", f"{row.rubric_name} {row.rubric_digest}".strip()),
     ]
-
-
-def _log_tail(row: Row) -> list[str]:
-    return [clean(line) for line in row.log.rstrip().splitlines()[-LOG_LINES_SHOWN:]]
-
-
-def _unreported_html(row: Row) -> str:
-    """The page for a student whose grading left no report, laid out like the report pages."""
-    verdict = NOT_GRADED.get(row.status, row.status)
-    facts = "".join(
-        f"<dt>{html_text(label)}</dt><dd>{html_text(value)}</dd>" for label, value in _unreported_facts(row)
-    )
-    log = _log_tail(row)
-    body = [
-        f"<h1>Feedback for {html_text(row.student.id)}</h1>",
-        f'<p class="verdict ungraded">{html_text(verdict)}</p>',
-        f'<dl class="facts">{facts}</dl>',
-        "<h2>Last lines of the grader's log</h2>",
-        f"<pre>{html_text(chr(10).join(log))}</pre>" if log else "<p>Nothing was logged.</p>",
-    ]
-    return (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{html_text(verdict)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
-        + "\n".join(body)
-        + "\n</body>\n</html>\n"
-    )
-
-
-def _unreported_markdown(row: Row) -> str:
-    facts = "\n".join(f"- **{md_text(label)}:** {md_text(value)}" for label, value in _unreported_facts(row))
-    log = _log_tail(row)
-    # An indented code block: no fence for a log line to close.
-    code = "\n".join("    " + line for line in log) if log else "Nothing was logged."
-    parts = [
-        f"# Feedback for {md_text(row.student.id)}",
-        f"**{md_text(NOT_GRADED.get(row.status, row.status))}**",
-        facts,
-        "## Last lines of the grader's log",
-        code,
-    ]
-    return "\n\n".join(parts) + "\n"
+    lines = [clean(line) for line in log_excerpt(row.log)]
+    return UnreportedView(f"Feedback for {row.student.id}", NOT_GRADED.get(row.status, row.status), facts, lines)
 
 
 def _cell(value: Cell) -> str:

@@ -229,6 +229,7 @@ def copies_command(
 ) -> None:
     """List the pairs of entries of SUBMISSIONS (named as grade batch names them) whose code is similar,
     renamed variables, re-ordered functions and notebook outputs aside. Similar is not copied: look at them."""
+    from grader.batch.summary import pairs_view
     from grader.render.similar_pairs import render_pairs_page
 
     result = compare_folder(submissions, public=public, boilerplate=given or DEFAULT_BOILERPLATE, threshold=threshold)
@@ -243,7 +244,7 @@ def copies_command(
         click.echo(f"not compared: {_shown_name(name)}: {why}", err=True)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(render_pairs_page(result), encoding="utf-8")
+        out.write_text(render_pairs_page(pairs_view(result)), encoding="utf-8")
         click.echo(f"wrote {out} ({len(result.pairs)} pairs)", err=True)
 
 

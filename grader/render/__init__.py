@@ -1,7 +1,9 @@
 """Render stage: the one report object, written for each place a grade is read.
 
-Every format is a function ``Report -> str``, imported only when asked for (matplotlib, for one, is
-not loaded to print a terminal table).
+Every format is a function ``Report -> str`` in a module of its own, reading the report's one view
+(``view.report_view``), and one line of ``FORMATS`` below: that line is all ``--format`` and ``--out``
+know of it. A module is imported only when its format is asked for (matplotlib, for one, is not loaded to
+print a terminal table).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from grader.report import Report
 @dataclass(frozen=True)
 class Format:
     name: str
-    file_name: str  # its file under --out
+    file_name: str | None  # its file under --out; None for a format that only goes to standard output
     function: str  # "module:function", rendering a Report as text
     what: str  # for --help
 
@@ -37,7 +39,7 @@ FORMATS = {
         Format("junit", "junit.xml", "grader.render.junit:render_junit", "one testcase per check"),
         Format(
             "github",
-            "github.txt",
+            None,  # the runner reads annotations from the log, never from a file
             "grader.render.github:render_annotations",
             "GitHub Actions annotations (and a job summary in $GITHUB_STEP_SUMMARY)",
         ),

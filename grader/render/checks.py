@@ -1,7 +1,7 @@
 """What every renderer shares, so that each format says the same facts in the same words: each check of
 each model under one display name, a finding that several models share said once with their list, each
-model's diagnosis beside what its what-ifs measured, the models that did not train, the verdict line, a
-failure in a few lines, and the path of the student's file as seen from where ``grade`` ran."""
+model's diagnosis beside what its what-ifs measured, the models that did not train, a failure in a few
+lines, and the path of the student's file as seen from where ``grade`` ran."""
 
 from __future__ import annotations
 
@@ -154,15 +154,6 @@ def _test_accuracy(report: Report, key: str) -> float | None:
 def failed_models(report: Report) -> dict[str, Failure]:
     """The models that did not train, by key: one failure stands for all their checks."""
     return {m.key: m.failure for m in report.measurements.models if m.failure is not None}
-
-
-def verdict(report: Report) -> str:
-    if report.status != "graded":
-        return "Not graded: the submission could not be run"
-    if report.max_points == 0:
-        return "Not scored: there is no reference baseline for these models"
-    outcome = "PASS" if report.passed else "BELOW THE PASS MARK"
-    return f"Total {report.points:g} / {report.max_points:g} · {outcome} (pass mark {report.pass_mark:g})"
 
 
 def student_file(report: Report, location: SourceLocation) -> str:

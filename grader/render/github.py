@@ -27,9 +27,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from grader.records import Failure, SourceLocation
-from grader.render.checks import diagnoses, failed_models, failure_text, findings, student_file, verdict
-from grader.render.markdown import md_list, md_table, page
+from grader.render.checks import failed_models, failure_text, findings, student_file
+from grader.render.markdown import md_list, md_table
 from grader.render.text import md_text, prose, workflow_data, workflow_property
+from grader.render.view import ReportView, report_view
 from grader.report import Report
 
 MAX_PER_LEVEL = 10  # GitHub's limit per step for each of error, warning, notice
@@ -59,6 +60,7 @@ class Annotation:
 
 def annotations(report: Report) -> list[Annotation]:
     """Every annotation the report calls for, at most ``MAX_PER_LEVEL`` per level."""
+    content = report_view(report)
     found: list[Annotation] = []
     failure = report.measurements.failure
     if failure is not None:
@@ -71,8 +73,8 @@ def annotations(report: Report) -> list[Annotation]:
         message = f"{finding.points} points. {check.message}" + (f"\n→ {check.hint}" if check.hint else "")
         found.append(Annotation("warning", message, f"{TITLE}: {finding.where} · {check.title}", main_file))
     found += [Annotation("warning", warning, f"{TITLE}: warning", main_file) for warning in report.warnings]
-    found.append(Annotation("notice", verdict(report) + _next_step(report), f"{TITLE}: grade"))
-    for view in diagnoses(report):
+    found.append(Annotation("notice", content.verdict + _next_step(content), f"{TITLE}: grade"))
+    for view in content.diagnoses:
         if not view.fine:
             found.append(Annotation("notice", view.text(), f"{TITLE}: {view.model} {view.state or 'what-ifs'}"))
     return _capped(found)
@@ -84,8 +86,8 @@ def render_annotations(report: Report) -> str:
 
 def job_summary(report: Report) -> str:
     """Markdown for $GITHUB_STEP_SUMMARY: what a student reads on the pull request's checks page."""
-    content = page(report)
-    parts = [f"## {md_text(verdict(report))}", md_text(content.about)]
+    content = report_view(report)
+    parts = [f"## {md_text(content.verdict)}", md_text(content.about)]
     parts += [f"> {md_text(line)}" for line in content.quick]
     if content.freeform:  # how the notebook was read comes first: it explains everything below
         parts.append(md_text(content.freeform.intro))
@@ -102,7 +104,7 @@ def job_summary(report: Report) -> str:
     if content.summary:
         rows = [[md_text(cell) for cell in row] for row in content.summary.rows]
         parts += ["### Models", md_table(content.summary.header, rows)]
-    shown = [view for view in diagnoses(report) if not view.fine or view.what_ifs]
+    shown = [view for view in content.diagnoses if not view.fine or view.what_ifs]
     if shown:
         rows = [[view.model, view.headline, "; ".join(view.lines())] for view in shown]
         rows = [[md_text(cell) for cell in row] for row in rows]
@@ -129,8 +131,8 @@ def _main_file(report: Report) -> str:
     return student_file(report, SourceLocation(report.measurements.submission.entry))
 
 
-def _next_step(report: Report) -> str:
-    return f"\nNext: {report.next_steps[0]}" if report.next_steps else ""
+def _next_step(content: ReportView) -> str:
+    return f"\nNext: {content.next_steps[0]}" if content.next_steps else ""
 
 
 def _capped(found: list[Annotation]) -> list[Annotation]:

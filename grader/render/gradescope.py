@@ -20,9 +20,9 @@ import json
 from typing import Any
 
 from grader.records import Failure
-from grader.render.checks import check_rows, diagnoses, failure_text, verdict
-from grader.render.markdown import page
+from grader.render.checks import check_rows, failure_text
 from grader.render.text import prose
+from grader.render.view import ReportView, report_view
 from grader.report import Report
 
 LEADERBOARD_MODEL = "mnist/multi"
@@ -30,40 +30,41 @@ LEADERBOARD_NAME = "MNIST multi-layer test accuracy (%)"
 
 
 def render_gradescope(report: Report) -> str:
+    content = report_view(report)
     failure = report.measurements.failure
     results: dict[str, Any] = {
         "score": 0.0 if failure else report.points,
         "execution_time": round(report.measurements.seconds),
-        "output": prose(_summary(report)),
+        "output": prose(_summary(report, content)),
         "output_format": "text",
         "test_output_format": "text",
         "test_name_format": "text",
         "visibility": "visible",
         "stdout_visibility": "hidden",  # the grader's log: for the instructor, who sees it anyway
         "extra_data": _extra_data(report),
-        "tests": [_failure_test(report, failure)] if failure else _tests(report),
+        "tests": [_failure_test(report, failure)] if failure else _tests(report, content),
         "leaderboard": [_leaderboard(report)],
     }
     return json.dumps(results, indent=2, ensure_ascii=False) + "\n"
 
 
-def _summary(report: Report) -> str:
+def _summary(report: Report, content: ReportView) -> str:
     settings = report.measurements.settings
     mode = "quick mode (a subset of the data: a rougher grade)" if settings.mode == "quick" else "full mode"
     version = report.measurements.grader_version
-    lines = [verdict(report), f"Graded in {mode}, seed {settings.seed}, by nn-grader {version}."]
-    freeform = page(report).freeform
+    lines = [content.verdict, f"Graded in {mode}, seed {settings.seed}, by nn-grader {version}."]
+    freeform = content.freeform
     if freeform is not None:
         lines += ["", freeform.intro, *(f"- {problem}" for problem in freeform.problems)]
     if report.measurements.failure is not None:  # its hint is the next step
         lines += ["", failure_text(report.measurements.failure, hint=False)]
-    shown = [view for view in diagnoses(report) if not view.fine or view.what_ifs]
+    shown = [view for view in content.diagnoses if not view.fine or view.what_ifs]
     if shown:
         lines += ["", "Diagnosis:", *(view.text(advice=False) for view in shown)]
-    if report.next_steps:
-        lines += ["", "Next steps:", *(f"{n}. {step}" for n, step in enumerate(report.next_steps, 1))]
-    if report.warnings:
-        lines += ["", "Warnings:", *(f"- {warning}" for warning in report.warnings)]
+    if content.next_steps:
+        lines += ["", "Next steps:", *(f"{n}. {step}" for n, step in enumerate(content.next_steps, 1))]
+    if content.warnings:
+        lines += ["", "Warnings:", *(f"- {warning}" for warning in content.warnings)]
     return "\n".join(lines)
 
 
@@ -80,9 +81,9 @@ def _extra_data(report: Report) -> dict[str, Any]:
     }
 
 
-def _tests(report: Report) -> list[dict[str, Any]]:
+def _tests(report: Report, content: ReportView) -> list[dict[str, Any]]:
     """A test per check; one that lost points to what its model's diagnosis explains says the diagnosis."""
-    views = {view.model: view for view in diagnoses(report)}
+    views = {view.model: view for view in content.diagnoses}
     tests = []
     for row in check_rows(report):
         if row.check.status == "skipped":

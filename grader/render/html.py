@@ -7,10 +7,12 @@ Every piece of report text passes through ``html_text``: messages quote the stud
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from grader.render.checks import DiagnosisView
-from grader.render.markdown import CheckLine, FailureView, ModelView, Table, page, png_data_uri
-from grader.render.plots import learning_curves
+from grader.render.plots import learning_curves, png_data_uri
 from grader.render.text import html_text
+from grader.render.view import CheckLine, FailureView, ModelView, Table, UnreportedView, report_view
 from grader.report import Report
 
 STYLE = """
@@ -38,9 +40,21 @@ pre { background: #f6f8fa; padding: .6rem; overflow-x: auto; font-size: .85rem; 
 """
 
 
+def document(title: str, body: list[str], style: str = "") -> str:
+    """A whole self-contained page: every HTML page the grader writes is this skeleton around its body,
+    with the pages' one stylesheet and a page's own additions (``style``). ``title`` is plain text."""
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{html_text(title)}</title>\n<style>{STYLE}{style}</style>\n</head>\n<body>\n"
+        + "\n".join(body)
+        + "\n</body>\n</html>\n"
+    )
+
+
 def render_html(report: Report, *, plots: bool = True, images: dict[str, bytes] | None = None) -> str:
     """The feedback page; ``plots=False`` leaves the images out (for golden files)."""
-    content = page(report)
+    content = report_view(report)
     if images is None:  # drawn here unless the caller drew them once for several pages
         images = learning_curves(report) if plots else {}
     body = [
@@ -52,32 +66,43 @@ def render_html(report: Report, *, plots: bool = True, images: dict[str, bytes] 
         body.append('<div class="quick">' + "<br>".join(html_text(line) for line in content.quick) + "</div>")
     if content.freeform:
         body += ["<h2>What the run built</h2>", f"<p>{html_text(content.freeform.intro)}</p>"]
-        body.append(_table(content.freeform.models))
+        body.append(table(content.freeform.models.header, content.freeform.models.rows))
         if content.freeform.problems:
-            body.append("<ul>" + "".join(f"<li>{html_text(p)}</li>" for p in content.freeform.problems) + "</ul>")
+            body.append(_list("ul", content.freeform.problems))
     if content.submission_failure:
         body.append(_failure(content.submission_failure))
     if content.next_steps:
-        body += [
-            "<h2>Next steps</h2>",
-            "<ol>" + "".join(f"<li>{html_text(s)}</li>" for s in content.next_steps) + "</ol>",
-        ]
-    if content.warnings:
-        body += ["<h2>Warnings</h2>", "<ul>" + "".join(f"<li>{html_text(w)}</li>" for w in content.warnings) + "</ul>"]
+        body += ["<h2>Next steps</h2>", _list("ol", content.next_steps)]
+    if content.all_warnings:
+        body += ["<h2>Warnings</h2>", _list("ul", content.all_warnings)]
     if content.summary:
-        body += ["<h2>Models</h2>", _table(content.summary, links=[m.anchor for m in content.models])]
+        body += ["<h2>Models</h2>", table(content.summary.header, content.summary.rows, links=_anchors(content.models))]
     body += [_model(model, images.get(model.key)) for model in content.models]
     if content.log_tail:
         body += ["<h2>Last lines the submission printed</h2>", _pre("\n".join(content.log_tail))]
     body += ["<h2>Data</h2>", _table(content.data) if content.data else "<p>No data recorded.</p>"]
-    body += ["<h2>Environment</h2>", _facts(content.environment)]
-    return (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{html_text(content.verdict)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
-        + "\n".join(body)
-        + "\n</body>\n</html>\n"
-    )
+    body += ["<h2>Environment</h2>", facts(content.environment)]
+    return document(content.verdict, body)
+
+
+def render_unreported_html(content: UnreportedView) -> str:
+    """The page of a student whose grading left no report, laid out like the report pages."""
+    body = [
+        f"<h1>{html_text(content.title)}</h1>",
+        f'<p class="verdict ungraded">{html_text(content.verdict)}</p>',
+        facts(content.facts),
+        "<h2>Last lines of the grader's log</h2>",
+        _pre("\n".join(content.log_tail)) if content.log_tail else "<p>Nothing was logged.</p>",
+    ]
+    return document(content.verdict, body)
+
+
+def _anchors(models: list[ModelView]) -> list[str]:
+    return [model.anchor for model in models]
+
+
+def _list(tag: str, items: list[str]) -> str:
+    return f"<{tag}>" + "".join(f"<li>{html_text(item)}</li>" for item in items) + f"</{tag}>"
 
 
 def _model(model: ModelView, png: bytes | None) -> str:
@@ -86,15 +111,12 @@ def _model(model: ModelView, png: bytes | None) -> str:
         f'<h2 class="{model.outcome}">{html_text(model.key)} · {model.points}</h2>',
     ]
     if model.facts:
-        parts.append(_facts(model.facts))
+        parts.append(facts(model.facts))
     if png is not None:
         caption = "Training (blue) and validation (orange) loss and accuracy per epoch"
         if model.ablation is not None:
             caption += "; faded dashed lines: the same model retrained without its regularization"
-        parts.append(
-            f'<figure><img src="{png_data_uri(png)}" alt="learning curves for {html_text(model.key)}">'
-            f"<figcaption>{caption}.</figcaption></figure>"
-        )
+        parts.append(figure(png, f"learning curves for {model.key}", caption + "."))
     if model.failure:
         parts.append(_failure(model.failure))
     if model.diagnosis:
@@ -112,7 +134,7 @@ def _model(model: ModelView, png: bytes | None) -> str:
 def _diagnosis(diagnosis: DiagnosisView) -> str:
     parts = [f"<p><strong>Diagnosis:</strong> {html_text(diagnosis.headline)}</p>"]
     if diagnosis.lines():
-        parts.append("<ul>" + "".join(f"<li>{html_text(line)}</li>" for line in diagnosis.lines()) + "</ul>")
+        parts.append(_list("ul", diagnosis.lines()))
     if diagnosis.advice:
         parts.append(f'<p class="hint">→ {html_text(diagnosis.advice)}</p>')
     return '<div class="diagnosis">' + "".join(parts) + "</div>"
@@ -142,19 +164,38 @@ def _failure(failure: FailureView) -> str:
     return '<div class="failure">' + "".join(parts) + "</div>"
 
 
-def _table(table: Table, links: list[str] | None = None) -> str:
-    """A table of plain text; with ``links``, each row's first cell links to that anchor."""
-    header = "<tr>" + "".join(f"<th>{html_text(cell)}</th>" for cell in table.header) + "</tr>"
-    rows = []
-    for n, row in enumerate(table.rows):
+def _table(content: Table) -> str:
+    return table(content.header, content.rows)
+
+
+def table(
+    header: list[str], rows: list[list[str]], *, links: list[str] | None = None, numbers: Collection[int] = ()
+) -> str:
+    """A table of plain text, escaped here; with ``links``, each row's first cell links to that anchor; the
+    columns in ``numbers`` aligned right."""
+    head = "<tr>" + "".join(f"<th>{html_text(cell)}</th>" for cell in header) + "</tr>"
+    lines = []
+    for n, row in enumerate(rows):
         cells = [html_text(cell) for cell in row]
         if links and n < len(links):
             cells[0] = f'<a href="#{links[n]}">{cells[0]}</a>'
-        rows.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
-    return f"<table>{header}{''.join(rows)}</table>"
+        lines.append("<tr>" + "".join(_cell(cell, column in numbers) for column, cell in enumerate(cells)) + "</tr>")
+    return f"<table>{head}{''.join(lines)}</table>"
 
 
-def _facts(facts: list[tuple[str, str]]) -> str:
+def _cell(html: str, number: bool) -> str:
+    return f"<td{' class=number' if number else ''}>{html}</td>"
+
+
+def figure(png: bytes, alt: str, caption: str) -> str:
+    """An embedded PNG with its caption, both plain text."""
+    return (
+        f'<figure><img src="{png_data_uri(png)}" alt="{html_text(alt)}">'
+        f"<figcaption>{html_text(caption)}</figcaption></figure>"
+    )
+
+
+def facts(facts: list[tuple[str, str]]) -> str:
     items = "".join(f"<dt>{html_text(label)}</dt><dd>{html_text(value)}</dd>" for label, value in facts)
     return f'<dl class="facts">{items}</dl>'
 

@@ -6,6 +6,7 @@ so the same report gives the same bytes on any machine with the same matplotlib.
 
 from __future__ import annotations
 
+import base64
 import io
 from collections.abc import Callable
 
@@ -42,6 +43,11 @@ def learning_curves(report: Report) -> dict[str, bytes]:
     return figures
 
 
+def png_data_uri(png: bytes) -> str:
+    """A PNG as a page embeds it: no file beside the page to lose."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
 def _png(history: list[EpochRecord], ablation: list[EpochRecord], onset: int | None) -> bytes:
     with matplotlib.style.context("default"):
         figure = Figure(figsize=SIZE_INCHES, dpi=DPI, layout="constrained")
@@ -52,8 +58,13 @@ def _png(history: list[EpochRecord], ablation: list[EpochRecord], onset: int | N
         handles = _mark_best_epoch(loss_axes, history) + _mark_onset((loss_axes, accuracy_axes), onset)
         figure.legend(handles=_legend(bool(ablation)) + handles, loc="outside upper center", ncols=3, fontsize=8)
         figure.get_layout_engine().set(w_pad=0.05, h_pad=0.02)  # type: ignore[union-attr]
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+        return png_bytes(figure)
+
+
+def png_bytes(figure: Figure) -> bytes:
+    """A figure as PNG without the timestamp or version a PNG usually carries: the same figure, the same bytes."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
     return buffer.getvalue()
 
 

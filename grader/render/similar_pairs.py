@@ -1,4 +1,5 @@
-"""Similar submissions as HTML: a page of its own (``grade copies --out``) and a section of the class summary.
+"""Similar submissions as HTML: a page of its own (``grade copies --out``) and a section of the class summary,
+laid out from the pairs' view (``class_view.PairsView``) that the batch stage builds.
 
 Each pair is listed with the share of each side's code found in the other, then shown side by side with the
 similar regions marked and a few lines around them. The wording says *similar*, never *copied*: the page
@@ -9,13 +10,9 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Iterable
-from pathlib import Path
 
-from grader.batch.gradebook import Row
-from grader.batch.similarity import DEFAULT_BOILERPLATE, Comparison, SimilarPair, boilerplate_code, compare
-from grader.batch.similarity import read_documents as read_entries
-from grader.render.html import STYLE
+from grader.render.class_view import PairsView, PairView
+from grader.render.html import document
 from grader.render.text import html_text, percent
 
 CONTEXT_LINES = 2  # lines shown around each similar region
@@ -32,80 +29,51 @@ ABOUT = (
 )
 
 
-def render_pairs_page(comparison: Comparison) -> str:
+def render_pairs_page(view: PairsView) -> str:
     """``grade copies --out pairs.html``: the whole page."""
-    body = ["<h1>Similar submissions</h1>", *pairs_section(comparison, heading=False)]
-    return (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>Similar submissions</title>\n<style>{STYLE}{PAIRS_STYLE}</style>\n</head>\n<body>\n"
-        + "\n".join(body)
-        + "\n</body>\n</html>\n"
-    )
+    return document("Similar submissions", ["<h1>Similar submissions</h1>", *_pairs(view)], PAIRS_STYLE)
 
 
-def pairs_section(comparison: Comparison, *, heading: bool = True) -> list[str]:
+def pairs_section(view: PairsView) -> list[str]:
+    """The class summary's section, with the styles its page lacks; a class whose files could not be read
+    again says so instead of comparing nothing."""
+    heading = "<h2>Similar submissions</h2>"
+    if view.unavailable:
+        return [heading, f"<p>{html_text(f'Not compared: {view.unavailable}.')}</p>"]
+    return [f"<style>{PAIRS_STYLE}</style>", heading, *_pairs(view)]
+
+
+def _pairs(view: PairsView) -> list[str]:
     """The pairs at or above the threshold, a table and then each side by side."""
-    parts = ["<h2>Similar submissions</h2>"] if heading else []
-    parts.append(f"<p>{html_text(ABOUT)}</p>")
-    compared = f"{len(comparison.compared)} compared, at a threshold of {percent(comparison.threshold)}"
-    if not comparison.pairs:
+    parts = [f"<p>{html_text(ABOUT)}</p>"]
+    compared = f"{view.compared} compared, at a threshold of {percent(view.threshold)}"
+    if not view.pairs:
         parts.append(f"<p>{html_text(f'No pair is similar above the threshold ({compared}).')}</p>")
     else:
-        count = f"{len(comparison.pairs)} similar pair{'s' if len(comparison.pairs) > 1 else ''}"
+        count = f"{len(view.pairs)} similar pair{'s' if len(view.pairs) > 1 else ''}"
         parts.append(f"<p>{html_text(f'{count} ({compared}), most similar first.')}</p>")
         rows = "".join(
-            f"<tr><td>{html_text(_name(pair.first))}</td><td>{html_text(_name(pair.second))}</td>"
+            f"<tr><td>{html_text(pair.first)}</td><td>{html_text(pair.second)}</td>"
             f"<td class=number>{percent(pair.share_first)}</td><td class=number>{percent(pair.share_second)}</td></tr>"
-            for pair in comparison.pairs
+            for pair in view.pairs
         )
         parts.append(
             "<table><tr><th>First</th><th>Second</th><th>Of the first's code, found in the second</th>"
             f"<th>Of the second's code, found in the first</th></tr>{rows}</table>"
         )
-        parts += [_side_by_side(pair) for pair in comparison.pairs]
-    if comparison.not_compared:
+        parts += [_side_by_side(pair) for pair in view.pairs]
+    if view.not_compared:
         items = "".join(
-            f"<li>{html_text(name)}: {html_text(why)}</li>" for name, why in sorted(comparison.not_compared.items())
+            f"<li>{html_text(name)}: {html_text(why)}</li>" for name, why in sorted(view.not_compared.items())
         )
         parts.append(f"<p>Not compared:</p><ul>{items}</ul>")
     return parts
 
 
-def class_summary_section(rows: Iterable[Row]) -> list[str]:
-    """The class summary's section: each student's files read again from where they were graded. A gradebook
-    read away from its submissions says so instead of comparing nothing."""
-    named, missing = [], {}
-    for row in rows:
-        if not row.path:  # a roster student with nothing handed in: Path("") would be the working folder
-            continue
-        path = Path(row.path)
-        if path.exists():
-            named.append((row.student.id, path))
-        else:
-            missing[row.student.id] = f"its files are no longer at {row.path}"
-    documents, unreadable = read_entries(named)
-    if not documents:
-        why = "the submissions' files are not where they were graded from" if missing else "nothing to compare"
-        hint = "grade copies SUBMISSIONS compares a folder of submissions"
-        return ["<h2>Similar submissions</h2>", f"<p>{html_text(f'Not compared: {why} ({hint}).')}</p>"]
-    comparison = compare(documents, boilerplate=boilerplate_code(DEFAULT_BOILERPLATE))
-    comparison.not_compared.update(unreadable | missing)
-    return [f"<style>{PAIRS_STYLE}</style>", *pairs_section(comparison)]  # the summary's own style lacks these
-
-
-def _name(document: object) -> str:
-    name = document.name  # type: ignore[attr-defined]
-    return f"{name} (public)" if document.public else name  # type: ignore[attr-defined]
-
-
-def _side_by_side(pair: SimilarPair) -> str:
-    summary = (
-        f"{_name(pair.first)} and {_name(pair.second)}: {percent(pair.share_first)} and "
-        f"{percent(pair.share_second)} similar"
-    )
-    first = _marked(pair.first.text, pair.regions_first)
-    second = _marked(pair.second.text, pair.regions_second)
+def _side_by_side(pair: PairView) -> str:
+    summary = f"{pair.first} and {pair.second}: {percent(pair.share_first)} and {percent(pair.share_second)} similar"
+    first = _marked(pair.text_first, pair.regions_first)
+    second = _marked(pair.text_second, pair.regions_second)
     return (
         f"<details><summary>{html_text(summary)}</summary><div class=side-by-side>"
         f"<pre>{first}</pre><pre>{second}</pre></div></details>"

@@ -18,13 +18,10 @@ from rich.table import Table
 from rich.text import Text
 
 from grader.records import Measurements, ModelMeasurement
-from grader.render.checks import diagnoses, failed_models, findings
-from grader.render.markdown import freeform_view
+from grader.render.checks import failed_models, findings
 from grader.render.text import percent, pp, prose, terminal_text, workflow_commands_stopped
+from grader.render.view import ReportView, freeform_view, model_figures, report_view
 from grader.report import Check, ModelScore, Report
-
-LOG_LINES_SHOWN = 15
-_EMPTY = ModelMeasurement("", "")
 
 
 def render_text(report: Report) -> str:
@@ -43,6 +40,7 @@ def render_terminal(report: Report, console: Console) -> None:
 
 
 def _print_report(report: Report, console: Console) -> None:
+    content = report_view(report)
     console.print(_heading(report))
     for line in _freeform_lines(report.measurements):
         console.print(line)
@@ -50,17 +48,19 @@ def _print_report(report: Report, console: Console) -> None:
         console.print(_submission_failure(report))
     else:
         console.print(_models_table(report))
-        for line in [*_diagnoses(report), *_deductions(report)]:
+        for line in [*_diagnoses(report, content), *_deductions(report)]:
             console.print(line)
-    console.print(_total(report))
-    if report.next_steps:
+    console.print(_line(content.verdict, "bold green" if content.outcome == "pass" else "bold red"))
+    if content.next_steps:
         console.print(_line("Next steps", "bold"))
-        for number, step in enumerate(report.next_steps, 1):
+        for number, step in enumerate(content.next_steps, 1):
             console.print(_hanging(f"  {number}. ", prose(step)))
-    for warning in [*report.warnings, *_isolation_warning(report)]:
+    for warning in content.all_warnings:
         console.print(_hanging("warning: ", prose(warning), "yellow"))
-    if _needs_log(report):
-        console.print(_log_tail(report))
+    if content.log_tail:
+        lines = content.log_tail
+        console.print(_line(f"Last {len(lines)} lines the submission printed:", "bold"))
+        console.print(_line("\n".join(lines), "dim"))
 
 
 def _heading(report: Report) -> RenderableType:
@@ -143,16 +143,12 @@ STOPS = {"early_stopping": " early", "time_budget": " timed"}  # why fewer epoch
 
 
 def _model_row(model: ModelMeasurement, score: ModelScore) -> list[str]:
-    reference = "-"
-    if score.reference:
-        reference = percent(score.reference.test_accuracy)  # its spread is in the accuracy check's message
-    points = f"{score.points:g}/{score.max_points:g}" if score.max_points else "unscored"
+    """The model's figures as every format words them; the reference's spread is in the accuracy check's
+    message, and why fewer epochs ran than planned in a word."""
+    f = model_figures(model, score)
     regularization = ", ".join(_counted(_short(found) for found in score.regularization)) or "-"
-    if model.accuracy is None or model.run is None:
-        return [model.key, "failed", reference, "-", "-", regularization, points]
-    gap = f"{100 * model.accuracy.gap:.1f}"
-    epochs = f"{model.run.epochs_run}{STOPS.get(model.run.stop_reason, '')}"
-    return [model.key, percent(model.accuracy.test), reference, gap, epochs, regularization, points]
+    epochs = f"{model.run.epochs_run}{STOPS.get(model.run.stop_reason, '')}" if f.trained and model.run else "-"
+    return [f.key, f.test, f.reference, f.gap_number, epochs, regularization, f.points]
 
 
 def _counted(items: Iterable[str]) -> list[str]:
@@ -168,12 +164,12 @@ def _short(found: str) -> str:
     return found.replace("weight decay ", "wd ").replace("kernel ", "")
 
 
-def _diagnoses(report: Report) -> list[RenderableType]:
+def _diagnoses(report: Report, content: ReportView) -> list[RenderableType]:
     """Each model's state in the lesson's words and what explains it, said once for the models that share
     it; under it the evidence and what each what-if measured, model by model, unless a next step already
     says it. The models that are fine on one line. A model without a diagnosis still shows what its
     ablation measured and where it started overfitting."""
-    views = {view.model: view for view in diagnoses(report)}
+    views = {view.model: view for view in content.diagnoses}
     failed = failed_models(report)
     fine = [key for key, view in views.items() if view.fine and not view.what_ifs and key not in failed]
     groups: dict[str, list[tuple[str, list[str]]]] = {}
@@ -263,17 +259,6 @@ def _step_explaining(report: Report, key: str, check: Check) -> int | None:
     return next((n for n, step in enumerate(report.next_steps, 1) if check.message in step), None)
 
 
-def _total(report: Report) -> RenderableType:
-    if report.status != "graded":
-        return _line("Not graded: the submission could not be run (exit code 3)", "bold red")
-    if report.max_points == 0:
-        return _line("Not scored: there is no reference baseline for these models (see the warnings)", "bold red")
-    verdict, style = ("PASS", "bold green") if report.passed else ("BELOW THE PASS MARK", "bold red")
-    return _line(
-        f"Total {report.points:g} / {report.max_points:g} · {verdict} (pass mark {report.pass_mark:g})", style=style
-    )
-
-
 def _submission_failure(report: Report) -> RenderableType:
     failure = report.measurements.failure
     assert failure is not None
@@ -283,28 +268,6 @@ def _submission_failure(report: Report) -> RenderableType:
     if failure.traceback:
         parts.append(_line(failure.traceback, "dim"))
     return Group(*parts)
-
-
-def _isolation_warning(report: Report) -> list[str]:
-    """The one warning about this machine rather than the submission (the pages show it under Environment;
-    the models' own warnings are in ``report.warnings``, grouped by the scorer)."""
-    missing = [f for f in ("network", "processes", "files") if f not in report.measurements.environment.isolated]
-    if not missing:
-        return []
-    return [
-        f"isolation is partial on this machine: the submission's code was not walled off from "
-        f"{', '.join(missing)} (see the README's security model)"
-    ]
-
-
-def _needs_log(report: Report) -> bool:
-    failed = report.measurements.failure is not None or any(m.failure for m in report.measurements.models)
-    return failed and bool(report.measurements.log.text.strip())
-
-
-def _log_tail(report: Report) -> RenderableType:
-    lines = report.measurements.log.text.rstrip().splitlines()[-LOG_LINES_SHOWN:]
-    return Group(_line(f"Last {len(lines)} lines the submission printed:", "bold"), _line("\n".join(lines), "dim"))
 
 
 def _line(text: str, style: str = "") -> Text:

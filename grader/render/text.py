@@ -121,9 +121,10 @@ def prose(text: str) -> str:
     return _SPACES.sub(" ", text)
 
 
-def pp(fraction: float) -> str:
-    """An accuracy difference in percentage points, never "points", which are the rubric's: 0.029 -> "2.9 pp"."""
-    return f"{100 * fraction:.1f} pp"
+def pp(fraction: float, *, unit: bool = True) -> str:
+    """An accuracy difference in percentage points, never "points", which are the rubric's: 0.029 -> "2.9 pp"
+    (or "2.9" without the unit, in a column whose header says it)."""
+    return f"{100 * fraction:.1f}" + (" pp" if unit else "")
 
 
 def percent(fraction: float) -> str:
