@@ -205,6 +205,10 @@ def _location(file: str, cell: _Cell, node: ast.AST) -> SourceLocation:
     return SourceLocation(file, line or None, code, cell=cell.number or None)
 
 
+def _position(node: ast.AST) -> tuple[int, int]:
+    return getattr(node, "lineno", 0), getattr(node, "col_offset", 0)
+
+
 def _reading_order(finding: Finding) -> tuple[int, int]:
     where = finding.location or SourceLocation("")
     return where.cell or 0, where.line or 0
@@ -239,7 +243,7 @@ class _Code:
                     found.append(node)
                     self.cell_of[node] = cell
                 self._bind(node)
-            self.nodes += sorted(found, key=lambda node: (node.lineno, node.col_offset))
+            self.nodes += sorted(found, key=_position)
         self.referenced = {
             name
             for node in self.nodes
@@ -273,6 +277,10 @@ class _Code:
 
     def calls(self, node: ast.AST | None, *names: str) -> TypeGuard[ast.Call]:
         return isinstance(node, ast.Call) and self.qualname(node.func) in names
+
+    def splits(self, node: ast.AST) -> TypeGuard[ast.Call]:
+        """A call of scikit-learn's ``train_test_split``, however it was imported."""
+        return isinstance(node, ast.Call) and (self.qualname(node.func) or "").rpartition(".")[2] == "train_test_split"
 
     def ancestors(self, node: ast.AST) -> Iterator[ast.AST]:
         up = self.parent.get(node)
@@ -531,8 +539,10 @@ def _validation_on_training_data(code: _Code) -> Iterator[Finding]:
 def _fit_validated_on_own_data(code: _Code, fit: ast.Call) -> Iterator[Finding]:
     data = [arg for arg in (_argument(fit, 0, "x"), _argument(fit, 1, "y")) if arg is not None]
     validation = _keyword(fit, "validation_data")
+    if validation is None:
+        return
     held_out = list(validation.elts) if isinstance(validation, (ast.Tuple, ast.List)) else [validation]
-    if validation is None or not data or len(held_out) < len(data):
+    if not data or len(held_out) < len(data):
         return
     if all(ast.dump(given) == ast.dump(held) for given, held in zip(data, held_out[: len(data)], strict=True)):
         yield code.finding(
@@ -614,69 +624,78 @@ def _is_scaler(code: _Code, node: ast.AST) -> bool:
     return module.startswith("sklearn") and (name.endswith("Scaler") or name == "Normalizer")
 
 
-def _is_split(code: _Code, node: ast.AST) -> TypeGuard[ast.Call]:
-    return isinstance(node, ast.Call) and (code.qualname(node.func) or "").rpartition(".")[2] == "train_test_split"
+class _ScaledData:
+    """Where a scaler's fit went, followed in cell order: the names holding a scaler, and the code of data
+    a scaler was fitted on, or that holds its output, with the fit."""
+
+    def __init__(self, code: _Code) -> None:
+        self.code = code
+        self.scalers: set[str] = set()
+        self.fitted: dict[str, ast.Call] = {}
+        self.checked: set[ast.AST] = set()
+
+    def by_scaler(self, value: ast.AST, *methods: str) -> TypeGuard[ast.Call]:
+        """``scaler.fit(X)``, ``StandardScaler().fit_transform(X)``: a scaler's method called on data."""
+        if not (_method(value, *methods) and value.args and isinstance(value.func, ast.Attribute)):
+            return False
+        scaler = value.func.value
+        return (isinstance(scaler, ast.Name) and scaler.id in self.scalers) or (
+            isinstance(scaler, ast.Call) and _is_scaler(self.code, scaler.func)
+        )
+
+    def split(self, split: ast.Call) -> Iterator[Finding]:
+        """A finding for each argument of ``train_test_split`` that a scaler was fitted on."""
+        self.checked.add(split)
+        for arg in split.args:
+            fit = self.fitted.get(ast.unparse(arg))
+            if fit is not None:
+                yield self.code.finding(
+                    "scaler_fitted_before_split",
+                    fit,
+                    f"{_show(fit)} fits the scaler on {_show(fit.args[0])} before train_test_split splits "
+                    f"{_show(arg)} ({self.code.where(split)}): the scaler has seen the rows held out for testing, "
+                    "so the test accuracy is optimistic",
+                )
+
+    def assign(self, node: ast.Assign) -> None:
+        """The names an assignment binds now hold a scaler, fitted data, or neither."""
+        value = node.value
+        fit: ast.Call | None
+        if self.by_scaler(value, "fit", "fit_transform"):
+            fit = self.fitted[ast.unparse(value.args[0])] = value
+        elif self.by_scaler(value, "transform"):
+            fit = self.fitted.get(ast.unparse(value.args[0]))
+        else:
+            fit = self.fitted.get(ast.unparse(value))
+        for name in _bound_names(node.targets):
+            self.fitted.pop(name, None)
+            if fit is not None and _method(value, "fit"):  # scaler = StandardScaler().fit(X)
+                self.scalers.add(name)
+            elif fit is not None:
+                self.fitted[name] = fit
+            elif isinstance(value, ast.Call) and _is_scaler(self.code, value.func):
+                self.scalers.add(name)
 
 
 def _scaler_fitted_before_split(code: _Code) -> Iterator[Finding]:
     """A scaler fitted on data that a later ``train_test_split`` splits, followed through the names that
     hold the fitted data or its transform, in cell order."""
-    scalers: set[str] = set()  # names holding a scaler
-    fitted: dict[str, ast.Call] = {}  # the code of data the scaler was fitted on, or that holds its output -> the fit
-    checked: set[ast.AST] = set()
-
-    def by_scaler(value: ast.AST, *methods: str) -> TypeGuard[ast.Call]:
-        """``scaler.fit(X)``, ``StandardScaler().fit_transform(X)``: a scaler's method called on data."""
-        if not (_method(value, *methods) and value.args and isinstance(value.func, ast.Attribute)):
-            return False
-        scaler = value.func.value
-        return (isinstance(scaler, ast.Name) and scaler.id in scalers) or (
-            isinstance(scaler, ast.Call) and _is_scaler(code, scaler.func)
-        )
-
-    def check(split: ast.Call) -> Iterator[Finding]:
-        checked.add(split)
-        for arg in split.args:
-            fit = fitted.get(ast.unparse(arg))
-            if fit is not None:
-                yield code.finding(
-                    "scaler_fitted_before_split",
-                    fit,
-                    f"{_show(fit)} fits the scaler on {_show(fit.args[0])} before train_test_split splits "
-                    f"{_show(arg)} ({code.where(split)}): the scaler has seen the rows held out for testing, so "
-                    "the test accuracy is optimistic",
-                )
-
+    data = _ScaledData(code)
     for node in code.nodes:
-        if isinstance(node, ast.Call) and node not in checked and _is_split(code, node):
-            yield from check(node)
-        elif isinstance(node, ast.Expr) and by_scaler(node.value, "fit", "fit_transform"):
-            fitted[ast.unparse(node.value.args[0])] = node.value
+        if isinstance(node, ast.Call) and node not in data.checked and code.splits(node):
+            yield from data.split(node)
+        elif isinstance(node, ast.Expr) and data.by_scaler(node.value, "fit", "fit_transform"):
+            data.fitted[ast.unparse(node.value.args[0])] = node.value
         elif isinstance(node, ast.Assign):
             for split in ast.walk(node.value):  # X, X_test = train_test_split(X): split before X is rebound
-                if _is_split(code, split):
-                    yield from check(split)
-            value = node.value
-            fit: ast.Call | None
-            if by_scaler(value, "fit", "fit_transform"):
-                fit = fitted[ast.unparse(value.args[0])] = value
-            elif by_scaler(value, "transform"):
-                fit = fitted.get(ast.unparse(value.args[0]))
-            else:
-                fit = fitted.get(ast.unparse(value))
-            for name in _bound_names(node.targets):
-                fitted.pop(name, None)
-                if fit is not None and _method(value, "fit"):  # scaler = StandardScaler().fit(X)
-                    scalers.add(name)
-                elif fit is not None:
-                    fitted[name] = fit
-                elif isinstance(value, ast.Call) and _is_scaler(code, value.func):
-                    scalers.add(name)
+                if code.splits(split):
+                    yield from data.split(split)
+            data.assign(node)
 
 
 def _unshuffled_split(code: _Code) -> Iterator[Finding]:
     for node in code.nodes:
-        if _is_split(code, node) and _constant(_keyword(node, "shuffle")) is False:
+        if code.splits(node) and _constant(_keyword(node, "shuffle")) is False:
             yield code.finding(
                 "unshuffled_split",
                 node,
@@ -804,7 +823,7 @@ def _guarded(code: _Code, node: ast.AST) -> bool:
         if isinstance(up, ast.Try) and up.handlers:
             return True
         if isinstance(up, ast.For):
-            condition: ast.expr | None = up.iter
+            condition: ast.expr = up.iter
         elif isinstance(up, (ast.If, ast.IfExp, ast.While)):
             condition = up.test
         else:
@@ -877,7 +896,7 @@ def _keras2_leftover(code: _Code, node: ast.AST, acc_metric: bool, histories: se
         for module in sorted({module for name in names if (module := _removed_module(_normal(name)))}):
             yield f"{_show(node)}: Keras 3 has no {module}", _REMOVED_MODULES[module]
     elif isinstance(node, ast.Attribute) and not isinstance(code.parent.get(node), ast.Attribute):
-        root = node
+        root: ast.expr = node
         while isinstance(root, ast.Attribute):
             root = root.value
         module = _removed_module(code.qualname(node) or "")
@@ -904,7 +923,7 @@ def _keras2_leftover(code: _Code, node: ast.AST, acc_metric: bool, histories: se
             or (isinstance(node.value, ast.Name) and node.value.id in histories)
         )
     ):
-        key = _constant(node.slice)
+        key = str(_constant(node.slice))  # "acc" or "val_acc", as checked above
         yield (
             f"{_show(node)}: Keras 3 names the metric as compile(metrics=[...]) spells it, so with "
             f"metrics=['accuracy'] the history has no {key!r}",
