@@ -10,7 +10,7 @@ import contextlib
 import copy
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -129,6 +129,9 @@ class TorchAdapter:
         callbacks: Sequence[Any],
         on_epoch: EpochCallback,
     ) -> FitResult:
+        """The grader's own loop, for a model without a ``train()``: shuffled mini-batches, validation after
+        each epoch, early stopping with Keras' semantics (the best weights restored where asked), and the time
+        budget checked between batches, so a slow model is graded on the epochs it finished."""
         x, y = self._tensor(data.x_train), self._labels(data.y_train)
         x_val, y_val = self._tensor(data.x_val), self._labels(data.y_val)
         loss_fn = _loss_for(output)
@@ -137,50 +140,64 @@ class TorchAdapter:
         )
         shuffler = torch.Generator().manual_seed(data.seed)
         stopper = EarlyStopper(plan.early_stopping) if plan.early_stopping else None
+        restore = bool(plan.early_stopping and plan.early_stopping.restore_best_weights)
         best_state: dict[str, torch.Tensor] | None = None
         deadline = Deadline(plan.max_seconds)
         history: list[EpochRecord] = []
         stop_reason = "completed"
-        n = len(x)
         for epoch in range(1, plan.epochs + 1):
             started = time.perf_counter()
-            model.train()
-            order = torch.randperm(n, generator=shuffler).to(self.device)
-            total_loss = torch.zeros((), device=self.device)
-            correct = torch.zeros((), device=self.device, dtype=torch.long)
-            seen = 0
-            for start in range(0, n, plan.batch_size):
-                index = order[start : start + plan.batch_size]
-                xb, yb = x[index], y[index]
-                optimizer.zero_grad(set_to_none=True)
-                out = model(xb)
-                loss = loss_fn(out, yb)
-                loss.backward()
-                optimizer.step()
-                total_loss += loss.detach() * len(index)
-                correct += (out.detach().argmax(dim=1) == yb).sum()
-                seen += len(index)
-                if deadline.passed():
-                    stop_reason = "time_budget"
-                    break
+            order = torch.randperm(len(x), generator=shuffler).to(self.device)
+            loss, accuracy, out_of_time = self._train_epoch(model, (x, y), order, optimizer, loss_fn, plan, deadline)
             val_loss, val_acc = self._evaluate(model, x_val, y_val, loss_fn)
-            record = EpochRecord(
-                epoch, total_loss.item() / seen, correct.item() / seen, val_loss, val_acc, time.perf_counter() - started
-            )
+            record = EpochRecord(epoch, loss, accuracy, val_loss, val_acc, time.perf_counter() - started)
             history.append(record)
             on_epoch(record)
             check_finite(record)
+            stop_reason = "time_budget" if out_of_time else "completed"
             if stopper:
                 improved, should_stop = stopper.update(record)
-                if improved and plan.early_stopping and plan.early_stopping.restore_best_weights:
+                if improved and restore:
                     best_state = copy.deepcopy(model.state_dict())
-                if should_stop:
-                    stop_reason = "early_stopping"
+                stop_reason = "early_stopping" if should_stop else stop_reason
             if stop_reason != "completed":
                 break
         if best_state is not None:
             model.load_state_dict(best_state)
         return FitResult(history, stop_reason, stopper.best_epoch if stopper else None)
+
+    def _train_epoch(
+        self,
+        model: nn.Module,
+        train: tuple[torch.Tensor, torch.Tensor],
+        order: torch.Tensor,
+        optimizer: torch.optim.Optimizer,
+        loss_fn: Any,
+        plan: TrainingPlan,
+        deadline: Deadline,
+    ) -> tuple[float, float, bool]:
+        """One pass over the training set in ``order``: its mean loss and accuracy over the batches seen, the way
+        Keras reports them, and whether the budget ran out before the pass ended. The sums stay on the device:
+        reading one back each batch would wait for the GPU."""
+        model.train()
+        x, y = train
+        total_loss = torch.zeros((), device=self.device)
+        correct = torch.zeros((), device=self.device, dtype=torch.long)
+        seen = 0
+        for start in range(0, len(x), plan.batch_size):
+            index = order[start : start + plan.batch_size]
+            xb, yb = x[index], y[index]
+            optimizer.zero_grad(set_to_none=True)
+            out = model(xb)
+            loss = loss_fn(out, yb)
+            loss.backward()
+            optimizer.step()
+            total_loss += loss.detach() * len(index)
+            correct += (out.detach().argmax(dim=1) == yb).sum()
+            seen += len(index)
+            if deadline.passed():
+                return total_loss.item() / seen, correct.item() / seen, True
+        return total_loss.item() / seen, correct.item() / seen, False
 
     def predict(self, model: nn.Module, x: np.ndarray) -> np.ndarray:
         """Class indices in eval mode; the model is left in the mode it was in (a student's own loop that
@@ -256,35 +273,11 @@ class TorchAdapter:
         decay_limit, decay_to = (0.0, 0.0) if ablation else (math.inf, 0.0)  # an ablation: every decay to 0
         if fixes is not None and fixes.wants("weight_decay"):  # a what-if: only past the limit, to 1e-4
             decay_limit, decay_to = fixes.weight_decay, FIXED_DECAY
-
-        def count(module: nn.Module, inputs: Any) -> None:
-            clock.check()
-            training_pass = torch.is_grad_enabled()
-            if training_pass and inputs and isinstance(inputs[0], torch.Tensor) and inputs[0].ndim:
-                clock.trained(len(inputs[0]))
-            if module.training and not training_pass:
-                watch.evaluated_in_training_mode += 1
-            elif not module.training and training_pass:
-                watch.trained_in_eval_mode += 1
-            if fix_modes and module.training != training_pass:
-                module.train(training_pass)
-
         original_init = torch.optim.Optimizer.__init__
-
-        def observed_init(optimizer: torch.optim.Optimizer, *args: Any, **kwargs: Any) -> None:
-            original_init(optimizer, *args, **kwargs)
-            for group in optimizer.param_groups:
-                decay = float(group.get("weight_decay", 0.0) or 0.0)
-                watch.optimizer_weight_decay = max(watch.optimizer_weight_decay or 0.0, decay)
-                if decay > decay_limit:
-                    group["weight_decay"] = decay_to
-                    if fixes is not None:
-                        said = watch.changed.setdefault("weight_decay", [])
-                        change = f"train()'s optimizer weight decay {decay:g} -> {decay_to:g}"
-                        said += [change] if change not in said else []
-
-        handle = model.register_forward_pre_hook(count)
-        torch.optim.Optimizer.__init__ = observed_init  # type: ignore[method-assign]
+        handle = model.register_forward_pre_hook(_pass_watch(watch, clock, fix_modes))
+        torch.optim.Optimizer.__init__ = _optimizer_watch(  # type: ignore[method-assign]
+            watch, original_init, decay_limit, decay_to, said=fixes is not None
+        )
         try:
             yield watch
         finally:
@@ -310,6 +303,48 @@ class TorchAdapter:
 
     def _labels(self, y: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(np.asarray(y, dtype=np.int64), device=self.device)
+
+
+def _pass_watch(watch: LoopWatch, clock: LoopClock, fix_modes: bool) -> Callable[[nn.Module, Any], None]:
+    """The model's forward pre-hook for a student's loop: the clock's check and count before each pass, the
+    pass's mode compared with whether gradients are on (what the pass is for), and, for a what-if that fixes
+    eval mode, the model put in the right mode before the pass runs."""
+
+    def count(module: nn.Module, inputs: Any) -> None:
+        clock.check()
+        training_pass = torch.is_grad_enabled()
+        if training_pass and inputs and isinstance(inputs[0], torch.Tensor) and inputs[0].ndim:
+            clock.trained(len(inputs[0]))
+        if module.training and not training_pass:
+            watch.evaluated_in_training_mode = (watch.evaluated_in_training_mode or 0) + 1
+        elif not module.training and training_pass:
+            watch.trained_in_eval_mode = (watch.trained_in_eval_mode or 0) + 1
+        if fix_modes and module.training != training_pass:
+            module.train(training_pass)
+
+    return count
+
+
+def _optimizer_watch(
+    watch: LoopWatch, original_init: Callable[..., None], limit: float, to: float, *, said: bool
+) -> Callable[..., None]:
+    """``Optimizer.__init__`` while a student's loop runs: every optimizer it creates has its largest weight
+    decay noted, and a decay past ``limit`` set to ``to`` (an ablation's 0, a what-if's usual value); where
+    ``said``, the change is recorded for the report."""
+
+    def observed_init(optimizer: torch.optim.Optimizer, *args: Any, **kwargs: Any) -> None:
+        original_init(optimizer, *args, **kwargs)
+        for group in optimizer.param_groups:
+            decay = float(group.get("weight_decay", 0.0) or 0.0)
+            watch.optimizer_weight_decay = max(watch.optimizer_weight_decay or 0.0, decay)
+            if decay > limit:
+                group["weight_decay"] = to
+                if said:
+                    changes = watch.changed.setdefault("weight_decay", [])
+                    change = f"train()'s optimizer weight decay {decay:g} -> {to:g}"
+                    changes += [change] if change not in changes else []
+
+    return observed_init
 
 
 def _loss_for(output: str) -> Any:
