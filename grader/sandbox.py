@@ -190,23 +190,9 @@ def run_worker(
     bounded, into ``log_sink``. ``lifeline_fd`` is the worker's end of the lifeline pipe.
     """
     walls = layout.isolation
-    worker = [sys.executable, "-s", "-m", "grader.worker"]
-    command = walls.command(worker, writable=layout.writable, readable=layout.readable, hidden=layout.hidden)
-    as_user = {"user": walls.uid, "group": walls.uid, "extra_groups": []} if walls.uid is not None else {}
     reaper = _start_reaper(walls.uid)
     started = time.monotonic()
-    process = subprocess.Popen(
-        command,
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        pass_fds=(events_write_fd, lifeline_fd),
-        preexec_fn=_bounded_child(walls.uid),
-        **as_user,
-    )
+    process = _start_worker(layout, cwd, env, (events_write_fd, lifeline_fd))
     os.close(events_write_fd)
     os.close(lifeline_fd)
     _send_job(process, job)
@@ -222,19 +208,28 @@ def run_worker(
         log_sink.append(log.captured())
         if reaper is not None:
             reaper.communicate()
-    now = time.monotonic()
-    return WorkerExit(
-        watcher.finished,
-        watcher.phase,
-        watcher.task,
-        timed_out,
-        process.returncode,
-        now - started,
-        guard.broken,
-        watcher.progress_epochs,
-        None if watcher.progress_at is None else now - watcher.progress_at,
-        now - watcher.phase_started,
-        watcher.at_cap,
+    return watcher.exit(timed_out, process.returncode, time.monotonic() - started, guard.broken)
+
+
+def _start_worker(layout: SandboxLayout, cwd: Path, env: dict[str, str], fds: tuple[int, ...]) -> subprocess.Popen:
+    """The worker process, inside the layout's walls, in a session of its own (so that the whole of it can be
+    killed at once), as the private user where there is one, bounded from before its first instruction, with
+    ``fds`` (its ends of the events and lifeline pipes) the only descriptors it inherits."""
+    walls = layout.isolation
+    worker = [sys.executable, "-s", "-m", "grader.worker"]
+    command = walls.command(worker, writable=layout.writable, readable=layout.readable, hidden=layout.hidden)
+    as_user = {"user": walls.uid, "group": walls.uid, "extra_groups": []} if walls.uid is not None else {}
+    return subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        pass_fds=fds,
+        preexec_fn=_bounded_child(walls.uid),
+        **as_user,
     )
 
 
@@ -363,6 +358,23 @@ class _Watcher:
         self.line = bytearray()
         self.skipping = False  # inside an over-long line, dropped up to its newline
         self.received = 0
+
+    def exit(self, timed_out: bool, returncode: int | None, seconds: float, limit: str | None) -> WorkerExit:
+        """How the run ended, with what this watcher saw last: the phase, the task, and its progress."""
+        now = time.monotonic()
+        return WorkerExit(
+            self.finished,
+            self.phase,
+            self.task,
+            timed_out,
+            returncode,
+            seconds,
+            limit,
+            self.progress_epochs,
+            None if self.progress_at is None else now - self.progress_at,
+            now - self.phase_started,
+            self.at_cap,
+        )
 
     def watch(self, process: subprocess.Popen, guard: _Guard) -> bool:
         """Returns True when a deadline passed and the worker was killed; stops early when ``guard`` finds
