@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,7 +81,6 @@ def check(
     show: bool = True,
 ) -> CheckResult:
     """Grade this notebook as you see it (see the module's docstring); ``args`` are more options of ``grade``."""
-    global LAST
     if os.environ.get(RUNNING) or "grader.worker" in sys.modules:
         return CheckResult("none", "the notebook check does nothing while the notebook is being graded")
     if source not in ("auto", "file", "cells"):
@@ -94,30 +94,20 @@ def check(
     if source != "cells" and notebook is None and "google.colab" in sys.modules:
         live = _colab_notebook()
         if live is not None:
-            result = _grade_notebook_json(live, "colab", "Graded the notebook as Colab shows it.", options, show)
-            LAST = result
-            return result
+            return _grade_notebook_json(live, "colab", "Graded the notebook as Colab shows it.", options, show)
     if source == "file" and notebook is None:
         result = CheckResult("none", "Not graded: no notebook file found. Pass its path: check('hw.ipynb').")
         return _done(result, show)
 
     differences: list[str] = []
     if notebook is not None and notebook.is_file() and source != "cells":
-        differences = differences_from_file(ran, notebook, ip)
-        if differences and _can_ask_to_save(ip):
-            before = notebook.stat().st_mtime
-            _ask_to_save()
-            if _wait_for_change(notebook, before):
-                differences = differences_from_file(ran, notebook, ip)
-                notes.append(f"Saved {notebook.name} first.")
+        differences, saved = _differences_after_saving(ran, notebook, ip)
+        if saved:
+            notes.append(f"Saved {notebook.name} first.")
         if not differences:
             message = " ".join([*notes, f"Graded {notebook.name} as saved: it holds what you ran."])
             return _done(_grade(notebook, "file", message, options, show), show)
-        listed = "; ".join(differences[:5]) + (f"; and {len(differences) - 5} more" if len(differences) > 5 else "")
-        stale = (
-            f"{notebook.name} on disk is not what you ran ({listed}): either it is not saved (save it: Ctrl+S / "
-            "Cmd+S) or a cell was edited and not run again (run it, or Kernel > Restart & Run All)."
-        )
+        stale = _stale(notebook, differences)
         if source == "file":
             return _done(CheckResult("none", "Not graded. " + stale, str(notebook), differences=differences), show)
         notes.append(stale)
@@ -129,8 +119,29 @@ def check(
     message = " ".join([*notes, "Graded the cells you ran, in the order you ran them: cell N in the report is In [N]."])
     result = _grade_notebook_json(_cells_notebook(ran), "cells", message, options, show)
     result.differences = differences
-    LAST = result
     return result
+
+
+def _differences_after_saving(ran: list[tuple[int, str]], notebook: Path, ip: Any) -> tuple[list[str], bool]:
+    """How the file differs from what ran, and whether it was saved first: a front end that runs the page's
+    JavaScript is asked to save, and the file compared again once it changes."""
+    differences = differences_from_file(ran, notebook, ip)
+    if not differences or not _can_ask_to_save(ip):
+        return differences, False
+    before = notebook.stat().st_mtime
+    _ask_to_save()
+    if not _wait_for_change(notebook, before):
+        return differences, False
+    return differences_from_file(ran, notebook, ip), True
+
+
+def _stale(notebook: Path, differences: list[str]) -> str:
+    """What differs, the first five of it, and the two ways a notebook file falls behind its kernel."""
+    listed = "; ".join(differences[:5]) + (f"; and {len(differences) - 5} more" if len(differences) > 5 else "")
+    return (
+        f"{notebook.name} on disk is not what you ran ({listed}): either it is not saved (save it: Ctrl+S / "
+        "Cmd+S) or a cell was edited and not run again (run it, or Kernel > Restart & Run All)."
+    )
 
 
 def differences_from_file(ran: list[tuple[int, str]], notebook: Path, ip: Any = None) -> list[str]:
@@ -184,13 +195,12 @@ def _is_check(source: str) -> bool:
     return any(marker in source for marker in CHECK_MARKERS)
 
 
-def _transformer(ip: Any):
+def _transformer(ip: Any) -> Callable[[str], str]:
     """IPython's own cell transformer (magics and shell escapes into Python), as the kernel ran the cell."""
-    if ip is not None:
-        return ip.input_transformer_manager.transform_cell
     from IPython.core.inputtransformer2 import TransformerManager
 
-    return TransformerManager().transform_cell
+    manager: TransformerManager = TransformerManager() if ip is None else ip.input_transformer_manager
+    return manager.transform_cell
 
 
 def _ipython() -> Any:
@@ -249,7 +259,7 @@ def _wait_for_change(path: Path, before: float) -> bool:
 def _colab_notebook() -> dict[str, Any] | None:
     """The notebook as Colab's page holds it, unsaved edits included (Colab's own request for it)."""
     try:
-        from google.colab import _message  # type: ignore[import-not-found]
+        from google.colab import _message
 
         reply = _message.blocking_request("get_ipynb", request="", timeout_sec=10)
         return reply["ipynb"] if reply and "ipynb" in reply else None
@@ -261,8 +271,8 @@ def _cells_notebook(ran: list[tuple[int, str]]) -> dict[str, Any]:
     """The cells that ran as a notebook, cell N holding In [N] (the check's own cells left empty)."""
     import nbformat
 
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = [nbformat.v4.new_code_cell("" if _is_check(source) else source) for _, source in ran]
+    notebook: dict[str, Any] = nbformat.v4.new_notebook()  # a NotebookNode: a dict with attribute access
+    notebook["cells"] = [nbformat.v4.new_code_cell("" if _is_check(source) else source) for _, source in ran]
     return notebook
 
 
