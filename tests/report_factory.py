@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from measurements_factory import BASELINES, RELU, ablated, dense, dropout, failed, measurements, model
+from measurements_factory import BASELINES, RELU, ablated, dense, dropout, failed, measurements, model, reference_stats
 
 from grader.records import (
     CapturedOutput,
     CellRun,
+    DataInfo,
+    Environment,
     EpochRecord,
     Failure,
     Finding,
@@ -117,6 +119,51 @@ def passing_report() -> Report:
         model(key, epochs=curve(REGULARIZED)) for key in ("iris/single", "iris/multi", "mnist/single", "mnist/multi")
     ]
     return score(measurements(*models), BASELINES, load_rubric(), created=CREATED)
+
+
+def quick_report() -> Report:
+    """A grade in quick mode: every model trained on a subset of the data, scored against the quick references,
+    one of them below its reference."""
+    quick = dataclasses.replace(BASELINES, modes={"quick": BASELINES.modes["full"]})
+    models = [model(key, epochs=curve(REGULARIZED)) for key in ("iris/single", "iris/multi", "mnist/multi")]
+    measured = measurements(*models, model("mnist/single", 0.9, 0.9, 0.9, epochs=curve(REGULARIZED)), mode="quick")
+    measured.data = {
+        problem: DataInfo(problem, "test data", *sizes, 10, [4], True, subset, "0123456789abcdef", {})
+        for problem, sizes, subset in (
+            ("iris", (90, 30, 30), ""),
+            ("mnist", (2000, 500, 1000), "2,000 of the 54,000 training images, 1,000 of the 10,000 test images"),
+        )
+    }
+    return score(measured, quick, load_rubric(), created=CREATED)
+
+
+def reused_report() -> Report:
+    """A passing grade whose measurements were taken from the cache: the same code graded before."""
+    models = [model(key, epochs=curve(REGULARIZED)) for key in ("iris/single", "iris/multi")]
+    measured = dataclasses.replace(measurements(*models), reused=True)
+    measured.settings.problems = ["iris"]
+    return score(measured, BASELINES, load_rubric(), created=CREATED)
+
+
+def isolation_report(isolated: list[str]) -> Report:
+    """One passing model graded on a machine that walled the worker off from ``isolated`` only."""
+    measured = measurements(*(model(key, epochs=curve(REGULARIZED)) for key in ("iris/single", "iris/multi")))
+    measured.environment = Environment("3.11.7", "Linux-6.1-x86_64", {"torch": "2.5.1"}, "unshare", isolated, 512.0)
+    measured.settings.problems = ["iris"]
+    return score(measured, BASELINES, load_rubric(), created=CREATED)
+
+
+def keras_report() -> Report:
+    """A Keras submission whose multi-layer MNIST model overfits with no regularization: the hints in Keras terms."""
+    keras = {"mnist/single": reference_stats(0.925, 0.002), "mnist/multi": reference_stats(0.978, 0.001)}
+    baselines = dataclasses.replace(BASELINES, modes={"full": {**BASELINES.modes["full"], "keras": keras}})
+    overfit = model(
+        "mnist/multi", 0.998, 0.962, 0.96, framework="keras", layers=[dense(256), RELU, dense(10)],
+        epochs=curve(OVERFITTING),
+    )  # fmt: skip
+    measured = measurements(model("mnist/single", framework="keras", epochs=curve(REGULARIZED)), overfit)
+    measured.settings.problems = ["mnist"]
+    return score(measured, baselines, load_rubric(), created=CREATED)
 
 
 def ungradable_report() -> Report:

@@ -37,7 +37,7 @@ REPORTS = {"sample": sample_report, "ungradable": ungradable_report, "passing": 
 STRICT_JUNIT = Path(__file__).parent / "fixtures" / "junit-10.xsd"  # Jenkins xUnit's, source in the file
 
 
-@pytest.mark.parametrize("name", ["sample", "ungradable"])
+@pytest.mark.parametrize("name", ["sample", "ungradable", "passing"])
 @pytest.mark.parametrize(
     ("renderer", "suffix"),
     [(render_gradescope, "gradescope.json"), (render_junit, "junit.xml"), (render_annotations, "github.txt")],
@@ -46,7 +46,7 @@ def test_each_ci_format_matches_its_golden_file(name, renderer, suffix):
     matches_golden(f"{name}_report.{suffix}", renderer(REPORTS[name]()))
 
 
-@pytest.mark.parametrize("name", ["sample", "ungradable"])
+@pytest.mark.parametrize("name", ["sample", "ungradable", "passing"])
 def test_the_job_summary_matches_its_golden_file(name):
     matches_golden(f"{name}_report.summary.md", job_summary(REPORTS[name]()))
 

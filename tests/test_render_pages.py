@@ -24,7 +24,9 @@ from report_factory import (
     CREATED,
     attack_report,
     hostile_report,
+    keras_report,
     passing_report,
+    quick_report,
     sample_report,
     ungradable_report,
 )
@@ -36,7 +38,13 @@ from grader.rubric import load_rubric
 from grader.score import score
 
 PNG_URI = re.compile(r"data:image/png;base64,([A-Za-z0-9+/=]+)")
-REPORTS = {"sample": sample_report, "ungradable": ungradable_report}
+REPORTS = {
+    "sample": sample_report,
+    "ungradable": ungradable_report,
+    "passing": passing_report,
+    "quick": quick_report,
+    "keras": keras_report,
+}
 
 
 @pytest.mark.parametrize("name", REPORTS)

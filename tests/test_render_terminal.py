@@ -16,7 +16,12 @@ from report_factory import (
     ATTACK_LINES,
     ATTACK_LINES_SHOWN,
     attack_report,
+    isolation_report,
+    keras_report,
+    passing_report,
     planted_report,
+    quick_report,
+    reused_report,
     sample_report,
     ungradable_report,
 )
@@ -28,18 +33,50 @@ from grader.render.terminal import render_terminal, render_text
 from grader.render.text import terminal_text
 from grader.report import SCHEMA_VERSION, Report
 
+TERMINAL_REPORTS = {
+    "sample": sample_report,
+    "ungradable": ungradable_report,
+    "passing": passing_report,
+    "quick": quick_report,
+    "reused": reused_report,
+    "partial_isolation": lambda: isolation_report(["network", "files"]),
+    "keras": keras_report,
+}
+
+
+@pytest.mark.parametrize("name", TERMINAL_REPORTS)
+def test_the_terminal_report_matches_its_golden_file(name):
+    matches_golden(f"{name}_report.txt", FORMATS["terminal"].render(TERMINAL_REPORTS[name]()))
+
 
 @pytest.mark.parametrize(("name", "report"), [("sample", sample_report), ("ungradable", ungradable_report)])
-def test_the_terminal_report_matches_its_golden_file(name, report):
-    matches_golden(f"{name}_report.txt", FORMATS["terminal"].render(report()))
-
-
-def test_the_json_report_matches_its_golden_file_and_reads_back():
-    text = FORMATS["json"].render(sample_report())
-    matches_golden("sample_report.json", text)
+def test_the_json_report_matches_its_golden_file_and_reads_back(name, report):
+    text = FORMATS["json"].render(report())
+    matches_golden(f"{name}_report.json", text)
     data = json.loads(text)
     assert data["schema_version"] == SCHEMA_VERSION
-    assert Report.from_dict(data) == sample_report()
+    assert Report.from_dict(data) == report()
+
+
+def test_a_machine_that_walled_the_submission_off_from_everything_warns_of_nothing():
+    shown = render_text(isolation_report(["network", "processes", "files"]))
+    assert "isolation" not in shown and "warning" not in shown
+
+
+def test_a_machine_that_walled_it_off_from_part_names_what_the_code_could_reach():
+    shown = render_text(isolation_report(["network", "files"]))
+    assert "not walled off from\n         processes (see" in shown
+
+
+def test_a_quick_grade_says_so_in_its_heading_and_a_reused_one_says_how_to_retrain():
+    assert "QUICK mode (a subset of the data)" in render_text(quick_report()).splitlines()[0]
+    assert "measurements reused: this code was graded before (--no-cache retrains)" in render_text(reused_report())
+
+
+def test_a_keras_submission_is_told_what_to_change_in_keras_terms():
+    shown = " ".join(render_text(keras_report()).split())
+    assert "keras.layers.Dropout(0.2)" in shown and "keras.callbacks.EarlyStopping" in shown
+    assert "nn.Dropout" not in shown and "weight_decay" not in shown
 
 
 def test_the_terminal_report_fits_80_columns_and_says_everything_in_words():
