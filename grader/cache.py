@@ -28,6 +28,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from grader.content_hash import digest
 from grader.locations import cache_dir, write_atomically
 from grader.records import FreeformRun, Measurements, ModelMeasurement, from_json, to_json
 from grader.rubric import Rubric
@@ -43,10 +44,7 @@ def code_digest(files: dict[str, bytes]) -> str:
     """The submission's code, blind to what cannot change a run: a Python file counts by its syntax tree
     with line and column numbers (so a comment edited in place keeps the digest, and a failure's line
     stays right), any other file by its bytes."""
-    digest = hashlib.sha256()
-    for name, content in sorted(files.items()):
-        digest.update(name.encode() + b"\0" + _normalized(name, content) + b"\0")
-    return digest.hexdigest()
+    return digest({name: _normalized(name, content) for name, content in files.items()})
 
 
 def cache_key(

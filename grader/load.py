@@ -9,31 +9,17 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import hashlib
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.content_hash import MAX_NOTEBOOK_BYTES, content_hash, files_under
 from grader.errors import SubmissionError
 from grader.frameworks import extra_of_import, framework_of_import
 from grader.notebook import INCLUDE, SKIP, Converted, NotebookCell, Skipped, code_cells, convert, defines_contract
 from grader.records import Failure, SourceLocation
 
 ENTRY = "submission.py"
-SKIPPED_DIRECTORIES = {
-    "__pycache__",
-    ".git",
-    ".venv",
-    "venv",
-    ".ipynb_checkpoints",
-    "node_modules",
-    ".mypy_cache",
-    ".pytest_cache",
-    ".ruff_cache",
-}
-MAX_SUBMISSION_BYTES = 50 * 1024 * 1024  # code and small helper files; notebook outputs are not copied
-MAX_NOTEBOOK_BYTES = 500 * 1024 * 1024  # a notebook full of plots is big, but only its code is used
 
 
 @dataclass
@@ -42,7 +28,7 @@ class Submission:
     root: Path  # the directory whose ``files`` are copied into the worker's scratch directory
     entry: str  # the module to import, relative to root
     files: list[str]
-    content_hash: str  # sha256 over the files' names and bytes: same files, same hash
+    content_hash: str  # grader.content_hash's fingerprint of what was handed in: same files, same hash
     generated: dict[str, str] = field(default_factory=dict)  # modules written for the worker, not copied
     notebook: str = ""  # the notebook's file name, for a notebook submission
     converted: Converted | None = None
@@ -197,21 +183,8 @@ def _folder(path: Path, run_all: bool) -> Submission:
     )
 
 
-def files_under(root: Path) -> list[str]:
-    """The files of a submission folder the grader reads, relative to it: no dot files, caches, virtual
-    environments or links."""
-    files = []
-    for file in sorted(root.rglob("*")):
-        relative = file.relative_to(root)
-        if any(part in SKIPPED_DIRECTORIES or part.startswith(".") for part in relative.parts):
-            continue
-        if file.is_file() and not file.is_symlink():
-            files.append(relative.as_posix())
-    return files
-
-
 def _module(given: str, root: Path, entry: str, files: list[str]) -> Submission:
-    submission = Submission(given, root.resolve(), entry, files, _hash(given, root, files, MAX_SUBMISSION_BYTES))
+    submission = Submission(given, root.resolve(), entry, files, content_hash(Path(given)))
     source = (root / entry).read_text(encoding="utf-8", errors="replace")
     if defines_contract([source]):
         return submission
@@ -229,32 +202,12 @@ def _notebook(given: str, path: Path, run_all: bool, helpers: tuple[str, ...] | 
             f"{path}: the notebook is larger than {MAX_NOTEBOOK_BYTES // 2**20} MB",
             "clear its outputs (Edit > Clear All Outputs) and save it again",
         )
+    fingerprint = content_hash(Path(given))
     cells = code_cells(path)
     if not defines_contract([cell.source for cell in cells]):
-        digest = hashlib.sha256(_hash(given, root, list(helpers), MAX_SUBMISSION_BYTES).encode())
-        digest.update(json.dumps([[c.number, c.source, sorted(c.tags)] for c in cells]).encode())
         return Submission(
-            given, root, path.name, list(helpers), digest.hexdigest(), notebook=path.name, cells=cells, mode=FREEFORM
+            given, root, path.name, list(helpers), fingerprint, notebook=path.name, cells=cells, mode=FREEFORM
         )
     converted = convert(path, run_all=run_all)
     entry = f"_notebook_{re.sub(r'[^0-9A-Za-z_]', '_', path.stem)}.py"
-    digest = hashlib.sha256(_hash(given, root, list(helpers), MAX_SUBMISSION_BYTES).encode())
-    digest.update(converted.module.encode() + (b"run-all" if run_all else b""))
-    return Submission(
-        given, root, entry, list(helpers), digest.hexdigest(), {entry: converted.module}, path.name, converted
-    )
-
-
-def _hash(given: str, root: Path, files: list[str], limit: int) -> str:
-    digest = hashlib.sha256()
-    total = 0
-    for name in files:
-        content = (root / name).read_bytes()
-        total += len(content)
-        if total > limit:
-            raise SubmissionError(
-                f"{given}: the submission is larger than {limit // 2**20} MB",
-                "submit code only: leave data sets, checkpoints and virtual environments out of the folder",
-            )
-        digest.update(name.encode() + b"\0" + len(content).to_bytes(8, "big") + content)
-    return digest.hexdigest()
+    return Submission(given, root, entry, list(helpers), fingerprint, {entry: converted.module}, path.name, converted)

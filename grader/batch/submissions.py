@@ -5,7 +5,6 @@ carries (an LMS user id, a login, a name), with the instructor's own map file ov
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import re
 import unicodedata
@@ -13,12 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.batch.layouts import OUTSIDE, Found, collect, leads_outside
+from grader.content_hash import TooLarge, content_hash
 from grader.errors import SubmissionError
-from grader.load import files_under
 
 SKIPPED_NAMES = {"__pycache__", ".ipynb_checkpoints", ".git"}
 SUFFIXES = (".py", ".ipynb")
-MAX_ENTRY_BYTES = 20 * 2**20
 
 
 @dataclass(frozen=True)
@@ -34,7 +32,7 @@ class Entry:
 
     student: Student
     path: Path
-    content_hash: str  # sha256 over the entry's file names and bytes: same files, same hash
+    content_hash: str  # grader.content_hash's: the same as the entry's report gives
     late: bool = False  # the LMS said it came after the deadline
     label: str = ""  # its name as handed in (``smithalice_12345_67890_hw.ipynb``), where not ``path``'s
 
@@ -71,8 +69,8 @@ def find_entries(folder: Path, roster: dict[str, Student] | None = None) -> tupl
         student = roster.get(student_id, Student(student_id))
         try:
             entries.append(Entry(student, path, content_hash(path)))
-        except OSError as error:
-            refused.append(Refused(student, path, f"cannot be read ({error.strerror or error})"))
+        except (OSError, TooLarge) as error:
+            refused.append(Refused(student, path, _why_not_hashed(error)))
     ids = [entry.student.id for entry in [*entries, *refused]]
     clashes = sorted({i for i in ids if ids.count(i) > 1})
     if clashes:
@@ -83,19 +81,8 @@ def find_entries(folder: Path, roster: dict[str, Student] | None = None) -> tupl
     return entries, refused
 
 
-def content_hash(path: Path) -> str:
-    """The hash of an entry's files (names and bytes), bounded in size. A lone file counts by its bytes
-    alone, so ``ada.py`` and ``bob/submission.py`` with the same code are the same submission."""
-    files = [path] if path.is_file() else [path / name for name in files_under(path)]
-    digest, total = hashlib.sha256(), 0
-    for file in files:
-        total += file.stat().st_size
-        if total > MAX_ENTRY_BYTES:  # told by its size: a huge file is never read into memory
-            return f"too-large-{total}"
-        content = file.read_bytes()
-        name = file.relative_to(path).as_posix() if len(files) > 1 else ""
-        digest.update(name.encode() + b"\0" + len(content).to_bytes(8, "big") + content)
-    return digest.hexdigest()
+def _why_not_hashed(error: OSError | TooLarge) -> str:
+    return error.message if isinstance(error, TooLarge) else f"cannot be read ({error.strerror or error})"
 
 
 def read_roster(path: Path) -> Roster:
@@ -264,10 +251,8 @@ def gather(
         taken[student.id] = found.label
         try:
             digest = content_hash(found.path)
-        except OSError as error:
-            gathered.refused.append(
-                Refused(student, found.path, f"cannot be read ({error.strerror or error})", found.label)
-            )
+        except (OSError, TooLarge) as error:
+            gathered.refused.append(Refused(student, found.path, _why_not_hashed(error), found.label))
             continue
         gathered.entries.append(Entry(student, found.path, digest, found.late, found.label))
     handed_in = {mapping.student.id for mapping in gathered.mappings}
