@@ -18,8 +18,10 @@ import ast
 import json
 import re
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from IPython.core.inputtransformer2 import TransformerManager
 
@@ -149,7 +151,7 @@ class Converted:
         return None
 
 
-def read_cells(path: Path) -> list[dict]:
+def read_cells(path: Path) -> list[dict[str, Any]]:
     """The notebook's cells, or one clear line saying why the file is not a notebook this grader reads."""
     import nbformat  # imported here: module submissions never need it
 
@@ -184,10 +186,10 @@ def convert(path: Path, *, run_all: bool = False) -> Converted:
     python: dict[int, tuple[list[str], bool]] = {}  # by cell number: its code as plain Python, kept whole
     groups: list[_Group] = []
     first_line = 1
-    for number, cell in enumerate(read_cells(path), start=1):
-        if cell.get("cell_type") != "code":
+    for number, raw in enumerate(read_cells(path), start=1):
+        if raw.get("cell_type") != "code":
             continue
-        lines, tags = _cell_lines(cell, number, path), _cell_tags(cell)
+        lines, tags = _cell_lines(raw, number, path), _cell_tags(raw)
         if not lines or SKIP in tags:
             continue
         code, tree = _python_of(lines, number, path, converted.notes)
@@ -267,7 +269,7 @@ def parse_cell(source: str) -> ast.Module | None:
         return None
 
 
-def _cell_lines(cell: dict, number: int, path: Path) -> list[str]:
+def _cell_lines(cell: dict[str, Any], number: int, path: Path) -> list[str]:
     """The cell's code: its ``source`` is a string or a list of strings, or the notebook is damaged (nbformat
     lets an invalid notebook through with a warning, so this is checked here)."""
     source = cell.get("source", "")
@@ -286,7 +288,7 @@ def _cell_lines(cell: dict, number: int, path: Path) -> list[str]:
     return source.splitlines()
 
 
-def _cell_tags(cell: dict) -> set[str]:
+def _cell_tags(cell: dict[str, Any]) -> set[str]:
     """The cell's tags; metadata of any other shape has none."""
     metadata = cell.get("metadata")
     tags = metadata.get("tags") if isinstance(metadata, dict) else None
@@ -524,7 +526,7 @@ def _module_names(node: ast.AST) -> list[str]:
     return [name for child in ast.iter_child_nodes(node) for name in _module_names(child)]
 
 
-def _reads(nodes: list[ast.AST]) -> tuple[set[str], set[str]]:
+def _reads(nodes: Sequence[ast.AST]) -> tuple[set[str], set[str]]:
     """The free names ``nodes`` read when they run (decorators, default arguments, annotations, class bodies
     included), and those the functions they define read when called, less each function's own local names."""
     now: set[str] = set()
@@ -536,7 +538,8 @@ def _reads(nodes: list[ast.AST]) -> tuple[set[str], set[str]]:
             parameters += [a for a in (arguments.vararg, arguments.kwarg) if a is not None]
             defaults = [*arguments.defaults, *(d for d in arguments.kw_defaults if d is not None)]
             annotations = [a.annotation for a in parameters if a.annotation is not None]
-            annotations += [node.returns] if getattr(node, "returns", None) is not None else []
+            if not isinstance(node, ast.Lambda) and node.returns is not None:
+                annotations.append(node.returns)
             outer_now, outer_later = _reads([*getattr(node, "decorator_list", []), *defaults, *annotations])
             body = node.body if isinstance(node.body, list) else [node.body]
             inner_now, inner_later = _reads(body)
