@@ -2,26 +2,22 @@
 escaped, and an HTML file that a real browser shows with its plots.
 
 Golden files leave the images out (``plots=False``): their pixels belong to matplotlib's version; the
-plots are tested for what they show instead.
+plots are tested for what they show instead (test_render_plots.py).
 """
 
 from __future__ import annotations
 
 import base64
-import io
 import re
 import shutil
 import subprocess
 
-import matplotlib.image
-import numpy as np
 import pytest
 import report_factory
 from golden_files import matches_golden
-from measurements_factory import BASELINES
+from png_colours import has_colour
 from report_factory import (
     ATTACK_LINES,
-    CREATED,
     attack_report,
     hostile_report,
     keras_report,
@@ -33,9 +29,7 @@ from report_factory import (
 
 from grader.render.html import render_html
 from grader.render.markdown import render_markdown
-from grader.render.plots import ONSET, TRAIN, learning_curves
-from grader.rubric import load_rubric
-from grader.score import score
+from grader.render.plots import ONSET, TRAIN
 
 PNG_URI = re.compile(r"data:image/png;base64,([A-Za-z0-9+/=]+)")
 REPORTS = {
@@ -55,44 +49,6 @@ def test_the_markdown_page_matches_its_golden_file(name):
 @pytest.mark.parametrize("name", REPORTS)
 def test_the_html_page_matches_its_golden_file(name):
     matches_golden(f"{name}_report.html", render_html(REPORTS[name](), plots=False))
-
-
-def pixels(png: bytes) -> np.ndarray:
-    """The image as an RGB array of 0-255 integers."""
-    image = matplotlib.image.imread(io.BytesIO(png), format="png")
-    return np.round(image[..., :3] * 255).astype(int)
-
-
-def has_colour(png: bytes, hex_colour: str, tolerance: int = 8) -> bool:
-    rgb = np.array([int(hex_colour[i : i + 2], 16) for i in (1, 3, 5)])
-    return bool((np.abs(pixels(png) - rgb).max(axis=-1) <= tolerance).any())
-
-
-def test_each_trained_model_gets_its_learning_curves_and_the_same_report_draws_the_same_bytes():
-    report = sample_report()
-    curves = learning_curves(report)
-    assert sorted(curves) == ["iris/single", "mnist/multi", "mnist/single"]  # iris/multi never trained
-    assert all(png.startswith(b"\x89PNG\r\n\x1a\n") for png in curves.values())
-    assert learning_curves(report) == curves
-
-
-def test_the_overfitting_onset_is_marked_only_where_there_is_one():
-    curves = learning_curves(sample_report())
-    assert sample_report().score("mnist/multi").overfitting_onset is not None
-    assert has_colour(curves["mnist/multi"], ONSET)
-    assert sample_report().score("iris/single").overfitting_onset is None
-    assert not has_colour(curves["iris/single"], ONSET)
-
-
-def test_the_ablation_run_is_drawn_behind_the_model_and_explained_under_the_plot():
-    report = sample_report()
-    with_ablation = learning_curves(report)["mnist/multi"]
-    caption = "the same model retrained without its regularization"
-    assert caption in render_html(report)
-    report.measurements.model("mnist/multi").ablation = None
-    report = score(report.measurements, BASELINES, load_rubric(), created=CREATED)
-    assert learning_curves(report)["mnist/multi"] != with_ablation
-    assert caption not in render_html(report)
 
 
 def test_both_pages_embed_one_png_per_trained_model_and_nothing_external():
