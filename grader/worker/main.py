@@ -30,6 +30,7 @@ from grader.adapters import (
     Changes,
     Fixes,
     LoopClock,
+    LoopWatch,
     ModelError,
     TrainingData,
     adapter_for,
@@ -348,38 +349,47 @@ class ModelRun:
     def _train(self, built: Built, plan: TrainingPlan, callbacks: list[Any]) -> TrainingRun:
         """Train with the grader's loop for the framework, or with the student's own ``train()``."""
         self.events.phase(self.task, "train")
-        self.stage, started = "train", time.perf_counter()
-        adapter, model = built.adapter, built.model
-        factor = self.task.machine_factor
-        if self.student.train is None:
-            fit = adapter.fit(
-                model, built.data, plan, output=built.output, callbacks=callbacks, on_epoch=self._report_epoch(plan)
-            )
-            plan = fit.plan or plan
-            seconds = time.perf_counter() - started
-            if fit.stop_reason == "time_budget":
-                fit.warnings.append(budget_warning(len(fit.history), plan.epochs, seconds, factor))
-            return TrainingRun(
-                built.device,
-                plan,
-                fit.history,
-                len(fit.history),
-                fit.stop_reason,
-                seconds,
-                fit.best_epoch,
-                fit.warnings,
-                factor,
-            )
+        self.stage = "train"
+        train = self.student.train
+        if train is None:
+            return self._fit(built, plan, callbacks)
+        return self._own_loop(built, plan, train)
+
+    def _fit(self, built: Built, plan: TrainingPlan, callbacks: list[Any]) -> TrainingRun:
+        """The framework's loop, run by the adapter; a model compiled by the student may change the plan."""
+        started, factor = time.perf_counter(), self.task.machine_factor
+        fit = built.adapter.fit(
+            built.model, built.data, plan, output=built.output, callbacks=callbacks, on_epoch=self._report_epoch(plan)
+        )
+        plan = fit.plan or plan
+        seconds = time.perf_counter() - started
+        if fit.stop_reason == "time_budget":
+            fit.warnings.append(budget_warning(len(fit.history), plan.epochs, seconds, factor))
+        return TrainingRun(
+            built.device,
+            plan,
+            fit.history,
+            len(fit.history),
+            fit.stop_reason,
+            seconds,
+            fit.best_epoch,
+            fit.warnings,
+            factor,
+        )
+
+    def _own_loop(self, built: Built, plan: TrainingPlan, train: Callable[..., Any]) -> TrainingRun:
+        """The student's own ``train()``, under the adapter's watch: it counts the samples trained on, stops the
+        loop at the budget (with progress made, the model is graded as trained so far), and notes what the
+        probes and an ablation or what-if need to know about the loop."""
+        started, factor = time.perf_counter(), self.task.machine_factor
         samples_per_epoch = len(built.data.x_train)
         clock = LoopClock(plan.max_seconds, self._report_progress(samples_per_epoch))
         history: list[EpochRecord] = []
-        # At the budget, with progress made, the watch raises: the model is graded as trained so far.
         fixes = self._loop_fixes(built, self.task.what_if) if self.task.what_if is not None else None
-        with (
-            adapter.watch_training_loop(model, ablation=self.task.ablation, clock=clock, fixes=fixes) as watch,
-            contextlib.suppress(BudgetReached),
-        ):
-            history = history_from(self.student.train(model, built.data, _hparams_for_student(plan, built.device)))
+        watching = built.adapter.watch_training_loop(built.model, ablation=self.task.ablation, clock=clock, fixes=fixes)
+        with watching as watch, contextlib.suppress(BudgetReached):
+            hparams = _hparams_for_student(plan, built.device)
+            history = history_from(train(built.model, built.data, hparams))
         for fix, changes in watch.changed.items():
             self.changed.setdefault(fix, []).extend(changes)
         seconds = time.perf_counter() - started
@@ -390,6 +400,11 @@ class ModelRun:
         else:
             epochs_run = len(history) if history else plan.epochs
             run = TrainingRun(built.device, plan, history, epochs_run, "custom_loop", seconds, machine_factor=factor)
+        self._note_loop(watch)
+        return run
+
+    def _note_loop(self, watch: LoopWatch) -> None:
+        """What the watch saw of the loop, on the probes; for an ablation, the optimizer decay it switched off."""
         probes = self.report.probes or ModelProbes()
         probes.evaluated_in_training_mode = watch.evaluated_in_training_mode
         probes.trained_in_eval_mode = watch.trained_in_eval_mode
@@ -399,7 +414,6 @@ class ModelRun:
                 *(self.report.switched_off or []),
                 f"train()'s optimizer weight decay {watch.optimizer_weight_decay:g} -> 0",
             ]
-        return run
 
     def _predict(self, built: Built) -> dict[str, np.ndarray]:
         """Class indices for every split, in inference mode; and whether inference is repeatable."""
@@ -508,8 +522,7 @@ def budget_warning(epochs: float, planned: int, seconds: float, factor: float) -
 def load_data(data_dir: Path, problem: str, n_classes: int, device: str, seed: int) -> tuple[TrainingData, np.ndarray]:
     """The arrays the parent wrote, as float32 model inputs (MNIST pixels scaled to [0, 1])."""
     arrays = {
-        name: np.load(data_dir / problem / f"{name}.npy", mmap_mode="r", allow_pickle=False)
-        for name in DATA_ARRAYS
+        name: np.load(data_dir / problem / f"{name}.npy", mmap_mode="r", allow_pickle=False) for name in DATA_ARRAYS
     }
 
     def features(x: np.ndarray) -> np.ndarray:
