@@ -30,6 +30,7 @@ from grader.records import (
     MODEL_KEYS,
     CapturedOutput,
     Environment,
+    Failure,
     FreeformRun,
     Measurements,
     ModelMeasurement,
@@ -40,7 +41,7 @@ from grader.records import (
 from grader.report import Report, created_now
 from grader.rubric import Rubric
 from grader.score import score
-from grader.train import train_submission
+from grader.train import TrainingOutcome, train_submission
 from grader.worker.found_models import PICK
 from grader.worker.job import DryRun, Task, WorkerEnvironment
 
@@ -112,20 +113,60 @@ def measure_submission(path: Path, options: GradeOptions, rubric: Rubric) -> Mea
     try:
         submission = load_submission(path, run_all=options.run_all)
     except NotebookError as error:  # a notebook that cannot be read or parsed: graded as not gradable
-        info = SubmissionInfo(str(path), path.name, [], "")
-        return Measurements(
-            __version__,
-            info,
-            settings,
-            {},
-            [],
-            error.failure,
-            Environment(),
-            CapturedOutput(),
-            round(time.perf_counter() - started, 3),
+        return _ungradable(path, settings, error.failure, started)
+    data = _load_data(options)
+    cache, key = MeasurementCache(), _cache_key(submission, data, options, rubric, seed)
+    use_cache = options.cache and not options.find_only
+    cached = cache.get(key) if use_cache else None
+    if cached is not None:
+        return dataclasses.replace(
+            cached, submission=_submission_info(submission), reused=True, seconds=_since(started)
         )
+    tasks = tasks_for(rubric, options)
+    finished = cache.get_models(key, [task.key for task in tasks if not task.ablation]) if use_cache else {}
+    to_train = [task for task in tasks if model_key(task.problem, task.variant) not in finished]
+    outcome, trained = _train(submission, data, to_train, seed, options, rubric)
+    models = finished | trained
+    failure = outcome.submission_failure
+    measurements = Measurements(
+        grader_version=__version__,
+        submission=_submission_info(submission),
+        settings=settings,
+        data={problem: problem_data.info for problem, problem_data in data.items()},
+        models=[_explained(models[task.key], submission) for task in tasks if task.key in models],
+        failure=submission.explain(failure) if failure else None,
+        environment=_environment(outcome),
+        log=outcome.log,
+        seconds=_since(started),
+        freeform=_freeform(submission, outcome.freeform),
+    )
+    if not options.find_only:
+        cache.put(key, measurements)
+    return measurements
+
+
+def _since(started: float) -> float:
+    return round(time.perf_counter() - started, 3)
+
+
+def _ungradable(path: Path, settings: Settings, failure: Failure, started: float) -> Measurements:
+    """The measurements of a submission that could not even be loaded: its failure, and nothing measured."""
+    return Measurements(
+        grader_version=__version__,
+        submission=SubmissionInfo(str(path), path.name, [], ""),
+        settings=settings,
+        data={},
+        models=[],
+        failure=failure,
+        environment=Environment(),
+        log=CapturedOutput(),
+        seconds=_since(started),
+    )
+
+
+def _load_data(options: GradeOptions) -> dict[str, ProblemData]:
     options.on_event({"event": "stage", "status": f"loading {' and '.join(options.problems)}"})
-    data = {
+    return {
         problem: load_problem(
             problem,
             quick=options.quick,
@@ -135,28 +176,27 @@ def measure_submission(path: Path, options: GradeOptions, rubric: Rubric) -> Mea
         )
         for problem in options.problems
     }
-    cache, key = MeasurementCache(), _cache_key(submission, data, options, rubric, seed)
-    use_cache = options.cache and not options.find_only
-    cached = cache.get(key) if use_cache else None
-    if cached is not None:
-        return dataclasses.replace(
-            cached,
-            submission=_submission_info(submission),
-            reused=True,
-            seconds=round(time.perf_counter() - started, 3),
-        )
+
+
+def _train(
+    submission: Submission,
+    data: dict[str, ProblemData],
+    tasks: list[Task],
+    seed: int,
+    options: GradeOptions,
+    rubric: Rubric,
+) -> tuple[TrainingOutcome, dict[str, ModelMeasurement]]:
+    """Train ``tasks`` in the sandboxed worker, and measure what came back against the hidden labels."""
     limits = rubric.limits
     if options.run_all:
         limits = dataclasses.replace(limits, import_seconds=limits.run_all_seconds)
-    tasks = tasks_for(rubric, options)
-    finished = cache.get_models(key, [task.key for task in tasks if not task.ablation]) if use_cache else {}
     workdir = Path(tempfile.mkdtemp(prefix="grader-"))
     options.on_event({"event": "stage", "status": "starting the worker"})
     try:
         outcome = train_submission(
             submission,
             data,
-            [task for task in tasks if model_key(task.problem, task.variant) not in finished],
+            tasks,
             seed=seed,
             device=options.device,
             limits=limits,
@@ -166,12 +206,16 @@ def measure_submission(path: Path, options: GradeOptions, rubric: Rubric) -> Mea
             dry_run=_dry_run(submission, rubric),
             on_event=options.on_event,
         )
-        models = finished | measure(outcome.models, outcome.predictions, data)
+        return outcome, measure(outcome.models, outcome.predictions, data)
     finally:
         if not options.keep_workdir:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _environment(outcome: TrainingOutcome) -> Environment:
+    """What the worker ran with (its own word, for the report) and how the grader walled it off."""
     reported = outcome.environment or WorkerEnvironment("", "", {}, 0.0)
-    environment = Environment(
+    return Environment(
         python=reported.python,
         platform=reported.platform,
         libraries=reported.libraries,
@@ -179,22 +223,6 @@ def measure_submission(path: Path, options: GradeOptions, rubric: Rubric) -> Mea
         isolated=list(outcome.isolation.features),
         peak_memory_mb=reported.peak_memory_mb,
     )
-    failure = outcome.submission_failure
-    measurements = Measurements(
-        grader_version=__version__,
-        submission=_submission_info(submission),
-        settings=settings,
-        data={problem: problem_data.info for problem, problem_data in data.items()},
-        models=[_explained(models[task.key], submission) for task in tasks if task.key in models],
-        failure=submission.explain(failure) if failure else None,
-        environment=environment,
-        log=outcome.log,
-        seconds=round(time.perf_counter() - started, 3),
-        freeform=_freeform(submission, outcome.freeform),
-    )
-    if not options.find_only:
-        cache.put(key, measurements)
-    return measurements
 
 
 def _dry_run(submission: Submission, rubric: Rubric) -> DryRun | None:
