@@ -23,7 +23,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from grader.render.text import terminal_text, workflow_inert
+from grader.render.text import percent, terminal_text, workflow_inert
 
 STARTING = "grader"  # the line shown from the first second, until the worker's first event about a model
 PHASE_WORDS = {"build": "building the model and loading data", "train": "training", "predict": "predicting"}
@@ -83,7 +83,7 @@ class ProgressPrinter:
         elif kind == "epoch":
             self.last[task] = event
             accuracy = event.get("val_accuracy")
-            status = f"val acc {100 * accuracy:.1f}%" if isinstance(accuracy, (int, float)) else "training"
+            status = f"val acc {percent(accuracy)}" if isinstance(accuracy, (int, float)) else "training"
             self._update(task, status=status, completed=event.get("epoch"), total=event.get("epochs"))
         elif kind == "progress":  # a student's own loop: epochs done, maybe a fraction
             self.last[task] = event
@@ -114,7 +114,7 @@ class ProgressPrinter:
         seconds = time.monotonic() - self.started.get(task, time.monotonic())
         last = self.last.get(task, {})
         accuracy = last.get("val_accuracy")
-        shown = f", val acc {100 * accuracy:.1f}%" if isinstance(accuracy, (int, float)) else ""
+        shown = f", val acc {percent(accuracy)}" if isinstance(accuracy, (int, float)) else ""
         phase = self.phases.get(task)
         if "epoch" in last:
             outcome = f"{last['epoch']} epochs"
