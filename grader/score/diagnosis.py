@@ -70,6 +70,9 @@ def diagnose(
     return Diagnosis(state, cause.text, evidence, cause.advice, round(sum(lost[i] for i in explains), 2), explains)
 
 
+State = tuple[str, str, Cause | None]  # the state, its evidence, and the cause that usually explains it
+
+
 def _state(
     model: ModelMeasurement,
     lost: dict[str, float],
@@ -77,37 +80,64 @@ def _state(
     allowed_gap: float,
     onset: int | None,
     cause: Cause | None,
-) -> tuple[str, str, Cause | None]:
-    """The state in the lesson's words, its evidence, and the cause that usually explains it."""
+) -> State:
+    """The state in the lesson's words, its evidence, and the cause that usually explains it: the first of
+    a training that went wrong, a cause that names its own state, too much regularization, and the fit."""
     assert model.accuracy is not None and model.run is not None
-    accuracy, plan, epochs = model.accuracy, model.run.plan, model.run.epochs_run
-    losses = [r.loss for r in model.run.history if r.loss is not None]
-    chance = 1 / N_CLASSES[model.problem]
-    loss_rose = len(losses) >= 3 and losses[-1] > losses[0] * DIVERGING_RISE
-    if loss_rose or any(not math.isfinite(loss) for loss in losses):
-        return (
-            "diverging",
-            f"training loss went from {losses[0]:.3g} to {losses[-1]:.3g}",
-            Cause(
-                "the steps are too large for the loss surface",
-                f"lower the learning rate ({plan.learning_rate:g} now): try a tenth of it",
-                ("accuracy",),
-            ),
-        )
+    diverging = _diverging(model)
+    if diverging is not None:
+        return diverging
     if cause is not None and cause.state:
         return cause.state, "", None
-    if accuracy.train <= chance + NOT_LEARNING_ABOVE_CHANCE:
-        curve = f"; training loss {losses[0]:.3g} -> {losses[-1]:.3g}" if losses else ""
-        return (
-            "not learning",
-            f"training accuracy {pct(accuracy.train)}, chance is {pct(chance)}{curve}",
-            Cause(
-                "the loss is not going down",
-                "check that the optimizer updates this model's parameters and that the learning rate is not tiny "
-                f"({plan.learning_rate:g} now)",
-                ("accuracy",),
-            ),
-        )
+    return _not_learning(model) or _over_regularized(model, found, cause) or _fit(model, lost, allowed_gap, onset)
+
+
+def _losses(model: ModelMeasurement) -> list[float]:
+    assert model.run is not None
+    return [r.loss for r in model.run.history if r.loss is not None]
+
+
+def _diverging(model: ModelMeasurement) -> State | None:
+    """Training loss that rose far above where it started, or left the numbers."""
+    assert model.run is not None
+    losses = _losses(model)
+    loss_rose = len(losses) >= 3 and losses[-1] > losses[0] * DIVERGING_RISE
+    if not loss_rose and all(math.isfinite(loss) for loss in losses):
+        return None
+    return (
+        "diverging",
+        f"training loss went from {losses[0]:.3g} to {losses[-1]:.3g}",
+        Cause(
+            "the steps are too large for the loss surface",
+            f"lower the learning rate ({model.run.plan.learning_rate:g} now): try a tenth of it",
+            ("accuracy",),
+        ),
+    )
+
+
+def _not_learning(model: ModelMeasurement) -> State | None:
+    """Training accuracy barely above chance."""
+    assert model.accuracy is not None and model.run is not None
+    chance = 1 / N_CLASSES[model.problem]
+    if model.accuracy.train > chance + NOT_LEARNING_ABOVE_CHANCE:
+        return None
+    losses = _losses(model)
+    curve = f"; training loss {losses[0]:.3g} -> {losses[-1]:.3g}" if losses else ""
+    return (
+        "not learning",
+        f"training accuracy {pct(model.accuracy.train)}, chance is {pct(chance)}{curve}",
+        Cause(
+            "the loss is not going down",
+            "check that the optimizer updates this model's parameters and that the learning rate is not tiny "
+            f"({model.run.plan.learning_rate:g} now)",
+            ("accuracy",),
+        ),
+    )
+
+
+def _over_regularized(model: ModelMeasurement, found: Regularization, cause: Cause | None) -> State | None:
+    """The model retrained without its regularization did better, or a cause blames a rate or a decay."""
+    assert model.accuracy is not None
     ahead = _ablation_ahead(model)
     if ahead is not None:
         return (
@@ -120,9 +150,16 @@ def _state(
             ),
         )
     if cause is not None and cause.claims[-1] in ("dropout_rate", "weight_decay"):
-        return "over-regularized", f"training accuracy only {pct(accuracy.train)}", None
+        return "over-regularized", f"training accuracy only {pct(model.accuracy.train)}", None
+    return None
+
+
+def _fit(model: ModelMeasurement, lost: dict[str, float], allowed_gap: float, onset: int | None) -> State:
+    """A model that learned: overfitting, underfitting or fine, by its gap and its lost points."""
+    assert model.accuracy is not None and model.run is not None
+    accuracy = model.accuracy
     if lost.get("gap") or onset is not None or (accuracy.gap > allowed_gap and "accuracy" in lost):
-        rising = f"; validation loss rising from epoch {onset} of {epochs}" if onset is not None else ""
+        rising = f"; validation loss rising from epoch {onset} of {model.run.epochs_run}" if onset is not None else ""
         return (
             "overfitting",
             f"training {pct(accuracy.train)} vs validation {pct(accuracy.val)}: a gap of {points(accuracy.gap)} "

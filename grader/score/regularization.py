@@ -112,6 +112,35 @@ def effective_check(
     """Compare the model with its ablation: regularization should lower the gap or raise validation accuracy
     by more than the reference's seed noise."""
     worth = rule.effective_points
+    uncompared = _no_comparison(model, found, worth, due)
+    if uncompared is not None:
+        return uncompared
+    run, without = model.accuracy, model.ablation
+    assert run is not None and without is not None and without.accuracy is not None and without.switched_off
+    noise = ablation.min_noise.get(model.problem, 0.0)
+    gap_noise = max(ablation.noise_sigmas * (stats.gap.std if stats else 0.0), noise)
+    val_noise = max(ablation.noise_sigmas * (stats.val_accuracy.std if stats else 0.0), noise)
+    gap_cut = without.accuracy.gap - run.gap
+    val_gain = run.val - without.accuracy.val
+    compared = (
+        f"with it: gap {points(run.gap)}, validation {pct(run.val)}; without ({'; '.join(without.switched_off)}): "
+        f"gap {points(without.accuracy.gap)}, validation {pct(without.accuracy.val)}"
+    )
+    if gap_cut > gap_noise or val_gain > val_noise:
+        return passed("regularization_effective", EFFECTIVE, worth, f"{compared}: it helped beyond seed noise")
+    return failed(
+        "regularization_effective",
+        EFFECTIVE,
+        worth,
+        f"{compared}: no difference beyond seed noise (gap {points(gap_noise)}, validation {points(val_noise)})",
+        "the regularization is too weak to matter: raise the dropout rate (0.2 to 0.5) or add weight decay, "
+        "and compare the learning curves",
+    )
+
+
+def _no_comparison(model: ModelMeasurement, found: Regularization, worth: float, due: bool) -> Check | None:
+    """The check when there is nothing to compare: no trained model, no ablation run, no regularization, an
+    ablation that failed or switched nothing off. None when the two runs can be compared."""
     run, without = model.accuracy, model.ablation
     if run is None and (due or without is not None):
         return failed("regularization_effective", EFFECTIVE, worth, "the model did not train", "")
@@ -134,25 +163,7 @@ def effective_check(
             EFFECTIVE,
             f"the grader cannot switch off {', '.join(found.found())}, so there is nothing to compare",
         )
-    noise = ablation.min_noise.get(model.problem, 0.0)
-    gap_noise = max(ablation.noise_sigmas * (stats.gap.std if stats else 0.0), noise)
-    val_noise = max(ablation.noise_sigmas * (stats.val_accuracy.std if stats else 0.0), noise)
-    gap_cut = without.accuracy.gap - run.gap
-    val_gain = run.val - without.accuracy.val
-    compared = (
-        f"with it: gap {points(run.gap)}, validation {pct(run.val)}; without ({'; '.join(without.switched_off)}): "
-        f"gap {points(without.accuracy.gap)}, validation {pct(without.accuracy.val)}"
-    )
-    if gap_cut > gap_noise or val_gain > val_noise:
-        return passed("regularization_effective", EFFECTIVE, worth, f"{compared}: it helped beyond seed noise")
-    return failed(
-        "regularization_effective",
-        EFFECTIVE,
-        worth,
-        f"{compared}: no difference beyond seed noise (gap {points(gap_noise)}, validation {points(val_noise)})",
-        "the regularization is too weak to matter: raise the dropout rate (0.2 to 0.5) or add weight decay, "
-        "and compare the learning curves",
-    )
+    return None
 
 
 def dropout_at_inference_check(model: ModelMeasurement, found: Regularization, worth: float) -> Check:
