@@ -27,7 +27,7 @@ from grader.records import Finding, FoundModel, SourceLocation, model_key
 
 HARD_CUT = 5  # training past this many times the budget stops the cell (when it cannot be run dry)
 PIXELS_ABOVE = 20.0  # an MNIST input past this was fed at 0-255 (standardised pixels reach about 2.8)
-INPUT_SHAPES = {"iris": [(4,)], "mnist": [(784,), (28, 28), (1, 28, 28), (28, 28, 1)]}
+INPUT_SHAPES: dict[str, list[tuple[int, ...]]] = {"iris": [(4,)], "mnist": [(784,), (28, 28), (1, 28, 28), (28, 28, 1)]}
 CLASSES = {"iris": 3, "mnist": 10}
 MAX_RECORDED = 2000  # models (and layers) a run may build before the grader stops noting them
 PICK = re.compile(r"grader\s*:\s*(iris|mnist)\s*[/ ]\s*(single|multi)", re.IGNORECASE)
@@ -147,7 +147,7 @@ class TorchRecorder:
         recorder = self
 
         def new(cls: type, *args: Any, **kwargs: Any) -> Any:
-            module = object.__new__(cls)
+            module: Any = object.__new__(cls)
             if not recorder.watch.active:
                 return module
             place = recorder.watch.locate()
@@ -189,7 +189,7 @@ class TorchRecorder:
         if self.torch is not None:
             self.torch.set_num_threads(self.threads)
 
-    def _forward(self, module: Any, args: tuple) -> None:
+    def _forward(self, module: Any, args: tuple[Any, ...]) -> None:
         if not self.watch.active:
             return
         self.depth += 1
@@ -211,11 +211,11 @@ class TorchRecorder:
             made.pixel_max = max(made.pixel_max, float(args[0].detach().float().max()))
             made.hyperparams.setdefault("batch_size", int(args[0].shape[0]) if args[0].dim() > 1 else 1)
 
-    def _forward_done(self, module: Any, args: tuple, output: Any) -> None:
+    def _forward_done(self, module: Any, args: tuple[Any, ...], output: Any) -> None:
         if self.watch.active:
             self.depth = max(self.depth - 1, 0)
 
-    def _step(self, optimizer: Any, args: tuple, kwargs: dict) -> None:
+    def _step(self, optimizer: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         if not self.watch.active:
             return
         made = self.optimizers.get(id(optimizer), ...)
@@ -391,7 +391,8 @@ class KerasRecorder:
 def _budget_callback(keras: Any, watch: Watch) -> Any:
     """A Keras callback ending fit once the cell's training budget is spent."""
 
-    class BudgetCallback(keras.callbacks.Callback):
+    # Keras is imported where the run uses it, so its Callback is Any to mypy: nothing to check the subclass by.
+    class BudgetCallback(keras.callbacks.Callback):  # type: ignore[misc]
         def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
             if not watch.training_step():
                 self.model.stop_training = True
@@ -468,7 +469,7 @@ def _no_step(*args: Any, **kwargs: Any) -> None:
     """An optimizer's step once the dry run's training budget is spent."""
 
 
-def _torch_rebuild(module: Any, cls: type, args: tuple, kwargs: dict) -> Callable[[], Any]:
+def _torch_rebuild(module: Any, cls: type, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Callable[[], Any]:
     """Build it again: by calling the constructor with the same plain arguments (fresh weights, the student's
     own initialisation), or, for a model made of other modules (``nn.Sequential(nn.Linear(...))``), by
     copying it and re-initialising every layer that knows how."""
@@ -500,7 +501,7 @@ def _plain(value: Any) -> bool:
     return False
 
 
-def _call_text(cls: type, args: tuple, kwargs: dict) -> str:
+def _call_text(cls: type, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
     shown = [repr(a) if _plain(a) else type(a).__name__ for a in args]
     shown += [f"{k}={v!r}" if _plain(v) else f"{k}={type(v).__name__}" for k, v in kwargs.items()]
     text = f"{cls.__name__}({', '.join(shown)})"
@@ -540,8 +541,9 @@ def _epochs_of_loop(frame: Any, source_of: Callable[[str], str | None]) -> int |
         frame = frame.f_back
     named = [(n, f) for n, f in loops if isinstance(n.target, ast.Name) and "epoch" in n.target.id.lower()]
     for node, frame in named or loops[:1]:
-        value = _simple_value(node.iter.args[-2 if len(node.iter.args) == 3 else -1] if node.iter.args else None, frame)
-        start = _simple_value(node.iter.args[0], frame) if len(node.iter.args) >= 2 else 0
+        args = node.iter.args if isinstance(node.iter, ast.Call) else []  # always range(...), as found above
+        value = _simple_value(args[-2 if len(args) == 3 else -1] if args else None, frame)
+        start = _simple_value(args[0], frame) if len(args) >= 2 else 0
         if isinstance(value, int) and isinstance(start, int) and value - start > 0:
             return value - start
     return None

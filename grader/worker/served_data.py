@@ -51,7 +51,8 @@ class ServedData:
         path = self.data_dir / problem / f"{name}.npy"
         if not path.exists():
             raise NotServed(f"{problem} is not graded in this run (grade --problem {problem} to include it)")
-        return np.load(path, allow_pickle=False)
+        array: np.ndarray = np.load(path, allow_pickle=False)
+        return array
 
     def mnist(self) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
         """((train images, labels), ("test" = validation images, labels)), uint8 as Keras gives them."""
@@ -97,7 +98,7 @@ def _serve_sklearn(module: ModuleType, data: ServedData) -> None:
             raise data.refuse(f"fetch_openml({asked!r})", "the grader serves only 'mnist_784' from OpenML")
         return _openml_mnist(data, **kwargs)
 
-    module.load_iris, module.fetch_openml = load_iris, fetch_openml
+    _replace(module, load_iris=load_iris, fetch_openml=fetch_openml)
 
 
 def _openml_mnist(data: ServedData, *, as_frame: Any = "auto", return_X_y: bool = False, **_: Any) -> Any:
@@ -122,7 +123,7 @@ def _serve_keras_mnist(module: ModuleType, data: ServedData) -> None:
     def load_data(path: str = "mnist.npz") -> Any:
         return data.mnist()
 
-    module.load_data = load_data
+    _replace(module, load_data=load_data)
 
 
 def _refuse_keras(name: str) -> Callable[[ModuleType, ServedData], None]:
@@ -130,7 +131,7 @@ def _refuse_keras(name: str) -> Callable[[ModuleType, ServedData], None]:
         def load_data(*args: Any, **kwargs: Any) -> Any:
             raise data.refuse(f"keras.datasets.{name}", not_mnist_reason(name))
 
-        module.load_data = load_data
+        _replace(module, load_data=load_data)
 
     return patch
 
@@ -225,6 +226,13 @@ def serve(data: ServedData) -> None:
     patch_on_import({name: _bound(patch, data) for name, patch in LOADERS.items()})
 
 
+def _replace(owner: object, **functions: Callable[..., Any]) -> None:
+    """``owner.name = function`` for each: the real loaders' and sockets' signatures, which the type checker
+    knows, are replaced on purpose by ones that take anything."""
+    for name, function in functions.items():
+        setattr(owner, name, function)
+
+
 def _bound(patch: Callable[[ModuleType, ServedData], None], data: ServedData) -> Callable[[ModuleType], None]:
     return lambda module: patch(module, data)
 
@@ -247,6 +255,6 @@ def go_offline() -> None:
             return real_connect_ex(self, address)
         return refuse()
 
-    socket.socket.connect, socket.socket.connect_ex = connect, connect_ex  # type: ignore[method-assign]
-    socket.getaddrinfo = refuse  # type: ignore[assignment]
-    socket.create_connection = refuse  # type: ignore[assignment]
+    _replace(socket.socket, connect=connect, connect_ex=connect_ex)
+    socket.getaddrinfo = refuse
+    socket.create_connection = refuse
