@@ -117,7 +117,7 @@ def _histogram(percents: list[float], pass_mark: float) -> bytes:
     with matplotlib.style.context("default"):
         drawing = Figure(figsize=(7.0, 2.6), dpi=DPI, layout="constrained")
         axes = drawing.subplots()
-        axes.hist(percents, bins=np.linspace(0, 100, 21), color=BARS, edgecolor="white")
+        axes.hist(percents, bins=np.linspace(0, 100, 21).tolist(), color=BARS, edgecolor="white")
         axes.axvline(pass_mark, color=PASS_MARK, linestyle="--", linewidth=1.5, label=f"pass mark ({pass_mark:g}%)")
         axes.set_xlim(0, 100)
         axes.xaxis.set_major_formatter(PercentFormatter(xmax=100, decimals=0))

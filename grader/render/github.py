@@ -58,7 +58,7 @@ class Annotation:
         return f"::{self.level} {','.join(properties)}::{workflow_data(message)}"
 
 
-def annotations(report: Report) -> list[Annotation]:
+def annotations_for(report: Report) -> list[Annotation]:
     """Every annotation the report calls for, at most ``MAX_PER_LEVEL`` per level."""
     content = report_view(report)
     found: list[Annotation] = []
@@ -81,7 +81,7 @@ def annotations(report: Report) -> list[Annotation]:
 
 
 def render_annotations(report: Report) -> str:
-    return "".join(annotation.command() + "\n" for annotation in annotations(report))
+    return "".join(annotation.command() + "\n" for annotation in annotations_for(report))
 
 
 def job_summary(report: Report) -> str:

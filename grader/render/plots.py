@@ -57,7 +57,7 @@ def _png(history: list[EpochRecord], ablation: list[EpochRecord], onset: int | N
         accuracy_axes.yaxis.set_major_formatter(PercentFormatter(xmax=1, decimals=0))
         handles = _mark_best_epoch(loss_axes, history) + _mark_onset((loss_axes, accuracy_axes), onset)
         figure.legend(handles=_legend(bool(ablation)) + handles, loc="outside upper center", ncols=3, fontsize=8)
-        figure.get_layout_engine().set(w_pad=0.05, h_pad=0.02)  # type: ignore[union-attr]
+        figure.get_layout_engine().set(w_pad=0.05, h_pad=0.02)  # type: ignore[union-attr, call-arg]
         return png_bytes(figure)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 from collections import Counter
 from collections.abc import Iterable
+from typing import Literal
 
 from rich import box
 from rich.console import Console, Group, RenderableType
@@ -20,7 +21,7 @@ from rich.text import Text
 from grader.records import Measurements, ModelMeasurement
 from grader.render.checks import failed_models, findings
 from grader.render.text import percent, pp, prose, terminal_text, workflow_commands_stopped
-from grader.render.view import ReportView, freeform_view, model_figures, report_view
+from grader.render.view import ReportView, freeform_view, measurement, model_figures, report_view
 from grader.report import Check, ModelScore, Report
 
 
@@ -48,8 +49,8 @@ def _print_report(report: Report, console: Console) -> None:
         console.print(_submission_failure(report))
     else:
         console.print(_models_table(report))
-        for line in [*_diagnoses(report, content), *_deductions(report)]:
-            console.print(line)
+        for part in [*_diagnoses(report, content), *_deductions(report)]:
+            console.print(part)
     console.print(_line(content.verdict, "bold green" if content.outcome == "pass" else "bold red"))
     if content.next_steps:
         console.print(_line("Next steps", "bold"))
@@ -125,12 +126,12 @@ def _models_table(report: Report) -> Table:
         wide = 16 if header == "Regularization" else None
         table.add_column(header, justify=justify, no_wrap=True, max_width=wide, overflow="ellipsis")
     for score in report.scores:
-        model = report.measurements.model(score.key) or ModelMeasurement(*score.key.split("/"))
+        model = measurement(report, score)
         table.add_row(*(_cell(text) for text in _model_row(model, score)))
     return table
 
 
-COLUMNS = (
+COLUMNS: tuple[tuple[str, Literal["left", "right"]], ...] = (
     ("Model", "left"),
     ("Test", "right"),
     ("Reference", "right"),

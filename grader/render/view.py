@@ -174,7 +174,7 @@ def report_view(report: Report) -> ReportView:
         submission_failure=failure_view("The submission could not be graded", m.failure) if m.failure else None,
         next_steps=list(report.next_steps),
         diagnoses=diagnoses(report),
-        figures=[model_figures(_measurement(report, score), score) for score in report.scores] if ran else [],
+        figures=[model_figures(measurement(report, score), score) for score in report.scores] if ran else [],
         models=[_model_view(report, score) for score in report.scores] if ran else [],
         warnings=list(report.warnings),
         isolation=isolation_warning(m.environment.isolated),
@@ -257,8 +257,10 @@ def _quick_note(report: Report) -> list[str]:
     return [note, *(f"{info.problem}: {info.subset}" for info in report.measurements.data.values() if info.subset)]
 
 
-def _measurement(report: Report, score: ModelScore) -> ModelMeasurement:
-    return report.measurements.model(score.key) or ModelMeasurement(*score.key.split("/"))
+def measurement(report: Report, score: ModelScore) -> ModelMeasurement:
+    """What was measured of a scored model; nothing but its name for one that never ran."""
+    problem, variant = score.key.split("/")
+    return report.measurements.model(score.key) or ModelMeasurement(problem, variant)
 
 
 def model_figures(model: ModelMeasurement, score: ModelScore) -> ModelFigures:
@@ -276,7 +278,7 @@ def model_figures(model: ModelMeasurement, score: ModelScore) -> ModelFigures:
 
 
 def _model_view(report: Report, score: ModelScore) -> ModelView:
-    model = _measurement(report, score)
+    model = measurement(report, score)
     failure = model.failure
     lost = sum(check.lost for check in score.checks)
     return ModelView(
