@@ -1,8 +1,10 @@
 """The feedback page as one self-contained HTML file: styles inline, plots embedded as data URIs.
 
-It shows what ``markdown.page`` says a feedback page shows; this module only lays it out. No scripts,
-no fonts, no external assets, so the file opens the same from a CI artifact, an e-mail or a disk.
-Every piece of report text passes through ``html_text``: messages quote the student's code.
+It shows what ``view.report_view`` says a feedback page shows; this module only lays it out. No scripts,
+no fonts, no external assets, so the file opens the same from a CI artifact, an e-mail or a disk. Every
+HTML page the grader writes (the class summary and the similar pairs too) is ``document`` around its body,
+built of ``table``, ``facts`` and ``figure``. Every piece of report text passes through ``html_text``:
+messages quote the student's code.
 """
 
 from __future__ import annotations
