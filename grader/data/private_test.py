@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from grader.data import iris, mnist
-from grader.data.idx import decode_idx, read_file
+from grader.data.idx import read_idx
 from grader.errors import DataError
 from grader.records import PrivateTestSet
 
@@ -79,7 +79,7 @@ def _idx_pair(folder: Path) -> tuple[Path, Path]:
 
 def _decoded(path: Path) -> np.ndarray:
     try:
-        return decode_idx(read_file(path), path)
+        return read_idx(path)
     except DataError as error:  # its hint is about MNIST's own downloads
         raise _error("mnist", error.message) from None
 
