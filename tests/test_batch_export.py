@@ -357,6 +357,23 @@ def test_the_class_summary_draws_a_model_only_where_some_student_trained_it(rows
     assert ["iris/multi", "0", "2", "-", "-", "97.0%"] in cells(section(html, "Models"))
 
 
+def test_the_class_view_holds_the_figures_the_page_draws_and_the_words_it_shows(rows):
+    view = class_view(rows, similar=False)
+    assert (view.students, view.graded) == (8, 5)
+    assert sorted(view.scored_percents) == [22.75, 65.75, 100.0, 100.0, 100.0] and view.pass_mark_percent == 60
+    spreads = {spread.key: spread for spread in view.spreads}
+    assert spreads["iris/multi"].accuracies == [0.97, 0.97, 0.97] and spreads["iris/multi"].reference == 0.97
+    assert ["dave", "", "timed out", "-", TIMEOUT] in view.not_graded
+    assert view.similar is None  # no files read again unless asked
+
+
+def test_the_class_summary_page_is_drawn_from_the_view_alone(rows):
+    view = class_view(rows, similar=False)
+    renamed = dataclasses.replace(view, every_student=[["zoe", "Zoe Z", "graded", "1 / 1", "", ""]])
+    page = render_class_summary(renamed, plots=False)
+    assert "<td>zoe</td>" in section(page, "Every student") and "<td>alice</td>" not in section(page, "Every student")
+
+
 def test_the_class_summary_is_the_same_bytes_for_the_same_rows(rows):
     assert summary_page(rows) == summary_page(list(reversed(rows)))
 

@@ -1,9 +1,9 @@
 """Render stage: the one report object, written for each place a grade is read.
 
-Every format is a function ``Report -> str`` in a module of its own, reading the report's one view
-(``view.report_view``), and one line of ``FORMATS`` below: that line is all ``--format`` and ``--out``
-know of it. A module is imported only when its format is asked for (matplotlib, for one, is not loaded to
-print a terminal table).
+Every format is a function ``Report -> str`` in a module of its own (those a person reads say what the
+report's one view, ``view.report_view``, says) and one line of ``FORMATS`` below: that line is all
+``--format`` and ``--out`` know of it. A module is imported only when its format is asked for
+(matplotlib, for one, is not loaded to print a terminal table).
 """
 
 from __future__ import annotations
