@@ -49,10 +49,8 @@ def render_gradescope(report: Report) -> str:
 
 
 def _summary(report: Report, content: ReportView) -> str:
-    settings = report.measurements.settings
-    mode = "quick mode (a subset of the data: a rougher grade)" if settings.mode == "quick" else "full mode"
-    version = report.measurements.grader_version
-    lines = [content.verdict, f"Graded in {mode}, seed {settings.seed}, by nn-grader {version}."]
+    seed, version = report.measurements.settings.seed, report.measurements.grader_version
+    lines = [content.verdict, f"Graded in {content.mode}, seed {seed}, by nn-grader {version}."]
     freeform = content.freeform
     if freeform is not None:
         lines += ["", freeform.intro, *(f"- {problem}" for problem in freeform.problems)]

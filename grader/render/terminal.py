@@ -42,7 +42,7 @@ def render_terminal(report: Report, console: Console) -> None:
 
 def _print_report(report: Report, console: Console) -> None:
     content = report_view(report)
-    console.print(_heading(report))
+    console.print(_heading(report, content.mode))
     for line in _freeform_lines(report.measurements):
         console.print(line)
     if report.measurements.failure is not None:
@@ -64,9 +64,8 @@ def _print_report(report: Report, console: Console) -> None:
         console.print(_line("\n".join(lines), "dim"))
 
 
-def _heading(report: Report) -> RenderableType:
+def _heading(report: Report, mode: str) -> RenderableType:
     m = report.measurements
-    mode = "QUICK mode (a subset of the data)" if m.settings.mode == "quick" else "full mode"
     line = Text()
     line.append(f"nn-grader {m.grader_version}", style="bold")
     line.append(

@@ -118,6 +118,7 @@ class ReportView:
     title: str
     verdict: str
     outcome: str  # pass | fail | ungraded
+    mode: str  # "full mode", or "QUICK mode (a subset of the data)": a quick grade is a preview
     about: str
     quick: list[str]  # [] in full mode
     submission_failure: FailureView | None
@@ -169,6 +170,7 @@ def report_view(report: Report) -> ReportView:
         title=f"Feedback for {m.submission.path}",
         verdict=verdict(report),
         outcome="ungraded" if report.status != "graded" else "pass" if report.passed else "fail",
+        mode=mode_words(report.measurements.settings.mode),
         about=_about(report),
         quick=_quick_note(report),
         submission_failure=failure_view("The submission could not be graded", m.failure) if m.failure else None,
@@ -211,10 +213,14 @@ def log_excerpt(text: str) -> list[str]:
     return text.rstrip().splitlines()[-LOG_LINES_SHOWN:]
 
 
+def mode_words(mode: str) -> str:
+    return "QUICK mode (a subset of the data)" if mode == "quick" else "full mode"
+
+
 def _about(report: Report) -> str:
     m = report.measurements
     return (
-        f"nn-grader {m.grader_version} · {'quick' if m.settings.mode == 'quick' else 'full'} mode · "
+        f"nn-grader {m.grader_version} · {mode_words(m.settings.mode)} · "
         f"seed {m.settings.seed} · {m.seconds:.0f} s · rubric {report.rubric.get('name', '?')} "
         f"{report.rubric.get('digest', '')} · {report.created}"
         + (" · measurements reused from an earlier run of the same code" if m.reused else "")
