@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -95,11 +95,8 @@ def train_submission(
     worker left there reaches the next, and the grader only reads them back, through ``grader.boundary``.
     """
     data_dir = workdir / "data"
-    data_dir.mkdir(parents=True, exist_ok=True)
     _write_worker_data(data, data_dir)
-    walls = isolation()
     speed = machine_speed(threads)  # threads 0: as many as train fastest now
-    threads = speed.threads
     tasks = stretched(tasks, speed.factor) if tasks else []
     job = Job(
         "",
@@ -109,12 +106,92 @@ def train_submission(
         list(tasks),
         seed,
         device,
-        threads,
+        speed.threads,
         n_classes={name: problem.info.n_classes for name, problem in data.items()},
         memory_bytes=int(limits.memory_gib * 2**30),
         dry_run=dry_run,
     )
-    budgets = {task.key: task.max_seconds for task in tasks}
+    allowance = allowances({task.key: task.max_seconds for task in tasks}, limits, dry_run)
+    workers = _Workers(submission, isolation(), workdir, data_dir, hidden, allowance, limits, on_event)
+    return workers.until_done(job, data)
+
+
+@dataclass
+class _Workers:
+    """What every worker of one grade shares: the submission copied into each, the walls and the folders they
+    let it read or keep from it, the allowances and limits it runs under, and where its events and output go.
+    Each worker gets fresh folders: nothing one worker left there reaches the next."""
+
+    submission: Submission
+    walls: Isolation
+    workdir: Path
+    data_dir: Path
+    hidden: list[Path]
+    allowance: Callable[[str, str | None], float]
+    limits: Limits
+    on_event: EventHandler
+    logs: list[CapturedOutput] = field(default_factory=list)
+
+    def until_done(self, job: Job, data: dict[str, ProblemData]) -> TrainingOutcome:
+        """Workers one after another until every task has a result or a failure, or the submission itself
+        failed: a worker that stops in the middle of a model leaves the rest to a fresh one."""
+        outcome = TrainingOutcome({}, {}, None, None, CapturedOutput(), self.walls)
+        while True:  # once at least: a free-form submission's dry run may be all there is to do
+            exit_, partial = self.run(job, data, outcome)
+            if outcome.submission_failure or (exit_.phase in ("start", "import") and not exit_.finished):
+                failure = outcome.submission_failure or _import_failure(exit_, self.submission.entry, job.dry_run)
+                outcome.submission_failure = failure
+                break
+            job.tasks = _left_after(exit_, job.tasks, partial, outcome, self.limits)
+            if not job.tasks:
+                break
+        outcome.log = _join_logs(self.logs)
+        return outcome
+
+    def run(
+        self, job: Job, data: dict[str, ProblemData], outcome: TrainingOutcome
+    ) -> tuple[WorkerExit, dict[str, ModelReport]]:
+        """One worker in fresh folders (a scratch home with a copy of the submission, and an output folder: the
+        only ones it can write), its results read back into ``outcome`` and the folders removed. Returns how
+        it ended and the reports it wrote before training that no final one replaced."""
+        scratch, out_dir = (Path(tempfile.mkdtemp(prefix=prefix, dir=self.workdir)) for prefix in ("scratch-", "out-"))
+        job.submission_dir, job.out_dir = str(_copy_submission(self.submission, scratch / "submission")), str(out_dir)
+        layout = SandboxLayout(self.walls, writable=[scratch, out_dir], readable=[self.data_dir], hidden=self.hidden)
+        self.walls.hand_over(layout.writable, layout.readable)
+        exit_ = self._start(job, layout)
+        partial = _collect(out_dir, job.tasks, data, outcome)
+        for folder in (scratch, out_dir):  # never through a link the worker made: rmtree works on descriptors
+            shutil.rmtree(folder, ignore_errors=True)
+        return exit_, partial
+
+    def _start(self, job: Job, layout: SandboxLayout) -> WorkerExit:
+        """One worker, from start to end: the job on its standard input, its pipes, and the run."""
+        events_read, events_write = os.pipe()
+        lifeline_read, lifeline_write = os.pipe()
+        job.events_fd, job.lifeline_fd = events_write, lifeline_read
+        scratch = Path(job.submission_dir).parent
+        try:
+            return run_worker(
+                to_json(job),
+                [task.key for task in job.tasks],
+                events_write,
+                events_read,
+                lifeline_read,
+                cwd=scratch,
+                env=worker_environment(scratch, job.threads, job.device),
+                layout=layout,
+                allowance=self.allowance,
+                limits=self.limits,
+                on_event=self.on_event,
+                log_sink=self.logs,
+            )
+        finally:
+            os.close(lifeline_write)
+
+
+def allowances(budgets: dict[str, float], limits: Limits, dry_run: DryRun | None) -> Callable[[str, str | None], float]:
+    """The seconds each phase of a worker may take (``allowance(phase, task)``), from the rubric's limits and
+    each task's stretched budget (``budgets``, by task key): what the sandbox's watcher enforces."""
 
     def allowance(phase: str, task: str | None) -> float:
         if phase == "import":  # importing a module, or a free-form submission's whole dry run
@@ -129,34 +206,25 @@ def train_submission(
             return limits.grace_seconds
         return limits.build_seconds
 
-    outcome = TrainingOutcome({}, {}, None, None, CapturedOutput(), walls)
-    logs: list[CapturedOutput] = []
-    while True:  # once at least: a free-form submission's dry run may be all there is to do
-        scratch, out_dir = (Path(tempfile.mkdtemp(prefix=prefix, dir=workdir)) for prefix in ("scratch-", "out-"))
-        job.submission_dir, job.out_dir = str(_copy_submission(submission, scratch / "submission")), str(out_dir)
-        layout = SandboxLayout(walls, writable=[scratch, out_dir], readable=[data_dir], hidden=hidden)
-        walls.hand_over(layout.writable, layout.readable)
-        exit_ = _run_once(job, layout, allowance, on_event, logs, limits)
-        partial = _collect(out_dir, job.tasks, data, outcome)
-        for folder in (scratch, out_dir):  # never through a link the worker made: rmtree works on descriptors
-            shutil.rmtree(folder, ignore_errors=True)
-        if outcome.submission_failure or (exit_.phase in ("start", "import") and not exit_.finished):
-            outcome.submission_failure = outcome.submission_failure or _import_failure(exit_, submission.entry, dry_run)
-            break
-        missing = [task for task in job.tasks if task.key not in outcome.models]
-        if not missing:
-            break
-        culprit = next((task for task in missing if task.key == exit_.task), missing[0])
-        outcome.models[culprit.key] = _stopped(culprit, partial.get(culprit.key), exit_, limits)
-        left = [task for task in missing if task is not culprit]
-        for task in [task for task in left if not task.main and culprit.main and _same_model(task, culprit)]:
-            outcome.models[task.key] = ModelMeasurement(task.problem, task.variant, failure=skipped_retrain(task))
-            left.remove(task)
-        job.tasks = left  # a fresh worker goes on with the rest
-        if not job.tasks:
-            break
-    outcome.log = _join_logs(logs)
-    return outcome
+    return allowance
+
+
+def _left_after(
+    exit_: WorkerExit, tasks: list[Task], partial: dict[str, ModelReport], outcome: TrainingOutcome, limits: Limits
+) -> list[Task]:
+    """The tasks a fresh worker goes on with, once one ended before its last: the model it was working on gets
+    the failure (so one runaway model never costs the others their grade), and that model's ablation and
+    what-if, which would only repeat it, are skipped."""
+    missing = [task for task in tasks if task.key not in outcome.models]
+    if not missing:
+        return []
+    culprit = next((task for task in missing if task.key == exit_.task), missing[0])
+    outcome.models[culprit.key] = _stopped(culprit, partial.get(culprit.key), exit_, limits)
+    left = [task for task in missing if task is not culprit]
+    for task in [task for task in left if not task.main and culprit.main and _same_model(task, culprit)]:
+        outcome.models[task.key] = ModelMeasurement(task.problem, task.variant, failure=skipped_retrain(task))
+        left.remove(task)
+    return left
 
 
 def stretched(tasks: list[Task], factor: float) -> list[Task]:
@@ -193,38 +261,6 @@ def _stopped(task: Task, partial: ModelReport | None, exit_: WorkerExit, limits:
     )
 
 
-def _run_once(
-    job: Job,
-    layout: SandboxLayout,
-    allowance: Callable[[str, str | None], float],
-    on_event: EventHandler,
-    logs: list[CapturedOutput],
-    limits: Limits,
-) -> WorkerExit:
-    """One worker, from start to end: the job on its standard input, its pipes, and the run."""
-    events_read, events_write = os.pipe()
-    lifeline_read, lifeline_write = os.pipe()
-    job.events_fd, job.lifeline_fd = events_write, lifeline_read
-    scratch = Path(job.submission_dir).parent
-    try:
-        return run_worker(
-            to_json(job),
-            [task.key for task in job.tasks],
-            events_write,
-            events_read,
-            lifeline_read,
-            cwd=scratch,
-            env=worker_environment(scratch, job.threads, job.device),
-            layout=layout,
-            allowance=allowance,
-            limits=limits,
-            on_event=on_event,
-            log_sink=logs,
-        )
-    finally:
-        os.close(lifeline_write)
-
-
 def _copy_submission(submission: Submission, destination: Path) -> Path:
     """A private copy: the student's code may scribble on it without touching the original. A notebook
     arrives as the module generated from it."""
@@ -239,7 +275,9 @@ def _copy_submission(submission: Submission, destination: Path) -> Path:
 
 
 def _write_worker_data(data: dict[str, ProblemData], data_dir: Path) -> None:
-    """Everything the worker may see, as .npy files it memory-maps: no test labels among them."""
+    """Everything the worker may see, as .npy files it memory-maps: no test labels among them. The folder is
+    made even for no data: the sandbox binds it."""
+    data_dir.mkdir(parents=True, exist_ok=True)
     for name, problem in data.items():
         directory = data_dir / name
         directory.mkdir(parents=True, exist_ok=True)
