@@ -3,8 +3,9 @@
 ``grade SUBMISSION`` grades one submission (the command ``submission``, named or not);
 ``grade baselines`` regenerates the reference baselines; ``grade rubric`` shows the rubric in force.
 
-Exit codes: 0 graded and at or above the pass mark; 1 graded, below it; 2 usage error;
-3 the submission could not be graded at all.
+Exit codes (``grader.errors``): 0 graded and at or above the pass mark; 1 graded, below it; 2 usage error;
+3 the submission could not be graded at all. A command that stops on an error raises it: ``GradeGroup``
+shows it and exits with the code the error's class carries, the same from every command.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 import dacite
@@ -26,40 +28,47 @@ from grader.batch.similarity import copies_command
 from grader.bundle import choices, write_bundle
 from grader.cli_options import (
     baselines_option,
-    fail,
     report_options,
     rubric_and_baselines,
     rubric_option,
     seed_option,
+    show_error,
     training_options,
 )
 from grader.data import PROBLEMS
-from grader.errors import DataError, GraderError, RubricError, SubmissionError
+from grader.errors import EXIT_UNGRADABLE, GraderError
 from grader.lifeline import hold_inherited_lifeline
 from grader.load import frameworks_imported, load_submission
-from grader.notebook import NotebookError
 from grader.pipeline import GradeOptions, grade, measure_submission
 from grader.records import to_json
 from grader.render import FORMATS
 from grader.render.progress import ProgressPrinter
 from grader.render.terminal import render_found, render_terminal
-from grader.report import EXIT_UNGRADABLE, EXIT_USAGE, Report, created_now
+from grader.report import Report, created_now
 from grader.rubric import DEFAULT_RUBRIC, load_rubric
 from grader.score import score
 
 DEFAULT_COMMAND = "submission"
 
 
-class DefaultCommandGroup(click.Group):
-    """``grade PATH`` means ``grade submission PATH``: the common case needs no sub-command."""
+class GradeGroup(click.Group):
+    """``grade PATH`` means ``grade submission PATH``: the common case needs no sub-command. And the one
+    place an error stops a command: shown with its hint, exiting with the code its class carries."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
             args = [DEFAULT_COMMAND, *args]
         return super().parse_args(ctx, args)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except GraderError as error:
+            show_error(error)
+            ctx.exit(error.exit_code)
 
-@click.group(cls=DefaultCommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
+
+@click.group(cls=GradeGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="nn-grader")
 def main() -> None:
     """Retrain and grade a neural-network submission (Iris + MNIST, PyTorch or Keras).
@@ -117,26 +126,21 @@ def submission_command(
     rubric, baselines = rubric_and_baselines(rubric_path, baselines_path)
     stderr = Console(stderr=True, highlight=False)
     with ProgressPrinter(stderr, enabled=not no_progress) as progress:
-        options = GradeOptions(
+        options = _trained_as_asked(
+            device,
+            data_dir,
+            test_data,
+            problems,
+            threads,
+            progress,
             quick=quick,
-            device=device,
-            data_dir=data_dir,
-            problems=problems or PROBLEMS,
             seed=seed,
-            threads=threads,
             keep_workdir=keep_workdir,
             run_all=run_all,
             progress=not no_progress,
             cache=not no_cache,
-            test_data=test_data,
-            on_event=progress,
         )
-        try:
-            report = grade(path, options, rubric, baselines)
-        except DataError as error:
-            fail(error, EXIT_UNGRADABLE)
-        except GraderError as error:
-            fail(error, EXIT_USAGE)
+        report = grade(path, options, rubric, baselines)
     _emit(report, formats, out, fail_under)
 
 
@@ -163,6 +167,28 @@ def rescore_command(
     except (OSError, ValueError, dacite.DaciteError) as error:
         raise click.BadParameter(f"{report_path} is not a report written by grade --format json ({error})") from None
     _emit(score(stored.measurements, baselines, rubric, created=created_now()), formats, out, fail_under)
+
+
+def _trained_as_asked(
+    device: str,
+    data_dir: Path | None,
+    test_data: dict[str, Path],
+    problems: tuple[str, ...],
+    threads: int,
+    on_event: ProgressPrinter,
+    **more: Any,
+) -> GradeOptions:
+    """What every training command's ``training_options`` ask for, reporting to ``on_event``; ``more`` adds
+    the command's own."""
+    return GradeOptions(
+        device=device,
+        data_dir=data_dir,
+        test_data=test_data,
+        problems=problems or PROBLEMS,
+        threads=threads,
+        on_event=on_event,
+        **more,
+    )
 
 
 def _check_formats(formats: tuple[str, ...], out: Path | None) -> None:
@@ -237,42 +263,30 @@ def baselines_command(
     """
     from grader.reference_runs import REFERENCE_SOLUTIONS, measure_baselines
 
+    seed_list, mode_list = _seeds_and_modes(seeds, "quick" if quick else modes)
+    rubric = load_rubric(rubric_path)
+    stderr = Console(stderr=True, highlight=False)
+    with ProgressPrinter(stderr) as progress:
+        options = _trained_as_asked(device, data_dir, test_data, problems, threads, progress, progress=True)
+        solution_list = list(solutions) or REFERENCE_SOLUTIONS
+        baselines = measure_baselines(solution_list, seed_list, mode_list, rubric, options, log=stderr.print)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    baselines.save(out)
+    stderr.print(f"wrote {out}")
+
+
+def _seeds_and_modes(seeds: str, modes: str) -> tuple[list[int], list[str]]:
+    """``--seeds 0,1,2`` and ``--modes full,quick`` as lists, each with at least one valid item."""
     try:
         seed_list = [int(s) for s in seeds.split(",") if s.strip()]
     except ValueError:
         raise click.BadParameter(
             f"{seeds!r} is not a comma-separated list of whole numbers", param_hint="--seeds"
         ) from None
-    mode_list = ["quick"] if quick else [m.strip() for m in modes.split(",") if m.strip()]
-    if not seed_list or any(m not in ("full", "quick") for m in mode_list):
+    mode_list = [m.strip() for m in modes.split(",") if m.strip()]
+    if not seed_list or not mode_list or any(m not in ("full", "quick") for m in mode_list):
         raise click.UsageError("--seeds needs at least one seed and --modes only full and/or quick")
-    stderr = Console(stderr=True, highlight=False)
-    try:
-        rubric = load_rubric(rubric_path)
-        with ProgressPrinter(stderr) as progress:
-            baselines = measure_baselines(
-                list(solutions) or REFERENCE_SOLUTIONS,
-                seed_list,
-                mode_list,
-                rubric,
-                GradeOptions(
-                    device=device,
-                    data_dir=data_dir,
-                    problems=problems or PROBLEMS,
-                    threads=threads,
-                    progress=True,
-                    test_data=test_data,
-                    on_event=progress,
-                ),
-                log=stderr.print,
-            )
-    except RubricError as error:
-        fail(error, EXIT_USAGE)
-    except GraderError as error:
-        fail(error, EXIT_UNGRADABLE)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    baselines.save(out)
-    stderr.print(f"wrote {out}")
+    return seed_list, mode_list
 
 
 @main.command("framework")
@@ -281,11 +295,7 @@ def framework_command(path: Path) -> None:
     """Print the framework(s) the submission at PATH imports ("torch", "keras"), then the extras it needs
     ("lightning", "torchvision"), one per line, without running it: a CI job installs only what it prints.
     Nothing found prints "torch"."""
-    try:
-        found = frameworks_imported(load_submission(path))
-    except (SubmissionError, NotebookError) as error:
-        click.echo(f"error: {error}", err=True)
-        sys.exit(EXIT_USAGE)
+    found = frameworks_imported(load_submission(path))
     click.echo("\n".join(found or ["torch"]))
 
 
@@ -301,11 +311,8 @@ def data_command(data_dir: Path | None) -> None:
     once where grading must not download (a CI cache, an autograder image)."""
     from grader.data.mnist import mnist_files, read_mnist
 
-    try:
-        files = mnist_files(data_dir, progress=sys.stderr.isatty())
-        read_mnist(files)
-    except DataError as error:
-        fail(error, EXIT_UNGRADABLE)
+    files = mnist_files(data_dir, progress=sys.stderr.isatty())
+    read_mnist(files)
     click.echo("\n".join(str(path) for path in files.values()))
 
 
@@ -335,10 +342,7 @@ def rubric_command(rubric_path: Path | None) -> None:
     if rubric_path is None:
         click.echo(DEFAULT_RUBRIC.read_text(), nl=False)
         return
-    try:
-        rubric = load_rubric(rubric_path)
-    except RubricError as error:
-        fail(error, EXIT_USAGE)
+    rubric = load_rubric(rubric_path)
     click.echo(json.dumps(dataclasses.asdict(rubric), indent=2))
 
 
@@ -358,12 +362,7 @@ def models_command(path: Path, data_dir: Path | None, rubric_path: Path | None, 
     nothing is retrained. Exits 0 when a model to grade was found, 3 when none was."""
     rubric, _ = rubric_and_baselines(rubric_path, None)
     options = GradeOptions(data_dir=data_dir, cache=False, find_only=True)
-    try:
-        measurements = measure_submission(path, options, rubric)
-    except DataError as error:
-        fail(error, EXIT_UNGRADABLE)
-    except GraderError as error:
-        fail(error, EXIT_USAGE)
+    measurements = measure_submission(path, options, rubric)
     if as_json:
         click.echo(to_json(measurements))
     else:

@@ -1,13 +1,13 @@
-"""Options and error handling shared by the ``grade`` commands: each command states what it takes
-with these decorators, and fails the same way."""
+"""Options shared by the ``grade`` commands (each command states what it takes with these decorators),
+and the one way an error is shown."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 from rich.console import Console
@@ -15,9 +15,8 @@ from rich.markup import escape
 
 from grader.baselines import Baselines, load_baselines
 from grader.data import PROBLEMS, read_private_test
-from grader.errors import BaselineError, DataError, GraderError, RubricError
+from grader.errors import BaselineError, DataError, GraderError
 from grader.render import FORMATS
-from grader.report import EXIT_USAGE
 from grader.rubric import Rubric, load_rubric
 
 
@@ -50,7 +49,7 @@ def _test_sets(ctx: click.Context, param: click.Parameter, values: tuple[str, ..
         try:
             read_private_test(problem, Path(path))
         except DataError as error:
-            raise click.BadParameter(f"{error.message}\n  hint: {error.hint}") from None
+            raise click.BadParameter(str(error)) from None
         chosen[problem] = Path(path).expanduser().absolute()
     return chosen
 
@@ -125,20 +124,34 @@ def report_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return functools.reduce(lambda f, option: option(f), reversed(options), command)
 
 
-def fail(error: GraderError, code: int) -> NoReturn:
-    """Say what went wrong and what to do, as written (a message's ``[limits]`` is no markup), and exit."""
-    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {escape(error.message)}")
+def show_error(error: GraderError) -> None:
+    """Say what went wrong and what to do, as written (a message's ``[limits]`` is no markup)."""
+    stderr = Console(stderr=True, highlight=False)
+    stderr.print(f"[bold red]error:[/] {escape(error.message)}")
     if error.hint:
-        Console(stderr=True, highlight=False).print(f"  hint: {escape(error.hint)}")
-    sys.exit(code)
+        stderr.print(f"  hint: {escape(error.hint)}")
 
 
 def rubric_and_baselines(rubric_path: Path | None, baselines_path: Path | None) -> tuple[Rubric, Baselines]:
-    try:
-        rubric = load_rubric(rubric_path)
-        baselines = load_baselines(baselines_path)
-        if baselines is None:
-            raise BaselineError("no reference baselines were found", "pass --baselines FILE, or run: grade baselines")
-    except (RubricError, BaselineError) as error:
-        fail(error, EXIT_USAGE)
+    rubric = load_rubric(rubric_path)
+    baselines = load_baselines(baselines_path)
+    if baselines is None:
+        raise BaselineError("no reference baselines were found", "pass --baselines FILE, or run: grade baselines")
     return rubric, baselines
+
+
+def collected_into(record: type[Any], name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Hand the command the options named like ``record``'s fields as one ``record``, its argument ``name``:
+    a command with twenty options takes them as one dataclass, not twenty parameters. Goes right above
+    the ``def``, under the options."""
+    names = [field.name for field in dataclasses.fields(record)]
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(command)
+        def with_record(**options: Any) -> Any:
+            collected = record(**{key: options.pop(key) for key in names})
+            return command(**options, **{name: collected})
+
+        return with_record
+
+    return decorate

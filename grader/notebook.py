@@ -25,6 +25,7 @@ from typing import Any
 
 from IPython.core.inputtransformer2 import TransformerManager
 
+from grader.errors import UngradableError
 from grader.frameworks import framework_imports
 from grader.records import Failure, SourceLocation
 
@@ -105,14 +106,6 @@ CHEAP_METHODS = {
 }
 
 
-class NotebookError(Exception):
-    """The notebook cannot be graded as it is; carries the Failure to report."""
-
-    def __init__(self, failure: Failure) -> None:
-        super().__init__(failure.message)
-        self.failure = failure
-
-
 @dataclass
 class CellSource:
     number: int  # 1-based position among all the notebook's cells, as a reader counts them
@@ -155,8 +148,8 @@ def read_cells(path: Path) -> list[dict[str, Any]]:
     """The notebook's cells, or one clear line saying why the file is not a notebook this grader reads."""
     import nbformat  # imported here: module submissions never need it
 
-    def refuse(problem: str) -> NotebookError:
-        return NotebookError(Failure("notebook", f"{path.name}: {problem}", "open and save it again in Jupyter"))
+    def refuse(problem: str) -> UngradableError:
+        return UngradableError(Failure("notebook", f"{path.name}: {problem}", "open and save it again in Jupyter"))
 
     try:
         text = path.read_text(encoding="utf-8")
@@ -276,7 +269,7 @@ def _cell_lines(cell: dict[str, Any], number: int, path: Path) -> list[str]:
     if isinstance(source, list) and all(isinstance(part, str) for part in source):
         source = "".join(source)
     if not isinstance(source, str):
-        raise NotebookError(
+        raise UngradableError(
             Failure(
                 "notebook",
                 f"{path.name}, cell {number}: the cell's source is not text (it is {source!r:.40}): "
@@ -328,7 +321,7 @@ def _parse(source: str, cell: int, original: list[str], path: Path) -> ast.Modul
     except SyntaxError as error:
         line = error.lineno or 1
         code = original[line - 1].strip() if 0 < line <= len(original) else ""
-        raise NotebookError(
+        raise UngradableError(
             Failure(
                 "syntax_error",
                 f"{path.name}, cell {cell}, line {line}: SyntaxError: {error.msg}",

@@ -20,12 +20,12 @@ from grader.baselines import REFERENCE_DIR, Baselines
 from grader.cache import MeasurementCache, cache_key, code_digest
 from grader.data import PROBLEMS, ProblemData, load_problem
 from grader.devices import device_kind
+from grader.errors import UngradableError
 from grader.isolation import secrets_in_home
 from grader.load import FREEFORM, Submission, load_submission
 from grader.locations import cache_dir
 from grader.measure import measure
 from grader.mistakes import CodeCell, find_in_code, stale_names
-from grader.notebook import NotebookError
 from grader.records import (
     MODEL_KEYS,
     CapturedOutput,
@@ -112,7 +112,7 @@ def measure_submission(path: Path, options: GradeOptions, rubric: Rubric) -> Mea
     settings = Settings(options.mode, seed, options.device, list(options.problems))
     try:
         submission = load_submission(path, run_all=options.run_all)
-    except NotebookError as error:  # a notebook that cannot be read or parsed: graded as not gradable
+    except UngradableError as error:  # a notebook that cannot be read or parsed: graded as not gradable
         return _ungradable(path, settings, error.failure, started)
     data = _load_data(options)
     cache, key = MeasurementCache(), _cache_key(submission, data, options, rubric, seed)

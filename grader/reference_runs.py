@@ -10,7 +10,7 @@ from pathlib import Path
 
 from grader import __version__
 from grader.baselines import REFERENCE_DIR, SCHEMA_VERSION, Baselines, ReferenceStats, SolutionInfo
-from grader.errors import BaselineError
+from grader.errors import BaselineError, UngradableError
 from grader.pipeline import GradeOptions, measure_submission
 from grader.records import ModelMeasurement
 from grader.rubric import Rubric
@@ -38,10 +38,10 @@ def measure_baselines(
                 log(f"{solution.name}: {mode} mode, seed {seed}")
                 run_options = dataclasses.replace(options, quick=mode == "quick", seed=seed)
                 measurements = measure_submission(solution, run_options, rubric)
-                if measurements.failure is not None:
-                    raise BaselineError(
-                        f"{solution}: {measurements.failure.message}", "the reference solutions must run cleanly"
-                    )
+                if measurements.failure is not None:  # a reference that cannot be graded, as a submission's
+                    failure = measurements.failure
+                    message, hint = f"{solution}: {failure.message}", "the reference solutions must run cleanly"
+                    raise UngradableError(dataclasses.replace(failure, message=message, hint=hint))
                 for model in measurements.models:
                     runs[model.key].append(model)
                 fingerprints[mode] = {p: info.fingerprint for p, info in measurements.data.items()}

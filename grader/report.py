@@ -9,8 +9,9 @@ import dataclasses
 import datetime
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
+from grader.errors import EXIT_BELOW_PASS_MARK, EXIT_PASSED, EXIT_UNGRADABLE
 from grader.records import Accuracy, Measurements, TrainingRun, from_dict
 
 SCHEMA_VERSION = 1
@@ -19,7 +20,10 @@ SCHEMA_VERSION = 1
 def created_now() -> str:
     """A report's ``created`` stamp for one made now: UTC, to the second."""
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-EXIT_PASSED, EXIT_BELOW_PASS_MARK, EXIT_USAGE, EXIT_UNGRADABLE = 0, 1, 2, 3
+
+
+# "n/a": nothing to check, full points; "skipped": not measured, no points either way
+CheckStatus = Literal["pass", "partial", "fail", "n/a", "skipped"]
 
 
 @dataclass
@@ -30,7 +34,7 @@ class Check:
     title: str
     points: float
     max_points: float
-    status: str  # "pass" | "partial" | "fail" | "n/a" (nothing to check: full points) | "skipped" (not measured)
+    status: CheckStatus
     message: str
     hint: str = ""
 
@@ -87,12 +91,17 @@ class WhatIf:
     failure: str = ""  # why it did not train
 
 
+DiagnosisState = Literal[
+    "fine", "underfitting", "overfitting", "over-regularized", "not learning", "diverging", "not trained"
+]
+
+
 @dataclass
 class Diagnosis:
     """The state of one model in the lesson's words, what explains it and the evidence, read off what was
     measured (the curves, the ablation, the probes, the structure): the first thing a student should fix."""
 
-    state: str  # one of DIAGNOSES
+    state: DiagnosisState
     cause: str  # what explains the state, "" when nothing specific does: "Dropout(0.9) drops 90% ..."
     evidence: str  # the measured numbers behind it
     advice: str  # what to change, "" for a model that is fine
@@ -100,7 +109,7 @@ class Diagnosis:
     explains: list[str] = field(default_factory=list)  # the ids of the lost checks the cause accounts for
 
 
-DIAGNOSES = ("fine", "underfitting", "overfitting", "over-regularized", "not learning", "diverging", "not trained")
+DIAGNOSES: tuple[DiagnosisState, ...] = get_args(DiagnosisState)
 
 
 @dataclass
@@ -127,7 +136,7 @@ class ModelScore:
 class Report:
     schema_version: int
     created: str
-    status: str  # "graded" | "ungradable"
+    status: Literal["graded", "ungradable"]
     measurements: Measurements
     scores: list[ModelScore]
     points: float

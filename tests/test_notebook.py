@@ -12,8 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from notebooks import code, markdown, write_notebook
 
+from grader.errors import UngradableError
 from grader.frameworks import framework_imports
-from grader.notebook import ALWAYS_IMPORTED, NotebookError, convert
+from grader.notebook import ALWAYS_IMPORTED, convert
 
 HOMEWORK = (
     markdown("# Homework"),
@@ -273,7 +274,7 @@ def test_a_syntax_error_points_to_the_cell_and_line(tmp_path):
     path = write_notebook(
         tmp_path / "hw.ipynb", code("import torch"), code("def build_model(problem, variant)\n    pass")
     )
-    with pytest.raises(NotebookError) as raised:
+    with pytest.raises(UngradableError) as raised:
         convert(path)
     failure = raised.value.failure
     assert failure.message.startswith("hw.ipynb, cell 2, line 1: SyntaxError:")
@@ -298,7 +299,7 @@ def test_a_syntax_error_points_to_the_cell_and_line(tmp_path):
 def test_a_file_that_is_not_a_readable_notebook_gets_one_clear_line(tmp_path, content, message):
     path = tmp_path / "hw.ipynb"
     path.write_bytes(content)
-    with pytest.raises(NotebookError) as raised:
+    with pytest.raises(UngradableError) as raised:
         convert(path)
     assert raised.value.failure.message.startswith(message)
     assert "\n" not in raised.value.failure.message
@@ -310,7 +311,7 @@ def test_a_cell_whose_source_is_not_text_is_named(tmp_path, source):
     cells = [{"cell_type": "markdown", "metadata": {}, "source": "# Homework"}]
     cells.append({"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None, "source": source})
     path.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 4, "metadata": {}, "cells": cells}))
-    with pytest.raises(NotebookError) as raised:
+    with pytest.raises(UngradableError) as raised:
         convert(path)
     failure = raised.value.failure
     assert failure.message.startswith(f"hw.ipynb, cell 2: the cell's source is not text (it is {source!r}")
@@ -368,7 +369,7 @@ def test_any_notebook_like_input_gives_a_module_or_a_clean_error(tmp_path, cells
     path.write_text(json.dumps(notebook))
     try:
         converted = convert(path)
-    except NotebookError as error:
+    except UngradableError as error:
         assert error.failure.message.startswith("fuzz.ipynb")
     else:
         compile(converted.module, "module", "exec")
@@ -383,7 +384,7 @@ def test_any_bytes_give_a_module_or_a_clean_error(tmp_path, data):
     path.write_bytes(valid[:cut] + data)  # a valid notebook, cut and followed by noise
     try:
         converted = convert(path)
-    except NotebookError as error:
+    except UngradableError as error:
         assert error.failure.message.startswith("fuzz.ipynb")
     else:
         compile(converted.module, "module", "exec")

@@ -7,7 +7,7 @@ import hashlib
 import json
 import tempfile
 import time
-from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -24,14 +24,15 @@ from grader.batch.jobs import Backend, Job
 from grader.batch.layouts import LAYOUTS
 from grader.batch.local import LocalBackend, threads_per_job
 from grader.batch.run_one import Outcome
-from grader.batch.runner import plan_batch, run_batch
+from grader.batch.runner import BatchPlan, plan_batch, run_batch
 from grader.batch.submissions import Entry, Gathered, Refused, gather, read_map, read_roster
 from grader.cli_options import (
     baselines_option,
-    fail,
+    collected_into,
     rubric_and_baselines,
     rubric_option,
     seed_option,
+    show_error,
     training_options,
 )
 from grader.data import read_private_test
@@ -41,7 +42,7 @@ from grader.isolation import isolation
 from grader.records import Measurements, from_dict
 from grader.render.progress import BatchProgress
 from grader.render.text import clean
-from grader.report import EXIT_USAGE
+from grader.rubric import Rubric
 from grader.score import score
 
 DEFAULT_DB = Path("gradebook.sqlite")
@@ -74,8 +75,60 @@ def _keep_students_apart(allowed: bool) -> None:
         "--allow-partial-isolation grades anyway",
     )
     if not allowed:
-        fail(problem, EXIT_USAGE)
+        raise problem
     Console(stderr=True).print(f"warning: {problem.message} (--allow-partial-isolation)", markup=False)
+
+
+@dataclass(frozen=True)
+class BatchChoices:
+    """How ``grade batch`` grades, as its options say: everything but what to grade and where to store it."""
+
+    quick: bool
+    device: str
+    data_dir: Path | None
+    test_data: dict[str, Path]
+    problems: tuple[str, ...]
+    threads: int
+    rubric_path: Path | None
+    seed: int | None
+    baselines_path: Path | None
+    jobs: int | None
+    timeout: float
+    retry_failed: bool
+    force: bool
+    no_cache: bool
+    backend: str
+    scheduler: str | None
+    scheduler_file: Path | None
+    no_progress: bool
+    allow_partial_isolation: bool
+
+    def key(self, rubric: Rubric, baselines: Baselines) -> GradingKey:
+        """What a stored result must have been graded under for a rerun to keep it."""
+        settings: dict[str, Any] = {"quick": self.quick, "device": self.device, "problems": sorted(self.problems)}
+        settings |= {"seed": self.seed, "baselines": baselines_digest(baselines)}
+        if self.test_data:  # other test sets, other grades (absent otherwise: existing gradebooks still match)
+            sets = sorted(self.test_data.items())
+            settings["test_data"] = {p: read_private_test(p, path).record.sha256 for p, path in sets}
+        return GradingKey(rubric.name, rubric.digest, json.dumps(settings, sort_keys=True), __version__)
+
+    def grade_args(self, jobs: int) -> tuple[str, ...]:
+        """The options of each submission's ``grade``, ``jobs`` of them at once: none names a file but the data's."""
+        args = ["--device", self.device, "--threads", str(self.threads or threads_per_job(jobs))]
+        args += ["--quick"] if self.quick else []
+        args += ["--data-dir", str(self.data_dir.resolve())] if self.data_dir else []
+        for problem, path in sorted(self.test_data.items()):
+            args += ["--test-data", f"{problem}={path}"]
+        args += [word for problem in self.problems for word in ("--problem", problem)]
+        args += ["--seed", str(self.seed)] if self.seed is not None else []
+        args += ["--no-cache"] if self.force or self.no_cache else []
+        return tuple(args)
+
+    def on_gpu(self) -> bool:
+        """Whether a job trains on a GPU: a Dask worker's when asked for CUDA, a local one's when one is seen."""
+        if self.backend == "dask":
+            return self.device == "cuda"
+        return self.device != "cpu" and bool(visible_gpus())
 
 
 @click.command("batch")
@@ -125,6 +178,7 @@ def _keep_students_apart(allowed: bool) -> None:
     is_flag=True,
     help="Grade even where one student's code could write another's grade (see the README's security model).",
 )
+@collected_into(BatchChoices, "choices")
 def batch_command(
     submissions: Path,
     db: Path,
@@ -132,25 +186,7 @@ def batch_command(
     layout: str,
     map_file: Path | None,
     show_plan: bool,
-    quick: bool,
-    device: str,
-    data_dir: Path | None,
-    test_data: dict[str, Path],
-    problems: tuple[str, ...],
-    threads: int,
-    rubric_path: Path | None,
-    seed: int | None,
-    baselines_path: Path | None,
-    jobs: int | None,
-    timeout: float,
-    retry_failed: bool,
-    force: bool,
-    no_cache: bool,
-    backend: str,
-    scheduler: str | None,
-    scheduler_file: Path | None,
-    no_progress: bool,
-    allow_partial_isolation: bool,
+    choices: BatchChoices,
 ) -> None:
     """Grade every entry of SUBMISSIONS into the gradebook, several at once. SUBMISSIONS is a folder (or a zip
     of one): a folder, notebook or module per student named by the student's id, or an LMS's download
@@ -160,83 +196,68 @@ def batch_command(
         staging = Path(click.get_current_context().with_resource(tempfile.TemporaryDirectory(prefix="grade-plan-")))
     else:  # beside the gradebook, which names the entries' files there
         staging = db.with_name(f"{db.name}.entries")
-    try:
-        students = read_roster(roster) if roster else None
-        overrides = read_map(map_file) if map_file else None
-        gathered = gather(submissions, staging, students, layout=layout, overrides=overrides, map_file=map_file)
-    except GraderError as error:
-        fail(error, EXIT_USAGE)
+    students = read_roster(roster) if roster else None
+    overrides = read_map(map_file) if map_file else None
+    gathered = gather(submissions, staging, students, layout=layout, overrides=overrides, map_file=map_file)
     if show_plan:
         click.echo(format_plan(gathered, submissions, has_roster=students is not None), nl=False)
         return
-    if backend == "local":
-        _keep_students_apart(allow_partial_isolation)
-    rubric, baselines = rubric_and_baselines(rubric_path, baselines_path)
-    try:
-        gradebook = Gradebook(db)
+    if choices.backend == "local":
+        _keep_students_apart(choices.allow_partial_isolation)
+    rubric, baselines = rubric_and_baselines(choices.rubric_path, choices.baselines_path)
+    key = choices.key(rubric, baselines)
+    with Gradebook(db) as gradebook:
         if students is not None:
             gradebook.set_roster(students.values())
-    except GraderError as error:
-        fail(error, EXIT_USAGE)
-    entries, refused = gathered.entries, gathered.refused
-    jobs = jobs or threads_per_job(1)
-    options = _grade_options(quick, device, data_dir, test_data, problems, seed, threads or threads_per_job(jobs))
-    options += ("--no-cache",) if force or no_cache else ()
-    settings = {"quick": quick, "device": device, "problems": sorted(problems), "seed": seed}
-    settings["baselines"] = baselines_digest(baselines)
-    if test_data:  # other test sets, other grades (absent otherwise: existing gradebooks still match)
-        settings["test_data"] = {p: read_private_test(p, path).record.sha256 for p, path in sorted(test_data.items())}
-    key = GradingKey(rubric.name, rubric.digest, json.dumps(settings, sort_keys=True), __version__)
-    try:
-        plan = plan_batch(entries, gradebook, key, retry_failed=retry_failed, force=force)
-    except GradebookError as error:
-        gradebook.close()
-        fail(error, EXIT_USAGE)
+        plan = plan_batch(gathered.entries, gradebook, key, retry_failed=choices.retry_failed, force=choices.force)
+        _grade(plan, gathered.refused, gradebook, key, choices, f"{len(gathered.entries)} submissions in {submissions}")
+
+
+def _grade(
+    plan: BatchPlan, refused: list[Refused], gradebook: Gradebook, key: GradingKey, choices: BatchChoices, what: str
+) -> None:
+    """Record the refused entries, grade the plan, and say how it went on standard error."""
     stderr = Console(stderr=True, highlight=False)
     stderr.print(
         escape(
-            f"{len(entries)} submissions in {submissions}: {plan.total} to grade, {len(plan.skipped)} already graded"
+            f"{what}: {plan.total} to grade, {len(plan.skipped)} already graded"
             + (f", {sum(map(len, plan.copies.values()))} identical to another" if plan.copies else "")
             + (f", {len(refused)} not gradable" if refused else "")
         )
     )
-
-    def not_stored(entry: Entry, error: GradebookError) -> None:
-        stderr.print(f"[bold red]error:[/] {escape(error.message)}")
-        stderr.print(f"  hint: {escape(error.hint)}")
-
     for entry in refused:
         stderr.print(escape(f"{entry.label or entry.path.name}: not graded, not read: {entry.reason}"))
-        _record_refused(gradebook, entry, key, not_stored)
-    chosen = _backend(backend, jobs, scheduler, scheduler_file)
-    on_gpu = device == "cuda" if backend == "dask" else device != "cpu" and bool(visible_gpus())
+        _record_refused(gradebook, entry, key)
+    jobs = choices.jobs or threads_per_job(1)
+    backend, args, on_gpu = _backend(choices, jobs), choices.grade_args(jobs), choices.on_gpu()
     started = time.monotonic()
 
     def make_job(entry: Entry) -> Job:
-        return Job(entry, options, rubric_path, baselines_path, timeout, on_gpu)
+        return Job(entry, args, choices.rubric_path, choices.baselines_path, choices.timeout, on_gpu)
 
-    with gradebook, BatchProgress(stderr, plan.total, enabled=not no_progress) as progress:
+    with BatchProgress(stderr, plan.total, enabled=not choices.no_progress) as progress:
 
         def recorded(entry: Entry, outcome: Outcome) -> None:
             progress(escape(entry.student.id), outcome.status, escape(_detail(outcome)))  # text, not markup
 
-        try:
-            result = run_batch(plan, gradebook, chosen, key, make_job, recorded, not_stored)
-        except GraderError as error:  # the cluster cannot take the jobs: nothing was graded
-            fail(error, EXIT_USAGE)
+        result = run_batch(plan, gradebook, backend, key, make_job, recorded, _not_stored)
     counts = ", ".join(f"{n} {status}" for status, n in result.counts.items() if n)
-    stderr.print(escape(f"done in {time.monotonic() - started:.0f} s: {counts or 'nothing graded'}; gradebook: {db}"))
+    done = f"done in {time.monotonic() - started:.0f} s: {counts or 'nothing graded'}; gradebook: {gradebook.path}"
+    stderr.print(escape(done))
 
 
-def _record_refused(
-    gradebook: Gradebook, refused: Refused, key: GradingKey, not_stored: Callable[[Entry, GradebookError], None]
-) -> None:
+def _not_stored(entry: Entry, error: GradebookError) -> None:
+    """A result the gradebook would not take: said, and the batch goes on (the next one grades it again)."""
+    show_error(error)
+
+
+def _record_refused(gradebook: Gradebook, refused: Refused, key: GradingKey) -> None:
     """A refused entry is in the gradebook as not gradable, with the reason, like any other student."""
     entry = Entry(refused.student, refused.path, REFUSED_HASH, label=refused.label)
     try:
         gradebook.record(entry, Outcome("ungradable", "", f"not graded: {refused.reason}", "", 0.0), key)
     except GradebookError as error:
-        not_stored(entry, error)
+        _not_stored(entry, error)
 
 
 @click.command("regrade")
@@ -247,24 +268,20 @@ def regrade_command(db: Path, rubric_path: Path | None, baselines_path: Path | N
     """Score every stored submission again from its measurements, under RUBRIC: no training, seconds for a
     class. Submissions stored without measurements (timed out, grader errors) are left as they are."""
     rubric, baselines = rubric_and_baselines(rubric_path, baselines_path)
-    if not db.exists():
-        fail(GraderError(f"{db}: no such gradebook", "grade a class first: grade batch SUBMISSIONS --db FILE"), 2)
     started, rescored, changes = time.monotonic(), 0, []
     at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    try:
-        with Gradebook(db) as gradebook, gradebook.transaction():
-            for row in gradebook.rows():
-                if row.report_json:
-                    stored, measurements, settings = _stored(db, row)
-                    settings["baselines"] = baselines_digest(baselines)
-                    report = score(measurements, baselines, rubric, created=at)
-                    new = gradebook.rescored(row, report, stored, settings)
-                    rescored += 1
-                    if (row.points, row.max_points, row.passed) != (new.points, new.max_points, new.passed):
-                        gradebook.log_regrade(row, new, at)  # in the same transaction: all of it, or none
-                        changes.append((row, new))
-    except GradebookError as error:  # nothing was changed: the regrade is one transaction
-        fail(error, EXIT_USAGE)
+    # one transaction: a GradebookError anywhere changes nothing
+    with Gradebook.open_existing(db) as gradebook, gradebook.transaction():
+        for row in gradebook.rows():
+            if row.report_json:
+                stored, measurements, settings = _stored(db, row)
+                settings["baselines"] = baselines_digest(baselines)
+                report = score(measurements, baselines, rubric, created=at)
+                new = gradebook.rescored(row, report, stored, settings)
+                rescored += 1
+                if (row.points, row.max_points, row.passed) != (new.points, new.max_points, new.passed):
+                    gradebook.log_regrade(row, new, at)
+                    changes.append((row, new))
     click.echo(format_changes(changes), nl=False)
     click.echo(
         f"rescored {rescored} submissions under rubric {rubric.name} {rubric.digest} in "
@@ -352,24 +369,20 @@ def export_command(
     from grader.batch.summary import class_view
     from grader.render.class_summary import render_class_summary
 
-    if not db.exists():
-        fail(GraderError(f"{db}: no such gradebook", "grade a class first: grade batch SUBMISSIONS --db FILE"), 2)
     if export_format == "moodle" and ungraded == "EX":
         raise click.UsageError("Moodle has no excused grade: --ungraded blank or 0 with --format moodle")
     if points_possible <= 0:
         raise click.UsageError(f"--points-possible must be above 0, not {points_possible:g}")
-    try:
-        with Gradebook(db) as gradebook:
-            rows, regrades = gradebook.class_rows(), gradebook.regrade_log()
-    except GradebookError as error:
-        fail(error, EXIT_USAGE)
-    blank = export.UNGRADED_CHOICES[ungraded]
+    if export_format == "feedback" and out is None:
+        raise click.UsageError("--format feedback needs --out DIR")
+    with Gradebook.open_existing(db) as gradebook:
+        rows, regrades = gradebook.class_rows(), gradebook.regrade_log()
     if export_format == "feedback":
-        if out is None:
-            raise click.UsageError("--format feedback needs --out DIR")
+        assert out is not None
         written = export.write_feedback(rows, out)
         click.echo(f"wrote {len(written)} feedback files for {len(rows)} students in {out}", err=True)
         return
+    blank = export.UNGRADED_CHOICES[ungraded]
     renderers = {
         "csv": lambda: export.export_csv(rows),
         "canvas": lambda: export.export_canvas(rows, assignment, points_possible, ungraded=blank),
@@ -378,21 +391,31 @@ def export_command(
         "summary": lambda: render_class_summary(class_view(rows)),
     }
     text = renderers[export_format]()
-    left_out = export.not_on_roster(rows) if export_format == "moodle" else []
-    if left_out:  # Moodle's importer stops the whole import at one user it cannot find
+    if export_format == "moodle":
+        _say_left_out(export.not_on_roster(rows))
+    _write_export(text, out, len(rows))
+
+
+def _say_left_out(left_out: list[Row]) -> None:
+    """Moodle's importer stops the whole import at one user it cannot find: the file leaves them out, and says so."""
+    if left_out:
         click.echo(
             f"left out of the Moodle file, not on the roster ({len(left_out)}): "
             + ", ".join(clean(row.student.id) for row in left_out)
             + " (map them with grade batch --map FILE.csv, or add them to the roster)",
             err=True,
         )
+
+
+def _write_export(text: str, out: Path | None, students: int) -> None:
+    """A file export: to ``out``, or to standard output without it."""
     if out is None:
         click.echo(text, nl=False)
-    else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with out.open("w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        click.echo(f"wrote {out} ({len(rows)} students)", err=True)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", encoding="utf-8", newline="") as handle:
+        handle.write(text)
+    click.echo(f"wrote {out} ({students} students)", err=True)
 
 
 def _stored(db: Path, row: Row) -> tuple[dict[str, Any], Measurements, dict[str, Any]]:
@@ -412,34 +435,14 @@ def baselines_digest(baselines: Baselines) -> str:
     return hashlib.sha256(baselines.to_json().encode()).hexdigest()[:16]
 
 
-def _grade_options(
-    quick: bool,
-    device: str,
-    data_dir: Path | None,
-    test_data: dict[str, Path],
-    problems: tuple[str, ...],
-    seed: int | None,
-    threads: int,
-) -> tuple[str, ...]:
-    options = ["--device", device, "--threads", str(threads)]
-    options += ["--quick"] if quick else []
-    options += ["--data-dir", str(data_dir.resolve())] if data_dir else []
-    options += [word for problem, path in sorted(test_data.items()) for word in ("--test-data", f"{problem}={path}")]
-    options += [word for problem in problems for word in ("--problem", problem)]
-    options += ["--seed", str(seed)] if seed is not None else []
-    return tuple(options)
-
-
-def _backend(name: str, jobs: int, scheduler: str | None, scheduler_file: Path | None) -> Backend:
-    if name == "local":
+def _backend(choices: BatchChoices, jobs: int) -> Backend:
+    if choices.backend == "local":
         return LocalBackend(jobs, visible_gpus())
-    if scheduler is None and scheduler_file is None:
+    if choices.scheduler is None and choices.scheduler_file is None:
         raise click.UsageError("--backend dask needs --scheduler tcp://HOST:PORT or --scheduler-file FILE")
-    try:
-        from grader.batch.dask_backend import DaskBackend
-    except GraderError as error:  # distributed is an optional extra
-        fail(error, EXIT_USAGE)
-    return DaskBackend(scheduler=scheduler, scheduler_file=scheduler_file)
+    from grader.batch.dask_backend import DaskBackend  # distributed is an optional extra: GraderError without it
+
+    return DaskBackend(scheduler=choices.scheduler, scheduler_file=choices.scheduler_file)
 
 
 def _detail(outcome: Outcome) -> str:

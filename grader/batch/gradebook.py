@@ -169,6 +169,13 @@ class Gradebook:
             self._db.close()
             raise
 
+    @classmethod
+    def open_existing(cls, path: Path) -> Gradebook:
+        """The gradebook at ``path``, which must exist: a command that reads one never creates an empty one."""
+        if not path.exists():
+            raise GradebookError(f"{path}: no such gradebook", "grade a class first: grade batch SUBMISSIONS --db FILE")
+        return cls(path)
+
     def _open(self) -> None:
         """Refuse a file that is not a gradebook before changing anything in it, then set it up."""
         tables = [name for (name,) in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]

@@ -21,8 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader.errors import EXIT_BELOW_PASS_MARK, EXIT_PASSED, EXIT_UNGRADABLE
 from grader.lifeline import LIFELINE_ENV
-from grader.report import EXIT_BELOW_PASS_MARK, EXIT_PASSED, EXIT_UNGRADABLE
 
 LOG_TAIL_CHARS = 4000
 POLL_SECONDS = 0.5

@@ -23,8 +23,9 @@ from pathlib import Path
 import click
 
 from grader.baselines import REFERENCE_DIR
+from grader.errors import UngradableError
 from grader.load import files_under
-from grader.notebook import NotebookError, code_cells
+from grader.notebook import code_cells
 
 NOISE = 25  # copydetect's noise threshold: matches shorter than this many characters of filtered code are ignored
 GUARANTEE = 30  # copydetect's guarantee threshold: matches at least this long are always found
@@ -76,7 +77,7 @@ class Comparison:
 def read_code(path: Path) -> str:
     """The code of an entry (a module, a notebook or a folder of them), each file or cell after a comment
     line naming it. Comments do not count in the comparison, so the names only help the reader. Raises
-    OSError or NotebookError when it cannot be read."""
+    OSError or UngradableError when it cannot be read."""
     files = [path] if path.is_file() else [path / name for name in files_under(path)]
     parts, size = [], 0
     for file in (f for f in files if f.suffix in SUFFIXES):
@@ -99,7 +100,7 @@ def read_documents(paths: Iterable[tuple[str, Path]], *, public: bool = False) -
     for name, path in paths:
         try:
             documents.append(Document(name, read_code(path), public))
-        except NotebookError as error:
+        except UngradableError as error:
             unreadable[name] = error.failure.message
         except OSError as error:
             unreadable[name] = f"cannot be read ({error.strerror or error})"

@@ -22,9 +22,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from grader.errors import SubmissionError
+from grader.errors import SubmissionError, UngradableError
 from grader.load import ENTRY, files_under, load_submission
-from grader.notebook import NotebookError
 
 UPLOAD_HINT = (
     "upload one notebook (.ipynb), or one Python module (.py, any name); with helper modules, only one of "
@@ -47,7 +46,7 @@ def choose(submission: Path, staging: Path) -> tuple[Path, str | None]:
     try:
         load_submission(submission)
         return submission, None
-    except NotebookError:  # one notebook that cannot be read: grade says why, in its own results.json
+    except UngradableError:  # one notebook that cannot be read: grade says why, in its own results.json
         return submission, None
     except SubmissionError as error:
         refused = error

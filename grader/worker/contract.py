@@ -17,17 +17,10 @@ from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import Any
 
+from grader.errors import UngradableError
 from grader.records import Failure, SourceLocation
 
 TRACEBACK_LINES = 40
-
-
-class ContractError(Exception):
-    """Carries a ready-made Failure up to whoever records it."""
-
-    def __init__(self, failure: Failure) -> None:
-        super().__init__(failure.message)
-        self.failure = failure
 
 
 @dataclass
@@ -48,13 +41,13 @@ def import_submission(submission_dir: Path, entry: str) -> StudentCode:
     sys.path.insert(0, str(submission_dir))  # helper modules next to the submission import normally
     spec = importlib.util.spec_from_file_location("submission", path)
     if spec is None or spec.loader is None:
-        raise ContractError(Failure("import_error", f"{entry} cannot be imported as a Python module"))
+        raise UngradableError(Failure("import_error", f"{entry} cannot be imported as a Python module"))
     module = importlib.util.module_from_spec(spec)
     sys.modules["submission"] = module
     try:
         spec.loader.exec_module(module)
     except SystemExit as error:
-        raise ContractError(
+        raise UngradableError(
             failure_from(
                 error,
                 submission_dir,
@@ -65,8 +58,8 @@ def import_submission(submission_dir: Path, entry: str) -> StudentCode:
         ) from None
     except BaseException as error:  # anything the student's top level raises
         if out_of_memory(error):
-            raise ContractError(memory_failure(error, submission_dir, f"importing {entry}")) from None
-        raise ContractError(
+            raise UngradableError(memory_failure(error, submission_dir, f"importing {entry}")) from None
+        raise UngradableError(
             failure_from(
                 error,
                 submission_dir,
@@ -81,7 +74,7 @@ def import_submission(submission_dir: Path, entry: str) -> StudentCode:
 def read_contract(module: ModuleType, entry: str) -> StudentCode:
     build_model = getattr(module, "build_model", None)
     if build_model is None:
-        raise ContractError(
+        raise UngradableError(
             Failure(
                 "contract",
                 f"{entry} defines no build_model function",
@@ -131,7 +124,7 @@ def _is_training_hook(train: Any) -> bool:
 
 def _check_signature(function: Any, name: str, arguments: tuple, expected: str, entry: str) -> None:
     if not callable(function):
-        raise ContractError(
+        raise UngradableError(
             Failure(
                 "contract",
                 f"{name} in {entry} is a {type(function).__name__}, not a function",
@@ -142,7 +135,7 @@ def _check_signature(function: Any, name: str, arguments: tuple, expected: str, 
     try:
         inspect.signature(function).bind(*arguments)
     except TypeError:
-        raise ContractError(
+        raise UngradableError(
             Failure(
                 "contract",
                 f"{name}{_signature(function)} cannot be called as {name}{_arguments(expected)}",

@@ -21,11 +21,13 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
+from grader.errors import UngradableError
 from grader.notebook import parse_cell
-from grader.records import CellRun, Failure, FreeformRun, SourceLocation, model_key
-from grader.worker.contract import ContractError, StudentCode, describe
+from grader.records import CellRun, CellStatus, Failure, FreeformRun, SourceLocation, model_key
+from grader.worker.contract import StudentCode, describe
 from grader.worker.found_models import (
     PIXELS_ABOVE,
     Classified,
@@ -164,7 +166,7 @@ class DryRunner:
             return run
         if error is not None:
             line, code = self._where(error, number, source)
-            status = "timeout" if isinstance(error, CellTimeout) else "error"
+            status: CellStatus = "timeout" if isinstance(error, CellTimeout) else "error"
             run.status, run.error, run.line, run.code = status, _short(self._describe(error)), line, _short(code)
         return run
 
@@ -204,7 +206,7 @@ class DryRunner:
 
     def _locate(self) -> Place:
         """Where the notebook's code is running now: its innermost and outermost frames in notebook cells."""
-        frame = sys._getframe(1)
+        frame: FrameType | None = sys._getframe(1)
         filenames = self.shell.compile._filename_map if self.shell is not None else {}
         place = Place()
         while frame is not None:
@@ -253,7 +255,7 @@ def _interrupt(signum: int, frame: Any) -> None:
 def run_dry(budget: DryRun, data_dir: Path, notebook: str) -> tuple[StudentCode, FreeformRun]:
     """Run the submission's cells and turn what they built into the contract the grader trains with."""
     if not any(_has_code(cell["source"]) for cell in budget.cells):
-        raise ContractError(
+        raise UngradableError(
             Failure(
                 "empty",
                 f"{notebook} holds no code: there is nothing to grade",
@@ -318,7 +320,7 @@ def _student_code(chosen: dict[str, Classified]) -> StudentCode:
         item = chosen.get(model_key(problem, variant))
         if item is None:
             kind = "single-layer" if variant == "single" else "multi-layer"
-            raise ContractError(
+            raise UngradableError(
                 Failure(
                     "not_found",
                     f"no {problem.upper() if problem == 'mnist' else problem.title()} {kind} model was found in the "

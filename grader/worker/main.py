@@ -38,7 +38,7 @@ from grader.adapters import (
     probe_input_shape,
     seed_everything,
 )
-from grader.errors import GraderError
+from grader.errors import GraderError, UngradableError
 from grader.frameworks import FRAMEWORKS
 from grader.hparams import resolve_plan, top_level_warnings
 from grader.lifeline import hold_lifeline
@@ -54,7 +54,6 @@ from grader.records import (
     to_json,
 )
 from grader.worker.contract import (
-    ContractError,
     StudentCode,
     describe,
     failure_from,
@@ -100,7 +99,7 @@ def main() -> int:
     events.phase(None, "import")
     try:
         student = _student_code(job, out_dir)
-    except ContractError as error:
+    except UngradableError as error:
         _write_atomically(out_dir / SUBMISSION_RESULT, to_json(error.failure))
         events.send("finished")
         return 0
@@ -139,7 +138,7 @@ def _student_code(job: Job, out_dir: Path) -> StudentCode:
     _write_atomically(out_dir / FREEFORM_RESULT, to_json(run))
     failure = nothing_found(run, job.entry)
     if failure is not None:
-        raise ContractError(failure)
+        raise UngradableError(failure)
     return student
 
 
@@ -222,7 +221,7 @@ class ModelRun:
         """Build, train and predict; every failure becomes a Failure on the report."""
         try:
             predictions = self._build_train_predict()
-        except ContractError as error:
+        except UngradableError as error:
             self.report.failure = error.failure
         except ModelError as error:
             about_model = error.kind in ("not_a_model", "bad_output", "bad_input")
