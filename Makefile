@@ -42,6 +42,8 @@ test: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 benchmark: $(VENV)/.installed
 	$(BIN)/python benchmarks/grader_cost.py $(ARGS)

@@ -1,4 +1,5 @@
-"""The walls: what each isolation level puts in the sandbox's reach, and what it keeps out."""
+"""The walls: which isolation level a machine gets and what each promises, what each puts in the sandbox's
+reach, and what it keeps out."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import grader
+from grader import isolation as isolation_module
 from grader.isolation import FILES, GRADER_FILES, Isolation, bubblewrap_prefix, private_uid, python_paths
 
 PACKAGE = Path(grader.__file__).resolve().parent
@@ -70,3 +72,121 @@ def test_which_levels_keep_students_apart():
     assert Isolation("user", (GRADER_FILES,), 1_900_000_001).separates_students
     assert not Isolation("unshare", ("network", "processes")).separates_students
     assert not Isolation("none", ()).separates_students
+
+
+def test_bubblewrap_hides_the_secrets_of_a_home_but_never_what_the_worker_needs(tmp_path):
+    """A credentials folder is covered by an empty one and a credentials file by /dev/null; a hidden path
+    that holds one of the worker's own folders, or that does not exist, is left alone."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".netrc").write_text("machine example.com password hunter2")
+    scratch = home / "grading" / "scratch"
+    scratch.mkdir(parents=True)
+    prefix = bubblewrap_prefix([scratch], [], [home / ".ssh", home / ".netrc", home / ".aws", home])
+    pairs = list(itertools.pairwise(prefix))
+    assert ("--tmpfs", str(home / ".ssh")) in pairs
+    assert prefix[prefix.index(str(home / ".netrc")) - 2 : prefix.index(str(home / ".netrc"))] == [
+        "--ro-bind",
+        "/dev/null",
+    ]
+    assert str(home / ".aws") not in prefix
+    assert ("--tmpfs", str(home)) not in pairs  # it holds the scratch folder
+
+
+@pytest.mark.parametrize("tool", ["user", "none"])
+def test_without_namespaces_the_worker_command_is_left_as_it_is(tool):
+    worker = ["python", "-m", "grader.worker"]
+    assert Isolation(tool, ()).command(worker, writable=[], readable=[], hidden=[]) == worker
+
+
+def test_unshare_and_bubblewrap_wrap_the_worker_command(tmp_path):
+    worker = ["python", "-m", "grader.worker"]
+    unshared = Isolation("unshare", ("network", "processes")).command(worker, writable=[], readable=[], hidden=[])
+    assert unshared[0] == "unshare" and {"--net", "--pid", "--kill-child"} <= set(unshared)
+    assert unshared[-3:] == worker
+    walled = Isolation("bubblewrap", ()).command(worker, writable=[tmp_path], readable=[], hidden=[])
+    assert walled[0] == "bwrap" and walled[-4:] == ["--", *worker]
+    assert {"--unshare-all", "--die-with-parent"} <= set(walled)
+
+
+@pytest.fixture
+def machine(monkeypatch):
+    """A Linux machine described by hand: which tools are installed, which of them start Python, whether
+    the grader is root. ``isolation()`` is probed afresh for it, and afresh again after the test."""
+    tools: dict[str, bool] = {}  # "bwrap" / "unshare" / "user" / "unshare as user" -> starts Python
+    monkeypatch.setattr(isolation_module.sys, "platform", "linux")
+    monkeypatch.setattr(isolation_module.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(isolation_module, "private_uid", lambda: 1_900_000_007)
+    monkeypatch.setattr(isolation_module.shutil, "which", lambda name: f"/usr/bin/{name}" if name in tools else None)
+
+    def runs(prefix: list[str], uid: int | None) -> bool:
+        tool = prefix[0] if prefix else "user"
+        return tools.get(f"{tool} as user" if uid is not None and prefix else tool, False)
+
+    monkeypatch.setattr(isolation_module, "_runs", runs)
+    monkeypatch.delenv("GRADER_ISOLATION", raising=False)
+    isolation_module._isolation.cache_clear()
+    yield tools
+    isolation_module._isolation.cache_clear()
+
+
+def test_bubblewrap_walls_off_everything_and_is_preferred(machine):
+    machine.update({"bwrap": True, "unshare": True, "unshare as user": True, "user": True})
+    walls = isolation_module.isolation()
+    assert (walls.tool, set(walls.features), walls.uid) == (
+        "bubblewrap",
+        {"network", "processes", FILES, GRADER_FILES},
+        None,
+    )
+
+
+def test_unshare_as_root_runs_the_worker_as_a_private_user(machine):
+    machine.update({"unshare": True, "unshare as user": True, "user": True})
+    walls = isolation_module.isolation()
+    assert (walls.tool, set(walls.features), walls.uid) == (
+        "unshare",
+        {"network", "processes", GRADER_FILES},
+        1_900_000_007,
+    )
+    assert walls.separates_students
+
+
+def test_unshare_that_cannot_change_user_keeps_the_network_and_processes_apart_only(machine):
+    """An interpreter other users may not run (Python under /root): the worker runs as the grader's user."""
+    machine.update({"unshare": True, "unshare as user": False, "user": False})
+    walls = isolation_module.isolation()
+    assert (walls.tool, walls.features, walls.uid) == ("unshare", ("network", "processes"), None)
+    assert not walls.separates_students
+
+
+def test_where_namespaces_are_refused_a_root_grader_runs_the_worker_as_a_private_user(machine):
+    """Gradescope's Docker, GitHub's ubuntu-24.04 runners: nothing walled off but the grader's files."""
+    machine.update({"unshare": False, "user": True})
+    walls = isolation_module.isolation()
+    assert (walls.tool, walls.features, walls.uid) == ("user", (GRADER_FILES,), 1_900_000_007)
+
+
+def test_with_nothing_that_works_the_worker_is_a_plain_child_process(machine):
+    walls = isolation_module.isolation()
+    assert (walls.tool, walls.features, walls.uid) == ("none", (), None)
+
+
+def test_a_level_chosen_by_hand_is_used_even_where_a_better_one_works(machine, monkeypatch):
+    machine.update({"bwrap": True, "unshare": True})
+    monkeypatch.setenv("GRADER_ISOLATION", "unshare")
+    assert isolation_module.isolation().tool == "unshare"
+
+
+def test_a_level_chosen_by_hand_that_does_not_work_here_falls_back_to_none(machine, monkeypatch):
+    """The report then says the worker was not isolated; the grade still runs."""
+    machine.update({"unshare": True})
+    monkeypatch.setenv("GRADER_ISOLATION", "bubblewrap")
+    assert isolation_module.isolation() == Isolation("none", ())
+
+
+def test_an_unknown_level_is_refused_naming_the_levels(machine, monkeypatch):
+    monkeypatch.setenv("GRADER_ISOLATION", "docker")
+    with pytest.raises(
+        ValueError, match="GRADER_ISOLATION must be one of bubblewrap, unshare, user, none, got 'docker'"
+    ):
+        isolation_module.isolation()
