@@ -29,6 +29,7 @@ from typing import Any, TypeAlias
 
 from grader.batch.gradebook import MISSING, Row
 from grader.records import MODEL_KEYS, model_key
+from grader.render import file_of
 from grader.render.html import render_html, render_unreported_html
 from grader.render.markdown import render_markdown, render_unreported_markdown
 from grader.render.plots import learning_curves
@@ -40,7 +41,11 @@ JSON_SCHEMA_VERSION = 1
 CANVAS_IDENTITY = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 CANVAS_POINTS_POSSIBLE = "    Points Possible"  # Canvas' own export spells it so; its importer skips the row
 FEEDBACK_STEPS = 3  # next steps quoted in a one-line LMS feedback
-FEEDBACK_FILES = {"html": "report.html", "md": "report.md"}
+# A feedback page per format (its file the registry's): the report's own, or the page saying why there is none.
+FEEDBACK_PAGES = {
+    "html": (render_html, render_unreported_html),
+    "markdown": (render_markdown, render_unreported_markdown),
+}
 NOT_GRADED = {
     "ungradable": "Could not be graded",
     "timed_out": "Not graded, out of time",
@@ -164,13 +169,13 @@ def export_json(rows: Iterable[Row], *, reports: bool = False, regrades: Sequenc
     return json.dumps({"schema_version": JSON_SCHEMA_VERSION, "students": students}, indent=2, sort_keys=True) + "\n"
 
 
-def write_feedback(rows: Iterable[Row], out_dir: Path, formats: Sequence[str] = ("html", "md")) -> list[Path]:
+def write_feedback(rows: Iterable[Row], out_dir: Path, formats: Sequence[str] = tuple(FEEDBACK_PAGES)) -> list[Path]:
     """Each student's feedback pages, ``out_dir/<safe_name(id)>/report.html`` and ``report.md``: the stored
     report's, or for a student without one (timed out, grader error) a short page saying what happened. The
     folder is the id made safe (``safe_name``): an id never reaches outside ``out_dir``."""
-    unknown = sorted(set(formats) - set(FEEDBACK_FILES))
+    unknown = sorted(set(formats) - set(FEEDBACK_PAGES))
     if unknown:
-        raise ValueError(f"unknown feedback format {', '.join(unknown)}: choose from {', '.join(FEEDBACK_FILES)}")
+        raise ValueError(f"unknown feedback format {', '.join(unknown)}: choose from {', '.join(FEEDBACK_PAGES)}")
     written = []
     for row in _sorted(rows):
         folder = out_dir / safe_name(row.student.id)
@@ -178,7 +183,7 @@ def write_feedback(rows: Iterable[Row], out_dir: Path, formats: Sequence[str] = 
         report = row.report()
         images = learning_curves(report) if report is not None else {}  # drawn once for both pages
         for name in dict.fromkeys(formats):
-            path = folder / FEEDBACK_FILES[name]
+            path = folder / file_of(name)
             path.write_text(_feedback_page(row, report, name, images), encoding="utf-8")
             written.append(path)
     return written
@@ -272,10 +277,8 @@ def _json_model(report: Report, key: str) -> dict[str, float | None]:
 
 
 def _feedback_page(row: Row, report: Report | None, name: str, images: dict[str, bytes]) -> str:
-    if report is not None:
-        return render_html(report, images=images) if name == "html" else render_markdown(report, images=images)
-    unreported = _unreported(row)
-    return render_unreported_html(unreported) if name == "html" else render_unreported_markdown(unreported)
+    page, unreported = FEEDBACK_PAGES[name]
+    return page(report, images=images) if report is not None else unreported(_unreported(row))
 
 
 def _unreported(row: Row) -> UnreportedView:

@@ -28,6 +28,14 @@ class Format:
         return renderer(report)
 
 
+def file_of(name: str) -> str:
+    """The file a format is written to under ``--out``; a format that only goes to standard output has none."""
+    file_name = FORMATS[name].file_name
+    if file_name is None:
+        raise ValueError(f"the {name} format is not written to a file")
+    return file_name
+
+
 FORMATS = {
     f.name: f
     for f in (
