@@ -207,9 +207,10 @@ def _probe(tool: str) -> Isolation | None:
 
 def _runs(prefix: list[str], uid: int | None) -> bool:
     """Whether this Python starts inside ``prefix``, as ``uid`` when one is given."""
-    as_user = {"user": uid, "group": uid, "extra_groups": []} if uid is not None else {}
+    no_groups: list[int] | None = [] if uid is not None else None  # as that user alone, not in this one's groups
+    command = [*prefix, sys.executable, "-c", ""]
     try:
-        started = subprocess.run([*prefix, sys.executable, "-c", ""], capture_output=True, timeout=30, **as_user)
+        started = subprocess.run(command, capture_output=True, timeout=30, user=uid, group=uid, extra_groups=no_groups)
     except (OSError, subprocess.TimeoutExpired):
         return False
     return started.returncode == 0

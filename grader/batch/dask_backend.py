@@ -107,7 +107,7 @@ class DaskBackend:
     def _grade(self, client: Client, jobs: Sequence[Job], on_result: OnResult) -> None:
         batch = uuid.uuid4().hex
         stop = Event(f"nn-grader-stop-{batch}", client=client)
-        futures: dict[Future, Job] = {}
+        futures: dict[Future[dict[str, Any]], Job] = {}
         try:
             for number, job in enumerate(jobs):
                 key = f"grade-{job.entry.student.id}-{number}-{batch}"
@@ -131,6 +131,7 @@ class DaskBackend:
 
 def _check_cluster(client: Client, jobs: Sequence[Job]) -> None:
     """Fail now, rather than leave tasks waiting forever for a worker that is not there."""
+    assert client.scheduler is not None  # a connected client's
     address = client.scheduler.address
     workers = client.scheduler_info(n_workers=-1)["workers"]  # all of them; releases before 2025 ignore n_workers
     if not workers:
@@ -216,7 +217,7 @@ def _write_named(folder: Path, file: tuple[str, bytes] | None) -> Path | None:
     return folder / name
 
 
-def _outcome(future: Future) -> Outcome:
+def _outcome(future: Future[dict[str, Any]]) -> Outcome:
     """What the task sent back; a task that failed for good (its workers died, or it raised) as an error."""
     try:
         return Outcome(**future.result())
