@@ -4,6 +4,7 @@ the bundle, the sandbox, the worker and the scoring hints learn a framework's fa
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import importlib.metadata
 import importlib.util
 import subprocess
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from grader import frameworks
-from grader.adapters import adapter_for, framework_of
+from grader.adapters import adapter_for, framework_of, seed_everything
 from grader.bundle import choices, requirements
 from grader.frameworks import FRAMEWORKS, Framework, Terms
 from grader.load import frameworks_imported, load_submission
@@ -46,7 +47,8 @@ def fakeflow(monkeypatch):
     package = types.ModuleType("fakeflow")
     package.__version__ = "0.1"
     adapter = types.ModuleType(FAKE.adapter)
-    adapter.ADAPTER = object()
+    adapter.ADAPTER = types.SimpleNamespace(framework=FAKE.name, seeds=[])
+    adapter.ADAPTER.seed = adapter.ADAPTER.seeds.append
     monkeypatch.setitem(sys.modules, "fakeflow", package)
     monkeypatch.setitem(sys.modules, FAKE.adapter, adapter)
     return adapter.ADAPTER
@@ -96,6 +98,27 @@ def test_a_model_of_a_registered_framework_gets_its_adapter_and_its_version_repo
     assert framework_of(student_class()) == "fakeflow"
     assert adapter_for(student_class()) is fakeflow
     assert environment().libraries["fakeflow"] == "0.1"
+
+
+def test_a_registered_framework_the_student_imported_is_seeded_before_a_model_is_built(fakeflow):
+    seed_everything(7)
+    assert fakeflow.seeds == [7]
+
+
+def test_a_model_is_of_the_framework_of_its_most_derived_registered_class():
+    """A Keras 3 model on the torch backend is a torch.nn.Module too, further up: it is trained as Keras."""
+    torch_module = type("Module", (), {"__module__": "torch.nn.modules.module"})
+    keras_model = type("Model", (torch_module,), {"__module__": "keras.src.models.model"})
+    student_model = type("MyModel", (keras_model,), {"__module__": "submission"})
+    assert framework_of(student_model()) == "keras"
+    assert framework_of(type("Net", (torch_module,), {"__module__": "submission"})()) == "torch"
+    assert framework_of(type("Net", (), {"__module__": "torchvision.models"})()) is None
+
+
+@pytest.mark.parametrize("entry", list(FRAMEWORKS.values()), ids=list(FRAMEWORKS))
+def test_each_adapter_is_the_framework_it_is_registered_as(entry):
+    pytest.importorskip(entry.imports[0])
+    assert importlib.import_module(entry.adapter).ADAPTER.framework == entry.name
 
 
 def test_the_scoring_hints_speak_a_registered_frameworks_words(fakeflow):
