@@ -52,7 +52,11 @@ class ReferenceStats:
 
     @classmethod
     def of(cls, runs: Sequence[ModelMeasurement]) -> ReferenceStats:
-        failed = [run.failure.message for run in runs if run.failure or not run.accuracy or not run.run]
+        failed = [
+            run.failure.message if run.failure else f"{run.key} was not measured"
+            for run in runs
+            if run.failure or not run.accuracy or not run.run
+        ]
         if failed:
             raise BaselineError(
                 f"a reference model failed to train: {failed[0]}",

@@ -39,6 +39,12 @@ def test_a_failed_reference_run_is_refused():
         ReferenceStats.of([run(0.97), broken])
 
 
+def test_a_reference_run_that_measured_nothing_is_refused_by_name():
+    unmeasured = ModelMeasurement("mnist", "multi")  # no failure, and no accuracy either
+    with pytest.raises(BaselineError, match="a reference model failed to train: mnist/multi was not measured"):
+        ReferenceStats.of([run(0.97), unmeasured])
+
+
 def test_the_reference_prefers_the_students_framework_then_falls_back():
     stats = ReferenceStats.of([run(0.97)])
     other = ReferenceStats.of([run(0.95)])
