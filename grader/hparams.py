@@ -70,7 +70,7 @@ def resolve_plan(
     return plan, warnings
 
 
-def _sections(hyperparams: Any, problem: str, variant: str) -> list[tuple[str, Mapping]]:
+def _sections(hyperparams: Any, problem: str, variant: str) -> list[tuple[str, Mapping[str, Any]]]:
     """The parts of HYPERPARAMS that apply to this model, lowest precedence first."""
     if hyperparams is None:
         return []
@@ -80,7 +80,7 @@ def _sections(hyperparams: Any, problem: str, variant: str) -> list[tuple[str, M
             'write HYPERPARAMS = {"mnist": {"epochs": 10}, "mnist/multi": {"learning_rate": 1e-3}}',
         )
     top = {k: v for k, v in hyperparams.items() if k in HYPERPARAM_KEYS}
-    sections: list[tuple[str, Mapping]] = [("HYPERPARAMS", top)] if top else []
+    sections: list[tuple[str, Mapping[str, Any]]] = [("HYPERPARAMS", top)] if top else []
     for name in (problem, model_key(problem, variant)):
         section = hyperparams.get(name)
         if section is None:

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
 from grader.errors import EXIT_BELOW_PASS_MARK, EXIT_PASSED, EXIT_UNGRADABLE
 from grader.lifeline import LIFELINE_ENV
@@ -114,7 +115,7 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
     process.wait()
 
 
-def _read(handle: tempfile._TemporaryFileWrapper) -> str:  # type: ignore[type-arg]
+def _read(handle: IO[bytes]) -> str:
     handle.seek(0)
     return handle.read().decode("utf-8", errors="replace")
 
@@ -137,7 +138,7 @@ def _outcome(code: int, out: str, log: str, seconds: float) -> Outcome:
     return Outcome("error", "", f"grade exited with {_describe(code)}: {last}".rstrip(": "), log, seconds)
 
 
-def _device(report: dict) -> str:
+def _device(report: dict[str, Any]) -> str:
     models = (report.get("measurements") or {}).get("models") or []
     devices = sorted({(m.get("run") or {}).get("device", "") for m in models} - {""})
     return ",".join(devices)
