@@ -2,10 +2,10 @@
 
 A student re-running ``grade`` after editing a comment in a notebook cell the grader does not keep, or
 CI re-running a job, gets the same measurements in a fraction of a second. The key holds everything
-that decides what training measures: the digest of the submission's code (``code_digest``), the training part of
-the rubric (limits, epoch budgets, defaults, seed, ablation, what-ifs), the grading options (mode, problems, seed,
-``--run-all``), the data's fingerprints, the grader version and the kind of device. Scoring is not in
-the key: a changed rubric's points re-score cached measurements.
+that decides what training measures: the digest of the submission's code (``code_digest``), the digest of
+the rubric's training part (``Rubric.training``: limits, epoch budgets, defaults, seed, ablation, what-ifs),
+the grading options (mode, problems, seed, ``--run-all``), the data's fingerprints, the grader version and
+the kind of device. Scoring is not in the key: a changed rubric's points re-score cached measurements.
 
 Only results that another run would reproduce are stored: none with a timeout, a crash, a memory error,
 an unreadable result, or training stopped by the time budget (those depend on the machine's load). Each
@@ -24,7 +24,6 @@ import contextlib
 import hashlib
 import json
 import os
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -56,17 +55,9 @@ def cache_key(
     device_kind: str,
 ) -> str:
     """The digest naming a cache entry."""
-    training = {
-        "seed": rubric.seed,
-        "limits": asdict(rubric.limits),
-        "problems": {name: asdict(rules) for name, rules in rubric.problems.items()},
-        "ablation": asdict(rubric.ablation),
-        "what_if": asdict(rubric.what_if_fixes()) | asdict(rubric.what_if),  # the limits it fixes past, too
-        "dry_run": [rubric.freeform.dry_run_seconds, rubric.freeform.cell_seconds, rubric.freeform.train_seconds],
-    }
     key = {
         "code": code,
-        "training": training,
+        "training": rubric.training.digest,
         "options": options,
         "data": data_fingerprints,
         "grader": grader_version,

@@ -75,10 +75,11 @@ def tasks_for(rubric: Rubric, options: GradeOptions) -> list[Task]:
     """The models to train, each multi-layer one followed by its ablation where the rubric asks for one, and
     each model by its what-if (retrained with its mistakes undone; not trained when it has none)."""
     tasks = []
+    training = rubric.training
     for problem, variant in MODEL_KEYS:
         if problem not in options.problems or options.find_only:
             continue
-        rules = rubric.problems[problem]
+        rules = training.problems[problem]
         task = Task(
             problem,
             variant,
@@ -88,11 +89,11 @@ def tasks_for(rubric: Rubric, options: GradeOptions) -> list[Task]:
             options.quick,
         )
         tasks.append(task)
-        if variant == "multi" and rubric.ablation.runs_for(problem, options.quick):
+        if variant == "multi" and training.ablation.runs_for(problem, options.quick):
             tasks.append(dataclasses.replace(task, ablation=True))
-        if rubric.what_if.runs_for(problem, options.quick):
-            seconds = rubric.what_if.seconds_per_run or rules.seconds_per_model
-            tasks.append(dataclasses.replace(task, max_seconds=seconds, what_if=rubric.what_if_fixes()))
+        if training.what_if.runs_for(problem, options.quick):
+            seconds = training.what_if.seconds_per_run or rules.seconds_per_model
+            tasks.append(dataclasses.replace(task, max_seconds=seconds, what_if=training.what_if_fixes()))
     return tasks
 
 

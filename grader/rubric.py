@@ -140,6 +140,50 @@ class FreeformRule:
 
 
 @dataclass(frozen=True)
+class Training:
+    """The rubric's training part: what decides what training measures (the seed, the limits, each problem's
+    epoch budgets and defaults, the ablation and what-if runs, the free-form run's budgets). Measurements
+    hold only under the training part they were made with: the measurements cache keys on its digest, and
+    ``grade regrade`` refuses a rubric whose training part is another. The rest of the rubric only scores."""
+
+    seed: int
+    limits: Limits
+    problems: dict[str, ProblemRules]
+    ablation: AblationRule
+    what_if: WhatIfRule
+    regularization: dict[str, float]  # each regularization rule's upper bound: what a what-if fixes past
+    freeform: dict[str, float]  # the free-form run's budgets, by their [freeform] key
+
+    def what_if_fixes(self) -> Fixes:
+        """What a what-if undoes: past the upper bounds of the regularization rules, no further."""
+        return Fixes(list(self.what_if.fixes), **self.regularization)
+
+    def to_dict(self) -> dict[str, Any]:
+        """As JSON has it (lists, not tuples): what a gradebook stores, and what ``changed_from`` compares."""
+        return dict(json.loads(json.dumps(asdict(self))))
+
+    @property
+    def digest(self) -> str:
+        """Identifies the training part: another epoch budget is another digest, other points are not."""
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+
+    def changed_from(self, before: dict[str, Any]) -> list[str]:
+        """The keys (``problems.mnist.max_epochs``) whose values differ from ``before`` (a ``to_dict``)."""
+        old, new = _leaves(before), _leaves(self.to_dict())
+        return sorted(key for key in old.keys() | new.keys() if old.get(key) != new.get(key))
+
+
+def _leaves(value: Any, path: str = "") -> dict[str, Any]:
+    """A nested dict as its leaves, each under its dotted path."""
+    if not isinstance(value, dict):
+        return {path: value}
+    leaves: dict[str, Any] = {}
+    for key, item in value.items():
+        leaves |= _leaves(item, f"{path}.{key}" if path else key)
+    return leaves
+
+
+@dataclass(frozen=True)
 class Rubric:
     name: str
     pass_mark: float  # percent of the points available
@@ -159,10 +203,19 @@ class Rubric:
         """The points needed to pass a run that could earn ``max_points``."""
         return round(self.pass_mark * max_points / 100, 2)
 
-    def what_if_fixes(self) -> Fixes:
-        """What a what-if undoes: past the upper bounds of the regularization rules, no further."""
-        rule = self.regularization
-        return Fixes(list(self.what_if.fixes), rule.dropout_rate[1], rule.weight_decay[1], rule.kernel_regularizer[1])
+    @property
+    def training(self) -> Training:
+        """The part of the rubric that changes what training measures (the rest only scores)."""
+        rule, freeform = self.regularization, self.freeform
+        return Training(
+            seed=self.seed,
+            limits=self.limits,
+            problems=self.problems,
+            ablation=self.ablation,
+            what_if=self.what_if,
+            regularization={name: getattr(rule, name)[1] for name in _INTERVALS["regularization"]},
+            freeform={name: getattr(freeform, name) for name in ("dry_run_seconds", "cell_seconds", "train_seconds")},
+        )
 
     @property
     def digest(self) -> str:

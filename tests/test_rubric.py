@@ -41,7 +41,7 @@ def test_what_ifs_run_every_fix_for_both_problems_in_full_mode_and_for_iris_only
     assert what_if.runs_for("mnist", quick=False) and what_if.runs_for("iris", quick=True)
     assert not what_if.runs_for("mnist", quick=True)
     assert what_if.seconds_per_run == 0.0  # the model's own budget
-    fixes = rubric.what_if_fixes()  # fixed only past the regularization rules' upper bounds
+    fixes = rubric.training.what_if_fixes()  # fixed only past the regularization rules' upper bounds
     assert (fixes.dropout_rate, fixes.weight_decay, fixes.kernel_regularizer) == (0.7, 0.1, 0.01)
 
 
@@ -87,6 +87,47 @@ def test_the_digest_names_the_content_not_the_file_it_came_from(tmp_path):
 
 def test_a_changed_rubric_has_another_digest(tmp_path):
     assert load_rubric(write(tmp_path, "pass_mark = 50\n")).digest != load_rubric().digest
+
+
+def test_the_training_part_changes_with_an_epoch_budget_and_not_with_points(tmp_path):
+    default = load_rubric().training
+    longer = load_rubric(write(tmp_path, "[problems.mnist]\nmax_epochs = 9\n")).training
+    rescored = load_rubric(write(tmp_path, "pass_mark = 50\n[accuracy]\npoints = 9.0\n")).training
+    assert longer.digest != default.digest
+    assert longer.changed_from(default.to_dict()) == ["problems.mnist.max_epochs"]
+    assert rescored.digest == default.digest and rescored.changed_from(default.to_dict()) == []
+
+
+@pytest.mark.parametrize(
+    ("toml", "changed"),
+    [
+        ("seed = 7", "seed"),
+        ("[limits]\nmemory_gib = 3.0", "limits.memory_gib"),
+        ("[problems.iris.defaults]\nlearning_rate = 0.5", "problems.iris.defaults.learning_rate"),
+        ("[ablation]\nenabled = false", "ablation.enabled"),
+        ("[what_if]\nfixes = []", "what_if.fixes"),
+        ("[regularization]\ndropout_rate = [0.1, 0.6]", "regularization.dropout_rate"),  # what a what-if fixes past
+        ("[freeform]\ncell_seconds = 5.0", "freeform.cell_seconds"),
+    ],
+)
+def test_what_changes_training_is_in_the_training_part_named_by_its_key(tmp_path, toml, changed):
+    training = load_rubric(write(tmp_path, toml + "\n")).training
+    assert training.changed_from(load_rubric().training.to_dict()) == [changed]
+
+
+@pytest.mark.parametrize(
+    "toml",
+    [
+        "[regularization]\nused_points = 2.0",  # the regularization rules' points, not their bounds
+        "[freeform]\nfailed_cell_points = 2.0",
+        "[gap]\nrising_penalty = 0.2",
+        "[mistakes]\nsoftmax_before_cross_entropy = 2.0",
+    ],
+)
+def test_what_only_scores_is_not_in_the_training_part(tmp_path, toml):
+    rubric = load_rubric(write(tmp_path, toml + "\n"))
+    assert rubric.digest != load_rubric().digest
+    assert rubric.training.digest == load_rubric().training.digest
 
 
 def test_an_unknown_key_is_named_with_a_suggestion(tmp_path):
