@@ -211,14 +211,18 @@ def run_worker(
     return watcher.exit(timed_out, process.returncode, time.monotonic() - started, guard.broken)
 
 
-def _start_worker(layout: SandboxLayout, cwd: Path, env: dict[str, str], fds: tuple[int, ...]) -> subprocess.Popen:
+def _start_worker(
+    layout: SandboxLayout, cwd: Path, env: dict[str, str], fds: tuple[int, ...]
+) -> subprocess.Popen[bytes]:
     """The worker process, inside the layout's walls, in a session of its own (so that the whole of it can be
     killed at once), as the private user where there is one, bounded from before its first instruction, with
     ``fds`` (its ends of the events and lifeline pipes) the only descriptors it inherits."""
     walls = layout.isolation
     worker = [sys.executable, "-s", "-m", "grader.worker"]
     command = walls.command(worker, writable=layout.writable, readable=layout.readable, hidden=layout.hidden)
-    as_user = {"user": walls.uid, "group": walls.uid, "extra_groups": []} if walls.uid is not None else {}
+    as_user: dict[str, Any] = {}
+    if walls.uid is not None:
+        as_user = {"user": walls.uid, "group": walls.uid, "extra_groups": []}
     return subprocess.Popen(
         command,
         cwd=cwd,
@@ -233,7 +237,7 @@ def _start_worker(layout: SandboxLayout, cwd: Path, env: dict[str, str], fds: tu
     )
 
 
-def _start_reaper(uid: int | None) -> subprocess.Popen | None:
+def _start_reaper(uid: int | None) -> subprocess.Popen[bytes] | None:
     """For a worker that runs as a private user: ``grader.reaper``, which kills that user's processes when
     its standard input closes, as it does when this process dies before it could clean up itself."""
     if uid is None:
@@ -247,7 +251,7 @@ def _start_reaper(uid: int | None) -> subprocess.Popen | None:
     )
 
 
-def _send_job(process: subprocess.Popen, job: str) -> None:
+def _send_job(process: subprocess.Popen[bytes], job: str) -> None:
     """The job on the worker's standard input, which is then closed; a worker that died at once is the
     watcher's to report."""
     assert process.stdin is not None
@@ -303,7 +307,7 @@ class _Guard:
                 self.broken = "disk"
         return self.broken is not None
 
-    def kill_everything(self, process: subprocess.Popen) -> None:
+    def kill_everything(self, process: subprocess.Popen[bytes]) -> None:
         """The worker's session, every process ever seen in its family, the family as it is now and, for a
         private user, everything that user runs. Nothing here depends on the worker's cooperation."""
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -376,7 +380,7 @@ class _Watcher:
             self.at_cap,
         )
 
-    def watch(self, process: subprocess.Popen, guard: _Guard) -> bool:
+    def watch(self, process: subprocess.Popen[bytes], guard: _Guard) -> bool:
         """Returns True when a deadline passed and the worker was killed; stops early when ``guard`` finds
         a broken limit."""
         selector = selectors.DefaultSelector()

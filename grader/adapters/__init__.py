@@ -213,7 +213,8 @@ def adapter_for(model: Any) -> Adapter:
             f"return an untrained {' or '.join(w.model for w in words)} (for example "
             f"{' or '.join(w.model_example for w in words)}), not a list, a layer class or a trained result",
         )
-    return importlib.import_module(FRAMEWORKS[framework].adapter).ADAPTER
+    adapter: Adapter = importlib.import_module(FRAMEWORKS[framework].adapter).ADAPTER
+    return adapter
 
 
 def loaded_adapters() -> list[Adapter]:
