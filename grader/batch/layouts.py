@@ -30,8 +30,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from grader.content_hash import files_under
 from grader.errors import SubmissionError
-from grader.load import files_under
 
 LAYOUTS = ("plain", "canvas", "moodle", "gradescope", "classroom")
 SUFFIXES = (".py", ".ipynb")
@@ -162,7 +162,8 @@ def read_gradescope(folder: Path, staging: Path) -> list[Found]:
         path = folder / str(name)
         if not isinstance(submission, dict) or not path.is_dir() or "/" in str(name) or str(name).startswith("."):
             continue
-        for who in _field(submission, "submitters") or []:
+        submitters = _field(submission, "submitters")
+        for who in submitters if isinstance(submitters, list) else []:
             if not isinstance(who, dict):
                 continue
             sid, email, full = (str(_field(who, key) or "").strip() for key in ("sid", "email", "name"))

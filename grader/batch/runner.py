@@ -41,7 +41,8 @@ class BatchResult:
 def plan_batch(
     entries: list[Entry], gradebook: Gradebook, key: GradingKey, *, retry_failed: bool = False, force: bool = False
 ) -> BatchPlan:
-    pending, skipped = [], []
+    pending: list[Entry] = []
+    skipped: list[Entry] = []
     for entry in entries:
         row = gradebook.get(entry.student.id)
         done = row is not None and row.content_hash == entry.content_hash and key.matches(row)

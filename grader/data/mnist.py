@@ -152,7 +152,8 @@ def _decoded(raw: bytes, path: Path, digest: str) -> np.ndarray:
     """The decoded array, from the .npy cache when this exact file was decoded before."""
     cached = _decoded_cache_path(digest)
     with contextlib.suppress(OSError, ValueError):
-        return np.load(cached, mmap_mode="r", allow_pickle=False)
+        decoded: np.ndarray = np.load(cached, mmap_mode="r", allow_pickle=False)
+        return decoded
     array = decode_idx(raw, path)
     save_atomically(cached, array)
     return array

@@ -40,6 +40,7 @@ class HeldOut:
 def read_private_test(problem: str, path: Path) -> HeldOut:
     """Read and check the test set at ``path`` for ``problem``; a DataError names the file and what is wrong."""
     path = Path(path).expanduser().absolute()
+    files: tuple[Path, ...]  # what the arrays were read from
     if problem == "mnist" and path.is_dir():
         images_path, labels_path = _idx_pair(path)
         x, y = _decoded(images_path), _decoded(labels_path)

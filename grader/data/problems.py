@@ -72,7 +72,8 @@ def _load_iris(quick: bool, held_out: HeldOut | None) -> ProblemData:
     x_test, y_test = (held_out.x, held_out.y) if held_out else (x[test], y[test])
 
     def standardised(features: np.ndarray) -> np.ndarray:
-        return ((features - mean) / std).astype(np.float32)
+        scaled: np.ndarray = ((features - mean) / std).astype(np.float32)
+        return scaled
 
     info = _info(
         "iris",
