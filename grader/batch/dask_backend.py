@@ -40,8 +40,8 @@ from typing import Any
 from grader.batch.jobs import Job, OnResult
 from grader.batch.run_one import Outcome, grade_entry
 from grader.batch.submissions import Entry, Student
+from grader.content_hash import files_under
 from grader.errors import GraderError
-from grader.load import files_under
 
 try:
     from distributed import Client, Event, Future, as_completed, get_worker

@@ -23,8 +23,8 @@ from pathlib import Path
 import click
 
 from grader.baselines import REFERENCE_DIR
+from grader.content_hash import files_under
 from grader.errors import UngradableError
-from grader.load import files_under
 from grader.notebook import code_cells
 
 NOISE = 25  # copydetect's noise threshold: matches shorter than this many characters of filtered code are ignored

@@ -21,9 +21,11 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
+from grader.content_hash import files_under
 from grader.errors import SubmissionError, UngradableError
-from grader.load import ENTRY, files_under, load_submission
+from grader.load import ENTRY, load_submission
 
 UPLOAD_HINT = (
     "upload one notebook (.ipynb), or one Python module (.py, any name); with helper modules, only one of "
@@ -102,7 +104,7 @@ def isolation_line(report: Path) -> tuple[str, str]:
     return tool, f"Isolation of your code: {ISOLATION_WORDS.get(tool, tool)}."
 
 
-def fallback_results(why: str) -> dict:
+def fallback_results(why: str) -> dict[str, Any]:
     """A results.json for an upload that could not be graded at all: 0 points, and why."""
     output = "Your submission could not be graded:\n\n" + why[-4000:]
     tests = [{"name": "Submission · loads and runs", "score": 0, "max_score": 0, "status": "failed", "output": output}]
