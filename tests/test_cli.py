@@ -115,6 +115,55 @@ def test_a_rubric_number_that_makes_no_sense_exits_2_naming_the_file_and_key(tmp
     assert f"error: {rubric}: {message}" in output and "hint: the default is" in output
 
 
+def class_folder(tmp_path) -> str:
+    folder = tmp_path / "class"
+    folder.mkdir()
+    (folder / "ada.py").write_text((SUBMISSIONS / "torch_small.py").read_text())
+    return str(folder)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        lambda tmp_path: [str(SUBMISSIONS / "torch_small.py")],
+        lambda tmp_path: ["baselines", "--out", str(tmp_path / "b.json")],
+        lambda tmp_path: ["batch", class_folder(tmp_path), "--db", str(tmp_path / "g.sqlite")],
+        lambda tmp_path: ["regrade", "--db", str(tmp_path / "g.sqlite")],
+    ],
+    ids=["grade", "baselines", "batch", "regrade"],
+)
+def test_a_malformed_rubric_is_the_same_error_and_exit_code_from_every_command(tmp_path, command):
+    rubric = tmp_path / "r.toml"
+    rubric.write_text("pass_mrak = 50\n")
+    args = [*command(tmp_path), "--rubric", str(rubric), "--allow-partial-isolation"][: None if "batch" in command(tmp_path) else -1]
+    output = exited_cleanly(CliRunner().invoke(main, args), 2)
+    assert f"error: {rubric}: unknown key 'pass_mrak' (did you mean 'pass_mark'?) hint: the keys are those" in output
+    assert not (tmp_path / "g.sqlite").exists() and not (tmp_path / "b.json").exists()  # nothing was started
+
+
+@pytest.mark.parametrize("command", [["regrade"], ["export", "--format", "csv"]])
+def test_a_missing_gradebook_is_reported_by_regrade_and_export_alike_and_not_created(tmp_path, command):
+    db = tmp_path / "g.sqlite"
+    output = exited_cleanly(CliRunner().invoke(main, [*command, "--db", str(db)]), 2)
+    assert f"error: {db}: no such gradebook hint: grade a class first: grade batch SUBMISSIONS --db FILE" in output
+    assert not db.exists()
+
+
+def test_missing_data_exits_3_from_grade_and_from_baselines(tmp_path):
+    for args in ([str(SUBMISSIONS / "torch_small.py")], ["baselines", "--out", str(tmp_path / "b.json")]):
+        result = CliRunner().invoke(main, [*args, "--problem", "mnist", "--data-dir", str(tmp_path), "--no-progress"][: None if "baselines" not in args else -1])
+        assert "error: MNIST data not found" in exited_cleanly(result, 3)
+
+
+def test_a_notebook_that_cannot_be_read_exits_3_from_grade_and_from_framework_with_the_same_reason(grade, tmp_path):
+    notebook = tmp_path / "hw.ipynb"
+    notebook.write_text("{not json")
+    graded = exited_cleanly(grade(str(notebook), "--baselines", baselines_file(tmp_path, 0.5)), 3)
+    found = exited_cleanly(CliRunner().invoke(main, ["framework", str(notebook)]), 3)
+    reason = found.split("error: ", 1)[1].split(" hint: ")[0]
+    assert reason.startswith("hw.ipynb: ") and reason in graded
+
+
 @pytest.mark.parametrize("content", ["[]", '{"schema_version": 1, "modes": []}', "NaN"])
 def test_a_malformed_baselines_file_exits_2_naming_it(tmp_path, content):
     baselines = tmp_path / "baselines.json"
@@ -182,8 +231,8 @@ def test_github_format_prints_annotations_and_appends_a_job_summary(grade, tmp_p
         baselines,
     )
     assert result.exit_code == 0
-    assert "::notice title=nn-grader%3A grade::Total 46.5 / 46.5 · PASS" in result.stdout
-    assert summary.read_text().startswith("earlier step\n## Total 46.5 / 46.5 · PASS")
+    assert "::notice title=nn-grader%3A grade::Total 46.5 / 46.5 points · PASS" in result.stdout
+    assert summary.read_text().startswith("earlier step\n## Total 46.5 / 46.5 points · PASS")
     assert (out / "report.html").read_text().count("data:image/png;base64,") == 2
 
 

@@ -170,10 +170,10 @@ def report_view(report: Report) -> ReportView:
         title=f"Feedback for {m.submission.path}",
         verdict=verdict(report),
         outcome="ungraded" if report.status != "graded" else "pass" if report.passed else "fail",
-        mode=mode_words(report.measurements.settings.mode),
+        mode=_mode_words(report.measurements.settings.mode),
         about=_about(report),
         quick=_quick_note(report),
-        submission_failure=failure_view("The submission could not be graded", m.failure) if m.failure else None,
+        submission_failure=_failure_view("The submission could not be graded", m.failure) if m.failure else None,
         next_steps=list(report.next_steps),
         diagnoses=diagnoses(report),
         figures=[model_figures(measurement(report, score), score) for score in report.scores] if ran else [],
@@ -213,14 +213,14 @@ def log_excerpt(text: str) -> list[str]:
     return text.rstrip().splitlines()[-LOG_LINES_SHOWN:]
 
 
-def mode_words(mode: str) -> str:
+def _mode_words(mode: str) -> str:
     return "QUICK mode (a subset of the data)" if mode == "quick" else "full mode"
 
 
 def _about(report: Report) -> str:
     m = report.measurements
     return (
-        f"nn-grader {m.grader_version} · {mode_words(m.settings.mode)} · "
+        f"nn-grader {m.grader_version} · {_mode_words(m.settings.mode)} · "
         f"seed {m.settings.seed} · {m.seconds:.0f} s · rubric {report.rubric.get('name', '?')} "
         f"{report.rubric.get('digest', '')} · {report.created}"
         + (" · measurements reused from an earlier run of the same code" if m.reused else "")
@@ -295,7 +295,7 @@ def _model_view(report: Report, score: ModelScore) -> ModelView:
         checks=[
             CheckLine(c.title, f"{c.points:g}/{c.max_points:g}", c.status, c.message, c.hint) for c in score.checks
         ],
-        failure=failure_view(f"Not trained, {lost:g} points lost", failure) if failure else None,
+        failure=_failure_view(f"Not trained, {lost:g} points lost", failure) if failure else None,
         regularization=_regularization(model, score),
         ablation=_ablation_table(score),
         ablation_note=_ablation_note(score),
@@ -360,7 +360,7 @@ def _ablation_note(score: ModelScore) -> str:
     return f"Ablation: the same model retrained, same seed and data, with its regularization off ({switched_off})."
 
 
-def failure_view(headline: str, failure: Failure) -> FailureView:
+def _failure_view(headline: str, failure: Failure) -> FailureView:
     where = str(failure.location) if failure.location else ""
     return FailureView(headline, failure.message, where, failure.hint, failure.traceback)
 
