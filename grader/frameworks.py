@@ -3,8 +3,9 @@
 Loading reads which imports mean a framework, the bundle which of the grader's extras install it, the sandbox
 which environment variables it needs, the worker where its adapter lives and which libraries to report, and
 scoring the framework's own words for its advice. So a new framework is its adapter module
-(``grader/adapters/<name>_adapter.py``) and an entry here. This module imports no framework and nothing of
-the grader: the scorer and the parent process read it without loading either.
+(``grader/adapters/<name>_adapter.py``) and an entry here, with its extra in pyproject.toml. This module
+imports no framework and nothing of the grader: the scorer and the parent process read it without loading
+either.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ class Terms:
     restore_best_weights: str  # how early stopping keeps the best epoch's weights
     regularize: str  # what to add to a model with no regularization at all
     dropout_off_at_inference: str  # how to have dropout off when predicting
-    train_in_training_mode: str  # a loop that trained with dropout off
-    evaluate_in_eval_mode: str  # a loop that evaluated with dropout on
+    train_in_training_mode: str  # how a loop trains with dropout on (it trained in eval mode)
+    evaluate_in_eval_mode: str  # how a loop evaluates with dropout off (it evaluated in training mode)
     no_double_softmax: str  # a final softmax into a loss that applies softmax again
     loss_for_output: str  # a loss that expects other outputs than the model's
 
@@ -35,7 +36,7 @@ class Framework:
     """One framework: how each stage recognises it, installs it, walls it in and speaks of it."""
 
     name: str
-    model_module: str  # where its model classes live: a model is this framework's if its class comes from here
+    model_module: str  # where its model classes live: a model's most derived class from one names its framework
     adapter: str  # the module holding its ``ADAPTER``, imported only once a model of it is graded
     imports: tuple[str, ...]  # top-level imports that mean a submission uses it (``grade framework``)
     terms: Terms
