@@ -389,19 +389,31 @@ def to_json(record: Any) -> str:
 
 
 def _int_to_float(value: Any) -> Any:
-    """JSON and TOML write 3.0 as 3; accept that, and nothing else, where a float is expected."""
-    return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    """JSON and TOML write 3.0 as 3; accept that, and nothing else, where a float is expected (a bool is an
+    int to Python, and to dacite a float, but not a number any record holds)."""
+    if isinstance(value, bool):
+        raise dacite.WrongTypeError(float, value)
+    return float(value) if isinstance(value, int) else value
 
 
 def _epoch_record(value: Any) -> Any:
     """Per-epoch records are most of a report: built directly, five times faster than field by field,
-    with the same refusal of unknown or missing keys."""
+    with the same refusal of unknown or missing keys and of wrong types."""
     if not isinstance(value, dict):
         return value  # dacite reports the wrong type
     try:
-        return EpochRecord(**{key: _int_to_float(item) if key != "epoch" else item for key, item in value.items()})
+        record = EpochRecord(**{key: _int_to_float(item) if key != "epoch" else item for key, item in value.items()})
     except TypeError as error:
         raise dacite.DaciteError(f"an epoch record: {error}") from None
+    metrics = (record.loss, record.accuracy, record.val_loss, record.val_accuracy)
+    epoch_is_int = isinstance(record.epoch, int) and not isinstance(record.epoch, bool)
+    if (
+        not epoch_is_int
+        or not isinstance(record.seconds, float)
+        or any(not isinstance(metric, float) and metric is not None for metric in metrics)
+    ):
+        raise dacite.DaciteError(f"an epoch record of the wrong types: {value!r:.200}")
+    return record
 
 
 _STRICT = dacite.Config(strict=True, type_hooks={float: _int_to_float, EpochRecord: _epoch_record})
