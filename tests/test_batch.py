@@ -29,6 +29,7 @@ from grader.batch.runner import NOT_STORED, plan_batch, run_batch
 from grader.batch.submissions import OUTSIDE, content_hash, find_entries, read_roster
 from grader.cli import main
 from grader.errors import SubmissionError
+from grader.rubric import load_rubric
 
 pytest.importorskip("torch")
 
@@ -246,6 +247,43 @@ def test_regrade_rescores_every_stored_submission_like_a_fresh_grade_under_the_n
     shutil.copytree(folder, graded_folder, ignore=shutil.ignore_patterns("eve.py"))
     again = CliRunner().invoke(main, batch_args(graded_folder, copy, rubric, fake_mnist))
     assert "0 to grade, 4 already graded" in said(again.output)
+
+
+def test_regrade_refuses_a_rubric_that_changes_training_naming_what_and_leaves_the_gradebook_as_it_was(
+    graded_class, tmp_path, fast_rubric_file
+):
+    _folder, db, _output = graded_class
+    copy = tmp_path / "gradebook.sqlite"
+    shutil.copy(db, copy)
+    before = stored(copy)
+    longer = tmp_path / "longer.toml"
+    longer.write_text("pass_mark = 10.0\n" + fast_rubric_file.read_text().replace("max_epochs = 40", "max_epochs = 30"))
+    result = CliRunner().invoke(main, ["regrade", "--db", str(copy), "--rubric", str(longer)])
+    output = exited_cleanly(result, 2)
+    assert f"error: --rubric {longer} changes what training measures (problems.iris.max_epochs)" in output
+    assert f"hint: grade the class again under it: grade batch SUBMISSIONS --db {copy} --rubric {longer}" in output
+    assert stored(copy) == before
+    with Gradebook(copy) as gradebook:
+        assert gradebook.regrade_log() == []
+        assert {row.rubric_digest for row in gradebook.rows()} == {load_rubric(fast_rubric_file).digest}
+        assert set(gradebook.trainings()) == {load_rubric(fast_rubric_file).digest}  # the refused one not kept
+    default = exited_cleanly(CliRunner().invoke(main, ["regrade", "--db", str(copy)]), 2)
+    assert "error: the default rubric changes what training measures (limits.build_seconds, " in default
+
+
+def test_regrade_of_a_gradebook_that_kept_no_training_part_says_it_cannot_check_it(graded_class, tmp_path):
+    _folder, db, _output = graded_class
+    copy = tmp_path / "gradebook.sqlite"
+    shutil.copy(db, copy)
+    with sqlite3.connect(copy) as connection:  # as schema 2 left it: no training parts
+        connection.execute("DROP TABLE trainings")
+        connection.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    connection.close()
+    result = CliRunner().invoke(main, ["regrade", "--db", str(copy)])
+    assert result.exit_code == 0, result.output
+    assert f"warning: 4 results were graded before {copy} kept the rubric's training part" in said(result.output)
+    with Gradebook(copy) as gradebook:
+        assert set(gradebook.trainings()) == {load_rubric().digest}  # checked from now on
 
 
 def test_a_roster_names_the_students_and_a_roster_without_ids_is_refused(tmp_path):

@@ -115,28 +115,26 @@ def test_a_rubric_number_that_makes_no_sense_exits_2_naming_the_file_and_key(tmp
     assert f"error: {rubric}: {message}" in output and "hint: the default is" in output
 
 
-def class_folder(tmp_path) -> str:
+def command_args(command: str, tmp_path) -> list[str]:
+    """Each command that takes --rubric, on a submission (a class of one) or a gradebook in ``tmp_path``;
+    anything it would write goes there too."""
     folder = tmp_path / "class"
-    folder.mkdir()
+    folder.mkdir(exist_ok=True)
     (folder / "ada.py").write_text((SUBMISSIONS / "torch_small.py").read_text())
-    return str(folder)
+    db = ["--db", str(tmp_path / "g.sqlite")]
+    return {
+        "grade": [str(SUBMISSIONS / "torch_small.py"), "--no-progress"],
+        "baselines": ["baselines", "--out", str(tmp_path / "b.json")],
+        "batch": ["batch", str(folder), *db, "--allow-partial-isolation", "--no-progress"],
+        "regrade": ["regrade", *db],
+    }[command]
 
 
-@pytest.mark.parametrize(
-    "command",
-    [
-        lambda tmp_path: [str(SUBMISSIONS / "torch_small.py")],
-        lambda tmp_path: ["baselines", "--out", str(tmp_path / "b.json")],
-        lambda tmp_path: ["batch", class_folder(tmp_path), "--db", str(tmp_path / "g.sqlite")],
-        lambda tmp_path: ["regrade", "--db", str(tmp_path / "g.sqlite")],
-    ],
-    ids=["grade", "baselines", "batch", "regrade"],
-)
+@pytest.mark.parametrize("command", ["grade", "baselines", "batch", "regrade"])
 def test_a_malformed_rubric_is_the_same_error_and_exit_code_from_every_command(tmp_path, command):
     rubric = tmp_path / "r.toml"
     rubric.write_text("pass_mrak = 50\n")
-    args = [*command(tmp_path), "--rubric", str(rubric), "--allow-partial-isolation"][: None if "batch" in command(tmp_path) else -1]
-    output = exited_cleanly(CliRunner().invoke(main, args), 2)
+    output = exited_cleanly(CliRunner().invoke(main, [*command_args(command, tmp_path), "--rubric", str(rubric)]), 2)
     assert f"error: {rubric}: unknown key 'pass_mrak' (did you mean 'pass_mark'?) hint: the keys are those" in output
     assert not (tmp_path / "g.sqlite").exists() and not (tmp_path / "b.json").exists()  # nothing was started
 
@@ -149,10 +147,13 @@ def test_a_missing_gradebook_is_reported_by_regrade_and_export_alike_and_not_cre
     assert not db.exists()
 
 
-def test_missing_data_exits_3_from_grade_and_from_baselines(tmp_path):
-    for args in ([str(SUBMISSIONS / "torch_small.py")], ["baselines", "--out", str(tmp_path / "b.json")]):
-        result = CliRunner().invoke(main, [*args, "--problem", "mnist", "--data-dir", str(tmp_path), "--no-progress"][: None if "baselines" not in args else -1])
-        assert "error: MNIST data not found" in exited_cleanly(result, 3)
+@pytest.mark.parametrize("command", ["grade", "baselines"])
+def test_missing_data_is_the_same_error_and_exit_code_3_from_grade_and_baselines(tmp_path, command):
+    empty = tmp_path / "no-mnist"
+    empty.mkdir()
+    args = [*command_args(command, tmp_path), "--problem", "mnist", "--data-dir", str(empty)]
+    output = exited_cleanly(CliRunner().invoke(main, args), 3)
+    assert "error: MNIST data not found" in output and " hint: " in output
 
 
 def test_a_notebook_that_cannot_be_read_exits_3_from_grade_and_from_framework_with_the_same_reason(grade, tmp_path):

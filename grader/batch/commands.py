@@ -37,7 +37,7 @@ from grader.cli_options import (
 )
 from grader.data import read_private_test
 from grader.devices import visible_gpus
-from grader.errors import GraderError
+from grader.errors import GraderError, RubricError
 from grader.isolation import isolation
 from grader.records import Measurements, from_dict
 from grader.render.progress import BatchProgress
@@ -209,6 +209,7 @@ def batch_command(
     with Gradebook(db) as gradebook:
         if students is not None:
             gradebook.set_roster(students.values())
+        gradebook.remember_training(rubric)
         plan = plan_batch(gathered.entries, gradebook, key, retry_failed=choices.retry_failed, force=choices.force)
         _grade(plan, gathered.refused, gradebook, key, choices, f"{len(gathered.entries)} submissions in {submissions}")
 
@@ -266,22 +267,25 @@ def _record_refused(gradebook: Gradebook, refused: Refused, key: GradingKey) -> 
 @baselines_option
 def regrade_command(db: Path, rubric_path: Path | None, baselines_path: Path | None) -> None:
     """Score every stored submission again from its measurements, under RUBRIC: no training, seconds for a
-    class. Submissions stored without measurements (timed out, grader errors) are left as they are."""
+    class. Submissions stored without measurements (timed out, grader errors) are left as they are. A
+    RUBRIC that changes training (epochs, budgets, seed...) is refused: grade the class again under it."""
     rubric, baselines = rubric_and_baselines(rubric_path, baselines_path)
-    started, rescored, changes = time.monotonic(), 0, []
+    started, changes = time.monotonic(), []
     at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    # one transaction: a GradebookError anywhere changes nothing
+    # one transaction: an error anywhere (a refused rubric, a GradebookError) changes nothing
     with Gradebook.open_existing(db) as gradebook, gradebook.transaction():
-        for row in gradebook.rows():
-            if row.report_json:
-                stored, measurements, settings = _stored(db, row)
-                settings["baselines"] = baselines_digest(baselines)
-                report = score(measurements, baselines, rubric, created=at)
-                new = gradebook.rescored(row, report, stored, settings)
-                rescored += 1
-                if (row.points, row.max_points, row.passed) != (new.points, new.max_points, new.passed):
-                    gradebook.log_regrade(row, new, at)
-                    changes.append((row, new))
+        measured = [row for row in gradebook.rows() if row.report_json]
+        _check_training(rubric, rubric_path, gradebook, measured)
+        gradebook.remember_training(rubric)
+        for row in measured:
+            stored, measurements, settings = _stored(db, row)
+            settings["baselines"] = baselines_digest(baselines)
+            report = score(measurements, baselines, rubric, created=at)
+            new = gradebook.rescored(row, report, stored, settings)
+            if (row.points, row.max_points, row.passed) != (new.points, new.max_points, new.passed):
+                gradebook.log_regrade(row, new, at)
+                changes.append((row, new))
+    rescored = len(measured)
     click.echo(format_changes(changes), nl=False)
     click.echo(
         f"rescored {rescored} submissions under rubric {rubric.name} {rubric.digest} in "
@@ -289,6 +293,31 @@ def regrade_command(db: Path, rubric_path: Path | None, baselines_path: Path | N
         "(table regrade_log keeps each change)",
         err=True,
     )
+
+
+def _check_training(rubric: Rubric, rubric_path: Path | None, gradebook: Gradebook, rows: list[Row]) -> None:
+    """Refuse a rubric whose training part is not the one the rows' measurements were made with: re-scoring
+    cannot show what another epoch budget would have trained. Rows graded before the gradebook kept training
+    parts (schema 2) cannot be checked: said, and re-scored."""
+    trained_under = gradebook.trainings()
+    known = {row.rubric_digest for row in rows if row.rubric_digest in trained_under}
+    changed = sorted({key for digest in known for key in rubric.training.changed_from(trained_under[digest])})
+    if changed:
+        given = f"--rubric {rubric_path}" if rubric_path else "the default rubric"
+        raise RubricError(
+            f"{given} changes what training measures ({', '.join(changed)}): the measurements in "
+            f"{gradebook.path} were made under other training settings, so regrade cannot score them under it",
+            f"grade the class again under it: grade batch SUBMISSIONS --db {gradebook.path}"
+            + (f" --rubric {rubric_path}" if rubric_path else "")
+            + " (regrade re-scores only: points, bands, pass mark, what costs points)",
+        )
+    unknown = sum(row.rubric_digest not in trained_under for row in rows)
+    if unknown:
+        click.echo(
+            f"warning: {unknown} results were graded before {gradebook.path} kept the rubric's training part: "
+            "re-scored without checking that this rubric trains as theirs did",
+            err=True,
+        )
 
 
 def format_changes(changes: list[tuple[Row, Row]]) -> str:

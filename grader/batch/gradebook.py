@@ -28,8 +28,9 @@ from grader.batch.run_one import Outcome
 from grader.batch.submissions import Entry, Student
 from grader.errors import GraderError
 from grader.report import Report
+from grader.rubric import Rubric
 
-SCHEMA_VERSION = 2  # 2: results.late and results.entry, the roster and regrade_log tables (1 is upgraded)
+SCHEMA_VERSION = 3  # 2: results.late and results.entry, the roster and regrade_log tables; 3: trainings
 BUSY_SECONDS = 60.0  # how long SQLite waits for another program's lock before it gives up, each time
 WRITE_ATTEMPTS = 5  # a result is tried this many times: minutes of a locked gradebook lose nothing
 SCHEMA = """
@@ -87,12 +88,18 @@ CREATE TABLE IF NOT EXISTS regrade_log (
     passed_before INTEGER,
     passed_after INTEGER
 );
+CREATE TABLE IF NOT EXISTS trainings (
+    rubric_digest TEXT PRIMARY KEY,
+    training TEXT NOT NULL
+);
 """
-UPGRADES = {  # from schema 1: what version 2 added to a table that already existed
+# From an older schema: what later versions added to the tables it has (new tables come with SCHEMA).
+UPGRADES = {
     "1": [
         "ALTER TABLE results ADD COLUMN late INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE results ADD COLUMN entry TEXT NOT NULL DEFAULT ''",
-    ]
+    ],
+    "2": [],
 }
 
 
@@ -331,6 +338,19 @@ class Gradebook:
                 None if after.passed is None else int(after.passed),
             ),
         )
+
+    def remember_training(self, rubric: Rubric) -> None:
+        """Keep the training part of a rubric results are graded (or re-scored) under: ``grade regrade``
+        checks a new rubric against the one the measurements were made with."""
+        training = json.dumps(rubric.training.to_dict(), sort_keys=True)
+        with self._reported(), _Transaction(self._db):
+            self._db.execute("INSERT OR REPLACE INTO trainings VALUES (?, ?)", (rubric.digest, training))
+
+    def trainings(self) -> dict[str, dict[str, Any]]:
+        """The training part of each rubric kept, by the rubric's digest (a ``Training.to_dict``)."""
+        with self._reported():
+            found = self._db.execute("SELECT rubric_digest, training FROM trainings")
+            return {digest: json.loads(training) for digest, training in found}
 
     def regrade_log(self) -> list[dict[str, Any]]:
         """Every change a regrade made, oldest first."""
