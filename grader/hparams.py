@@ -12,7 +12,7 @@ import difflib
 from collections.abc import Mapping
 from typing import Any
 
-from grader.errors import GraderError
+from grader.errors import EXIT_UNGRADABLE, GraderError
 from grader.records import MODEL_KEYS, EarlyStoppingSpec, TrainingPlan, model_key
 
 HYPERPARAM_KEYS = ("epochs", "batch_size", "optimizer", "learning_rate", "weight_decay", "early_stopping")
@@ -23,7 +23,10 @@ DEFAULT_PATIENCE = 5
 
 
 class HyperparamError(GraderError):
-    """A value in HYPERPARAMS the grader cannot train with."""
+    """A value in HYPERPARAMS the grader cannot train with: the submission's to fix, so the model is not
+    gradable as it is (the worker records it as the model's failure)."""
+
+    exit_code = EXIT_UNGRADABLE
 
 
 def resolve_plan(
