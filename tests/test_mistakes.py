@@ -8,7 +8,8 @@ from textwrap import dedent
 
 import pytest
 
-from grader.mistakes import MISTAKES, CodeCell, Mistake, find_in_code, stale_names
+from grader.mistake_catalogue import MISTAKES, Mistake
+from grader.mistakes import CodeCell, find_in_code, stale_names
 from grader.records import Finding, SourceLocation
 
 TORCH_IMPORTS = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"

@@ -8,7 +8,7 @@ else any): a notebook-wide mistake is not charged four times.
 
 from __future__ import annotations
 
-from grader.mistakes import MISTAKES
+from grader.mistake_catalogue import MISTAKES
 from grader.records import Finding, FreeformRun
 from grader.report import Check, ModelScore
 from grader.rubric import Rubric
