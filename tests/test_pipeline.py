@@ -10,7 +10,8 @@ from conftest import REPOSITORY, SHARED_DATA, SUBMISSIONS
 from grader.baselines import load_baselines
 from grader.cli import main
 from grader.machine_speed import FACTOR_ENV
-from grader.pipeline import GradeOptions, grade
+from grader.pipeline import GradeOptions, grade, measure_submission
+from grader.records import SubmissionInfo
 from grader.rubric import load_rubric
 
 TORCH_REFERENCE = REPOSITORY / "reference" / "torch_solution.py"
@@ -103,3 +104,18 @@ def test_a_two_unit_hidden_layer_scores_visibly_lower_and_says_why():
     assert check.message.startswith("test accuracy ")
     assert f"Next: {check.hint}" in weak.next_steps[0]
     assert weak.points <= weak.max_points - 10
+
+
+def test_a_notebook_that_cannot_be_read_is_graded_ungradable_without_loading_data_or_training(tmp_path):
+    path = tmp_path / "hw.ipynb"
+    path.write_text("{ not a notebook")
+    options = GradeOptions(on_event=lambda event: pytest.fail(f"nothing is loaded or started: {event}"))
+    measured = measure_submission(path, options, load_rubric())
+    assert measured.failure is not None and measured.failure.kind == "notebook"
+    assert (measured.submission, measured.models, measured.data) == (
+        SubmissionInfo(str(path), "hw.ipynb", [], ""),
+        [],
+        {},
+    )
+    report = grade(path, GradeOptions(), load_rubric(), None)
+    assert report.status == "ungradable" and report.next_steps == [measured.failure.hint]
