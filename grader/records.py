@@ -27,6 +27,10 @@ MODEL_KEYS: tuple[tuple[str, str], ...] = (
 )
 
 
+Problem = Literal["iris", "mnist"]
+Variant = Literal["single", "multi"]  # one hidden layer or several
+
+
 def model_key(problem: str, variant: str) -> str:
     """The name a model goes by everywhere: ``"mnist/multi"``."""
     return f"{problem}/{variant}"
@@ -93,14 +97,14 @@ class FoundModel:
     """A model a free-form run created, as the grader found and classified it."""
 
     name: str  # how it was made: "Net(hidden=[64, 32])", "Sequential (4 layers)"
-    framework: str  # "torch" | "keras"
+    framework: str  # a name grader.frameworks registers: "torch", "keras"
     location: SourceLocation | None
     inputs: list[int]  # per-sample input shape it accepted, [] when no probe fitted
     classes: int | None
     dense_layers: int
     trained: bool  # the run trained it (an optimizer step, fit)
-    problem: str | None = None  # "iris" | "mnist", None when it fits neither
-    variant: str | None = None  # "single" | "multi"
+    problem: Problem | None = None  # None when it fits neither
+    variant: Variant | None = None
     chosen_for: str = ""  # the model key it is graded as, "" when not chosen
     why: str = ""  # why it was chosen, or why it could not be
     hyperparams: dict[str, Any] = field(default_factory=dict)  # read from the run: optimizer, learning_rate...
@@ -152,7 +156,7 @@ class LayerInfo:
 
 @dataclass
 class ModelDescription:
-    framework: str  # "torch" | "keras"
+    framework: str  # a name grader.frameworks registers: "torch", "keras"
     parameters: int
     layers: list[LayerInfo]
     output: ModelOutput
@@ -343,7 +347,7 @@ class Settings:
 
     mode: Mode
     seed: int
-    device: str  # as requested: "auto" | "cpu" | "cuda"
+    device: Literal["auto", "cpu", "cuda"]  # as requested
     problems: list[str]
 
 

@@ -85,7 +85,7 @@ class WhatIf:
     """The model retrained once with one of its mistakes undone mechanically, same seed and data: what the
     fix would buy, measured rather than promised."""
 
-    fix: str  # the rubric's name for it: "final_softmax" | "dropout_rate" | "weight_decay" | "eval_mode"
+    fix: str  # the rubric's names for what it undid (grader.records.FIXES), joined by "+"
     changed: list[str]  # what was changed, in words: "Softmax after the last layer -> removed"
     test: float | None  # test accuracy with the fix, None when the retrained model failed
     failure: str = ""  # why it did not train
