@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import functools
 import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from grader.content_hash import digest
 from grader.locations import cache_dir, write_atomically
@@ -141,7 +142,7 @@ class MeasurementCache:
         entries = [(self._model_path(key, m.key), to_json(m)) for m in measurements.models if model_reproducible(m)]
         if reproducible(measurements):
             entries.append((self._path(key), to_json(measurements)))
-        written = [write_atomically(path, lambda out, text=text: out.write(text.encode())) for path, text in entries]
+        written = [write_atomically(path, functools.partial(_write, text.encode())) for path, text in entries]
         if any(written):  # unwritable: grading goes on
             self._evict()
 
@@ -164,6 +165,10 @@ class MeasurementCache:
 
     def _model_path(self, key: str, model_key: str) -> Path:
         return self.directory / f"{key}.{model_key.replace('/', '-')}{MODEL_SUFFIX}"
+
+
+def _write(data: bytes, out: BinaryIO) -> None:
+    out.write(data)
 
 
 def _normalized(name: str, content: bytes) -> bytes:

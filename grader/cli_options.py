@@ -95,7 +95,7 @@ def training_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--threads", type=click.IntRange(min=0), default=0, help="CPU threads for training (0: all)."),
         rubric_option("A TOML file overriding parts of the default rubric."),
     ]
-    return functools.reduce(lambda f, option: option(f), reversed(options), command)
+    return _decorated(command, options)
 
 
 def report_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -121,7 +121,14 @@ def report_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "--fail-under", type=float, default=None, help="Points needed to pass (instead of the rubric's pass mark)."
         ),
     ]
-    return functools.reduce(lambda f, option: option(f), reversed(options), command)
+    return _decorated(command, options)
+
+
+def _decorated(command: Callable[..., Any], options: list[Callable[[Any], Any]]) -> Callable[..., Any]:
+    """``command`` under ``options``, the first listed shown first in --help (as if stacked above it)."""
+    for option in reversed(options):
+        command = option(command)
+    return command
 
 
 def show_error(error: GraderError) -> None:

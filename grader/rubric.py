@@ -240,7 +240,8 @@ def load_rubric(path: Path | None = None) -> Rubric:
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        settings: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+        return settings
     except FileNotFoundError:
         raise RubricError(f"{path}: no such rubric file", "check the path given to --rubric") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:

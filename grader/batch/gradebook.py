@@ -22,11 +22,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from grader.batch.run_one import Outcome
 from grader.batch.submissions import Entry, Student
 from grader.errors import GraderError
+from grader.records import Measurements
 from grader.report import Report
 from grader.rubric import Rubric
 
@@ -282,7 +283,8 @@ class Gradebook:
     def rescored(self, row: Row, report: Report, stored_measurements: dict[str, Any], settings: dict[str, Any]) -> Row:
         """Store ``report`` (the row's measurements, ``stored_measurements`` as parsed from the row, under
         another rubric and ``settings``' baselines) in place of the row's scores."""
-        data = {**asdict(dataclasses.replace(report, measurements=None)), "measurements": stored_measurements}
+        without = dataclasses.replace(report, measurements=cast(Measurements, None))  # asdict skips measurements
+        data = {**asdict(without), "measurements": stored_measurements}
         new = dataclasses.replace(
             row,
             rubric_name=report.rubric.get("name", ""),
