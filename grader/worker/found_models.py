@@ -23,12 +23,14 @@ import numpy as np
 
 from grader.hparams import OPTIMIZERS
 from grader.notebook import parse_cell
-from grader.records import Finding, FoundModel, SourceLocation, model_key
+from grader.records import N_CLASSES, Finding, FoundModel, Problem, SourceLocation, Variant, model_key
 
 HARD_CUT = 5  # training past this many times the budget stops the cell (when it cannot be run dry)
 PIXELS_ABOVE = 20.0  # an MNIST input past this was fed at 0-255 (standardised pixels reach about 2.8)
-INPUT_SHAPES: dict[str, list[tuple[int, ...]]] = {"iris": [(4,)], "mnist": [(784,), (28, 28), (1, 28, 28), (28, 28, 1)]}
-CLASSES = {"iris": 3, "mnist": 10}
+INPUT_SHAPES: dict[Problem, list[tuple[int, ...]]] = {
+    "iris": [(4,)],
+    "mnist": [(784,), (28, 28), (1, 28, 28), (28, 28, 1)],
+}
 MAX_RECORDED = 2000  # models (and layers) a run may build before the grader stops noting them
 PICK = re.compile(r"grader\s*:\s*(iris|mnist)\s*[/ ]\s*(single|multi)", re.IGNORECASE)
 
@@ -598,8 +600,10 @@ def classify(made: Made, probe: Callable[[Made], tuple[list[int], int | None, in
         inputs, classes, dense = probe(made)
     except Exception:  # a model that cannot run at all
         inputs, classes, dense = [], None, 0
-    problem = next((p for p, shapes in INPUT_SHAPES.items() if tuple(inputs) in shapes and classes == CLASSES[p]), None)
-    variant = None if problem is None or dense == 0 else "single" if dense == 1 else "multi"
+    problem = next(
+        (p for p, shapes in INPUT_SHAPES.items() if tuple(inputs) in shapes and classes == N_CLASSES[p]), None
+    )
+    variant: Variant | None = None if problem is None or dense == 0 else "single" if dense == 1 else "multi"
     return FoundModel(
         made.name,
         made.framework,
