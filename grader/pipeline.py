@@ -33,6 +33,7 @@ from grader.records import (
     Failure,
     FreeformRun,
     Measurements,
+    Mode,
     ModelMeasurement,
     Settings,
     SubmissionInfo,
@@ -63,7 +64,7 @@ class GradeOptions:
     on_event: Callable[[dict[str, Any]], None] = field(default=lambda event: None)
 
     @property
-    def mode(self) -> str:
+    def mode(self) -> Mode:
         return "quick" if self.quick else "full"
 
 

@@ -347,7 +347,7 @@ class Settings:
 
     mode: Mode
     seed: int
-    device: Literal["auto", "cpu", "cuda"]  # as requested
+    device: str  # as requested: "auto", "cpu" or "cuda" (the command line's choices)
     problems: list[str]
 
 
@@ -356,8 +356,9 @@ class Environment:
     python: str = ""
     platform: str = ""
     libraries: dict[str, str] = field(default_factory=dict)
-    # The tool that walled the worker off, and what it walled off ("network", "processes", "files", "grader files").
-    isolation: Literal["bubblewrap", "unshare", "user", "none"] = "none"
+    # The tool that walled the worker off (grader.isolation.LEVELS), and what it walled off ("network",
+    # "processes", "files", "grader files").
+    isolation: str = "none"
     isolated: list[str] = field(default_factory=list)
     peak_memory_mb: float = 0.0  # the worker's largest resident set
 

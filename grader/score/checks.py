@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from grader.frameworks import Terms, terms
 from grader.records import ModelMeasurement
-from grader.report import Check
+from grader.report import Check, CheckStatus
 
 
 def graded(check_id: str, title: str, points: float, fraction: float, message: str, hint: str = "") -> Check:
     """A check worth ``points``, earning ``fraction`` of them."""
-    status = "pass" if fraction == 1.0 else "partial" if fraction > 0 else "fail"
+    status: CheckStatus = "pass" if fraction == 1.0 else "partial" if fraction > 0 else "fail"
     return Check(check_id, title, round(points * fraction, 2), points, status, message, hint if fraction < 1 else "")
 
 

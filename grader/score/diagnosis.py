@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from grader.records import N_CLASSES, ModelMeasurement
-from grader.report import Check, Diagnosis, WhatIf
+from grader.report import Check, Diagnosis, DiagnosisState, WhatIf
 from grader.rubric import RegularizationRule
 from grader.score.accuracy import overfitting_hint, underfitting_hint
 from grader.score.checks import pct, points
@@ -32,7 +32,7 @@ class Cause:
     advice: str
     claims: tuple[str, ...]
     evidence: str = ""
-    state: str = ""  # the state it puts the model in whatever the curves say, "" to let them decide
+    state: DiagnosisState | None = None  # the state it puts the model in whatever the curves say, or let them decide
 
 
 def diagnose(
@@ -70,7 +70,7 @@ def diagnose(
     return Diagnosis(state, cause.text, evidence, cause.advice, round(sum(lost[i] for i in explains), 2), explains)
 
 
-State = tuple[str, str, Cause | None]  # the state, its evidence, and the cause that usually explains it
+State = tuple[DiagnosisState, str, Cause | None]  # the state, its evidence, and the cause that usually explains it
 
 
 def _state(
@@ -87,7 +87,7 @@ def _state(
     diverging = _diverging(model)
     if diverging is not None:
         return diverging
-    if cause is not None and cause.state:
+    if cause is not None and cause.state is not None:
         return cause.state, "", None
     return _not_learning(model) or _over_regularized(model, found, cause) or _fit(model, lost, allowed_gap, onset)
 
