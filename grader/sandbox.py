@@ -456,11 +456,11 @@ class _Watcher:
             if phase == "train":  # the display shows the budget: the grader's figure, not the worker's
                 event = {**event, "budget_s": round(self.allowance("budget", task), 1)}
         elif kind in ("progress", "epoch"):
-            if task != self.task or self.phase != "train":
+            if task is None or task != self.task or self.phase != "train":
                 return
             self._progress(event.get("epochs" if kind == "progress" else "epoch"), task)
         elif kind == "result":
-            if task != self.task or task in self.results:
+            if task is None or task != self.task or task in self.results:
                 return
             self.results.add(task)
             self.phase, self.task = "between", None

@@ -21,7 +21,7 @@ import numpy as np
 
 from grader.errors import GraderError
 from grader.frameworks import FRAMEWORKS
-from grader.records import EarlyStoppingSpec, EpochRecord, Fixes, LayerInfo, TrainingPlan
+from grader.records import EarlyStoppingSpec, EpochRecord, Fixes, LayerInfo, ModelOutput, StopReason, TrainingPlan
 
 EVAL_BATCH = 4096
 
@@ -69,7 +69,7 @@ class TrainingData:
 @dataclass
 class FitResult:
     history: list[EpochRecord]
-    stop_reason: str  # "completed" | "early_stopping" | "time_budget"
+    stop_reason: StopReason  # "completed", "early_stopping" or "time_budget"
     best_epoch: int | None = None
     warnings: list[str] = field(default_factory=list)
     plan: TrainingPlan | None = None  # the plan as trained, where the framework changed it (a compiled model)
@@ -81,6 +81,7 @@ EpochCallback = Callable[[EpochRecord], None]
 # What a what-if sets an extreme value to: the usual starting points a student is advised to try.
 FIXED_DROPOUT = 0.2
 FIXED_DECAY = 1e-4
+
 Changes = dict[str, list[str]]  # fix name -> what it changed, in words ("Dropout(0.9) -> rate 0.2")
 
 
@@ -153,7 +154,7 @@ class Adapter(Protocol):
         data: TrainingData,
         plan: TrainingPlan,
         *,
-        output: str,
+        output: ModelOutput,
         callbacks: Sequence[Any],
         on_epoch: EpochCallback,
     ) -> FitResult: ...
@@ -166,7 +167,7 @@ class Adapter(Protocol):
 
     def callback_early_stopping(self, callbacks: Sequence[Any]) -> EarlyStoppingSpec | None: ...
 
-    def loss_expects(self, model: Any) -> str | None:
+    def loss_expects(self, model: Any) -> ModelOutput | None:
         """For a model compiled by the student: what its loss expects the model to output."""
 
     def disable_regularization(self, model: Any, callbacks: Sequence[Any]) -> tuple[list[str], list[Any]]:
@@ -174,7 +175,7 @@ class Adapter(Protocol):
         for an ablation run; returns what was switched off and the callbacks left."""
 
     def apply_fixes(
-        self, model: Any, fixes: Fixes, sample: np.ndarray, output: str, loss_expects: str | None
+        self, model: Any, fixes: Fixes, sample: np.ndarray, output: ModelOutput, loss_expects: ModelOutput | None
     ) -> Changes:
         """Undo in the built model (and a compiled optimizer) the mistakes of ``fixes`` it shows, for a
         what-if run: a final softmax before a loss that takes logits (found by a forward pass over ``sample``;
@@ -234,7 +235,7 @@ def seed_everything(seed: int) -> None:
         adapter.seed(seed)
 
 
-def output_kind(outputs: np.ndarray) -> str:
+def output_kind(outputs: np.ndarray) -> ModelOutput:
     """Whether a model ends in logits, a softmax or a log-softmax, read off its outputs."""
     outputs = np.asarray(outputs, dtype=np.float64)
     if np.all(outputs >= 0) and np.allclose(outputs.sum(axis=1), 1.0, atol=1e-3):
@@ -244,7 +245,7 @@ def output_kind(outputs: np.ndarray) -> str:
     return "logits"
 
 
-def probe_input_shape(adapter: Adapter, model: Any, x: np.ndarray, n_classes: int) -> tuple[list[int], str]:
+def probe_input_shape(adapter: Adapter, model: Any, x: np.ndarray, n_classes: int) -> tuple[list[int], ModelOutput]:
     """Find the per-sample input shape the model accepts and what its outputs are.
 
     MNIST is offered as 28x28 images first and as 784-vectors second, so both ``Flatten()`` and
@@ -310,7 +311,8 @@ def _centred_scores(outputs: np.ndarray, output: str) -> np.ndarray:
     scores = np.asarray(outputs, dtype=np.float64)
     if output == "probabilities":
         scores = np.log(np.clip(scores, 1e-30, None))
-    return scores - scores.mean(axis=1, keepdims=True)
+    centred: np.ndarray = scores - scores.mean(axis=1, keepdims=True)
+    return centred
 
 
 def _first_line(error: BaseException) -> str:

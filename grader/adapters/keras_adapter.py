@@ -24,21 +24,29 @@ from grader.adapters import (
     EarlyStopper,
     EpochCallback,
     FitResult,
-    Fixes,
     LoopClock,
     LoopWatch,
     ModelError,
     TrainingData,
     check_finite,
 )
-from grader.records import EarlyStoppingSpec, EpochRecord, LayerInfo, TrainingPlan
+from grader.records import (
+    EarlyStoppingSpec,
+    EpochRecord,
+    Fixes,
+    LayerInfo,
+    LayerKind,
+    ModelOutput,
+    StopReason,
+    TrainingPlan,
+)
 
 # Training steps per call into TensorFlow: Keras' own per-step overhead dominates small models on a CPU,
 # and running 32 steps in one call halves an MNIST epoch at batch 64 with the same arithmetic (batch-level
 # callbacks are then called every 32 steps; epoch-level ones, which grading uses, as before).
 STEPS_PER_EXECUTION = 32
 
-LAYER_KINDS: tuple[tuple[tuple[type, ...], str], ...] = (
+LAYER_KINDS: tuple[tuple[tuple[type, ...], LayerKind], ...] = (
     ((keras.layers.Dense, keras.layers.EinsumDense), "dense"),
     (
         (
@@ -95,7 +103,7 @@ class KerasAdapter:
         return model
 
     def forward_probe(self, model: keras.Model, x: np.ndarray) -> np.ndarray:
-        return keras.ops.convert_to_numpy(model(x, training=False))
+        return np.asarray(keras.ops.convert_to_numpy(model(x, training=False)))
 
     def fit(
         self,
@@ -103,7 +111,7 @@ class KerasAdapter:
         data: TrainingData,
         plan: TrainingPlan,
         *,
-        output: str,
+        output: ModelOutput,
         callbacks: Sequence[Any],
         on_epoch: EpochCallback,
     ) -> FitResult:
@@ -133,6 +141,7 @@ class KerasAdapter:
             verbose=0,
             callbacks=[*callbacks, *extra],
         )
+        stop_reason: StopReason
         if budget.out_of_time:
             stop_reason = "time_budget"
         elif len(budget.history) < plan.epochs:
@@ -142,7 +151,8 @@ class KerasAdapter:
         return FitResult(budget.history, stop_reason, _best_epoch(budget.history, plan.early_stopping), warnings, plan)
 
     def predict(self, model: keras.Model, x: np.ndarray) -> np.ndarray:
-        return np.asarray(model.predict(x, batch_size=EVAL_BATCH, verbose=0)).argmax(axis=1)
+        classes: np.ndarray = np.asarray(model.predict(x, batch_size=EVAL_BATCH, verbose=0)).argmax(axis=1)
+        return classes
 
     def describe(self, model: keras.Model, sample: np.ndarray) -> tuple[int, list[LayerInfo]]:
         return int(model.count_params()), [_describe_layer(layer) for layer in _leaf_layers(model)]
@@ -159,7 +169,7 @@ class KerasAdapter:
                 )
         return None
 
-    def loss_expects(self, model: keras.Model) -> str | None:
+    def loss_expects(self, model: keras.Model) -> ModelOutput | None:
         """Keras' cross-entropies take probabilities unless built with ``from_logits=True``."""
         if not getattr(model, "compiled", False) or model.loss is None:
             return None
@@ -189,7 +199,12 @@ class KerasAdapter:
         return switched, kept
 
     def apply_fixes(
-        self, model: keras.Model, fixes: Fixes, sample: np.ndarray, output: str, loss_expects: str | None
+        self,
+        model: keras.Model,
+        fixes: Fixes,
+        sample: np.ndarray,
+        output: ModelOutput,
+        loss_expects: ModelOutput | None,
     ) -> Changes:
         """The model's own mistakes: a last layer's softmax before a loss compiled with ``from_logits=True``
         becomes linear, dropout past the limit 0.2, an L1/L2 kernel regularizer past the limit 1e-4 (on the
@@ -219,7 +234,7 @@ class KerasAdapter:
                 )
         optimizer = getattr(model, "optimizer", None)
         decay = float(getattr(optimizer, "weight_decay", None) or 0.0)
-        if fixes.wants("weight_decay") and decay > fixes.weight_decay:
+        if optimizer is not None and fixes.wants("weight_decay") and decay > fixes.weight_decay:
             changed.setdefault("weight_decay", []).append(
                 f"the compiled optimizer's weight decay {decay:g} -> {FIXED_DECAY:g}"
             )
@@ -250,21 +265,21 @@ class KerasAdapter:
             clock.trained(_samples(x))
             return result
 
-        keras.Model.fit, keras.Model.train_on_batch = watched_fit, watched_train_on_batch  # type: ignore[method-assign]
+        keras.Model.fit, keras.Model.train_on_batch = watched_fit, watched_train_on_batch  # type: ignore[method-assign,unused-ignore]
         try:
             yield LoopWatch()
         finally:
-            keras.Model.fit, keras.Model.train_on_batch = original_fit, original_train_on_batch  # type: ignore[method-assign]
+            keras.Model.fit, keras.Model.train_on_batch = original_fit, original_train_on_batch  # type: ignore[method-assign,unused-ignore]
 
 
-class _LoopCounter(keras.callbacks.Callback):
+class _LoopCounter(keras.callbacks.Callback):  # type: ignore[misc,unused-ignore]
     """Inside a student's own ``fit``: an epoch's samples counted at its end, and the budget checked."""
 
     def __init__(self, clock: LoopClock, samples: int) -> None:
         super().__init__()
         self.clock, self.samples = clock, samples
 
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.clock.trained(self.samples)
         self.clock.check()
 
@@ -279,7 +294,7 @@ def _samples(x: Any) -> int:
     return int(shape[0]) if shape and shape[0] is not None else 0
 
 
-class _Budget(keras.callbacks.Callback):
+class _Budget(keras.callbacks.Callback):  # type: ignore[misc,unused-ignore]
     """Records each epoch, reports it, stops at the rubric's time budget and on a NaN loss.
 
     The budget is checked between epochs only: a batch-level hook makes Keras wait for every batch,
@@ -293,13 +308,13 @@ class _Budget(keras.callbacks.Callback):
         self.history: list[EpochRecord] = []
         self.out_of_time = False
 
-    def on_train_begin(self, logs: dict | None = None) -> None:
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self.deadline = Deadline(self.seconds)
 
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.started = time.perf_counter()
 
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs or {}
         record = EpochRecord(
             epoch + 1,
@@ -386,7 +401,7 @@ def _encode(y: np.ndarray, n_classes: int, one_hot: bool) -> np.ndarray:
     return np.eye(n_classes, dtype=np.float32)[y] if one_hot else y
 
 
-def _metric(logs: dict, name: str) -> float | None:
+def _metric(logs: dict[str, Any], name: str) -> float | None:
     value = logs.get(name)
     return None if value is None else float(value)
 
@@ -413,7 +428,7 @@ def _leaf_layers(model: keras.Model) -> list[Any]:
 
 def _describe_layer(layer: Any) -> LayerInfo:
     name = type(layer).__name__
-    kind = next((k for types, k in LAYER_KINDS if isinstance(layer, types)), "other")
+    kind: LayerKind = next((k for types, k in LAYER_KINDS if isinstance(layer, types)), "other")
     activation = getattr(layer, "activation", None)
     activation_name = getattr(activation, "__name__", None) if activation is not None else None
     if isinstance(layer, keras.layers.Activation | keras.layers.ReLU | keras.layers.Softmax):

@@ -27,14 +27,22 @@ from grader.adapters import (
     EarlyStopper,
     EpochCallback,
     FitResult,
-    Fixes,
     LoopClock,
     LoopWatch,
     ModelError,
     TrainingData,
     check_finite,
 )
-from grader.records import EarlyStoppingSpec, EpochRecord, LayerInfo, TrainingPlan
+from grader.records import (
+    EarlyStoppingSpec,
+    EpochRecord,
+    Fixes,
+    LayerInfo,
+    LayerKind,
+    ModelOutput,
+    StopReason,
+    TrainingPlan,
+)
 
 OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -44,7 +52,7 @@ OPTIMIZERS = {
     "adagrad": torch.optim.Adagrad,
 }
 DROPOUT_TYPES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
-LAYER_KINDS: tuple[tuple[tuple[type[nn.Module], ...], str], ...] = (
+LAYER_KINDS: tuple[tuple[tuple[type[nn.Module], ...], LayerKind], ...] = (
     ((nn.Linear, nn.Bilinear, nn.LazyLinear), "dense"),
     (DROPOUT_TYPES, "dropout"),
     ((nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.LazyBatchNorm1d), "batchnorm"),
@@ -125,7 +133,7 @@ class TorchAdapter:
         data: TrainingData,
         plan: TrainingPlan,
         *,
-        output: str,
+        output: ModelOutput,
         callbacks: Sequence[Any],
         on_epoch: EpochCallback,
     ) -> FitResult:
@@ -144,7 +152,7 @@ class TorchAdapter:
         best_state: dict[str, torch.Tensor] | None = None
         deadline = Deadline(plan.max_seconds)
         history: list[EpochRecord] = []
-        stop_reason = "completed"
+        stop_reason: StopReason = "completed"
         for epoch in range(1, plan.epochs + 1):
             started = time.perf_counter()
             order = torch.randperm(len(x), generator=shuffler).to(self.device)
@@ -223,7 +231,7 @@ class TorchAdapter:
     def callback_early_stopping(self, callbacks: Sequence[Any]) -> EarlyStoppingSpec | None:
         return None  # PyTorch has no callback convention; early stopping comes from HYPERPARAMS.
 
-    def loss_expects(self, model: nn.Module) -> str | None:
+    def loss_expects(self, model: nn.Module) -> ModelOutput | None:
         return None  # a PyTorch model carries no loss: the grader or the student's train() picks it
 
     def disable_regularization(self, model: nn.Module, callbacks: Sequence[Any]) -> tuple[list[str], list[Any]]:
@@ -235,7 +243,7 @@ class TorchAdapter:
         return switched, list(callbacks)
 
     def apply_fixes(
-        self, model: nn.Module, fixes: Fixes, sample: np.ndarray, output: str, loss_expects: str | None
+        self, model: nn.Module, fixes: Fixes, sample: np.ndarray, output: ModelOutput, loss_expects: ModelOutput | None
     ) -> Changes:
         """The model's own mistakes: a last ``nn.Softmax`` before a loss that takes logits becomes an identity
         (a softmax written in ``forward()`` cannot be undone), dropout past the limit becomes 0.2. A
@@ -417,10 +425,10 @@ def _mode_changes(watch: LoopWatch) -> list[str]:
 
 def _describe_layer(module: nn.Module) -> LayerInfo:
     name = type(module).__name__
-    kind = next((k for types, k in LAYER_KINDS if isinstance(module, types)), "other")
+    kind: LayerKind = next((k for types, k in LAYER_KINDS if isinstance(module, types)), "other")
     if kind == "dense":
         return LayerInfo(kind, name, units=getattr(module, "out_features", None))
-    if kind == "dropout":
+    if isinstance(module, DROPOUT_TYPES):
         return LayerInfo(kind, name, rate=float(module.p))
     if kind == "activation":
         return LayerInfo(kind, name, activation=name.lower())

@@ -28,7 +28,6 @@ from grader.adapters import (
     Adapter,
     BudgetReached,
     Changes,
-    Fixes,
     LoopClock,
     LoopWatch,
     ModelError,
@@ -45,7 +44,9 @@ from grader.lifeline import hold_lifeline
 from grader.records import (
     EpochRecord,
     Failure,
+    Fixes,
     ModelDescription,
+    ModelOutput,
     ModelProbes,
     TrainingPlan,
     TrainingRun,
@@ -174,7 +175,7 @@ class Built:
     device: str
     data: TrainingData
     x_test: np.ndarray
-    output: str
+    output: ModelOutput
 
 
 def could_undo(own: ModelReport, fixes: Fixes) -> bool:
@@ -431,7 +432,7 @@ class ModelRun:
         }
         return predictions | self.untrained
 
-    def _loss(self, adapter: Adapter, model: Any, output: str) -> tuple[str | None, str]:
+    def _loss(self, adapter: Adapter, model: Any, output: ModelOutput) -> tuple[ModelOutput | None, str]:
         """What the training loss will expect the model to output, and who chose the loss."""
         compiled = adapter.loss_expects(model)
         if compiled is not None:
@@ -573,7 +574,8 @@ def write_result(out_dir: Path, key: str, report: ModelReport, predictions: dict
     json_path, npz_path = (out_dir / name for name in result_names(key))
     if predictions is not None:
         temporary = npz_path.with_name(f".tmp-{npz_path.name}")
-        np.savez(temporary, **{split: np.asarray(p, dtype=np.int64) for split, p in predictions.items()})
+        arrays = {split: np.asarray(p, dtype=np.int64) for split, p in predictions.items()}
+        np.savez(temporary, **arrays)  # type: ignore[arg-type]  # numpy's stub lets **arrays reach allow_pickle
         os.replace(temporary, npz_path)
     _write_atomically(json_path, to_json(report))
 
