@@ -3,6 +3,7 @@ the bundle, the sandbox, the worker and the scoring hints learn a framework's fa
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import importlib
 import importlib.metadata
@@ -133,14 +134,21 @@ def test_a_model_of_no_registered_framework_is_told_every_frameworks_model_class
     assert refused.value.kind == "not_a_model"
 
 
-def test_the_registry_and_the_scorer_import_no_framework():
-    code = (
-        "import sys, grader.frameworks, grader.score, grader.adapters, grader.load, grader.bundle, grader.sandbox; "
-        "print(sorted({'torch', 'tensorflow', 'keras', 'jax'} & set(sys.modules)))"
-    )
+def loaded_after(imports: str, wanted: str) -> list[str]:
+    """The modules a fresh interpreter holds after ``import <imports>`` whose names satisfy ``wanted``."""
+    code = f"import sys, {imports}; print(sorted(m for m in sys.modules if {wanted}))"
     root = Path(__file__).resolve().parent.parent
     result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == "[]"
+    return ast.literal_eval(result.stdout.strip())
+
+
+def test_the_registry_and_the_scorer_import_no_framework():
+    stages = "grader.frameworks, grader.score, grader.adapters, grader.load, grader.bundle, grader.sandbox"
+    assert loaded_after(stages, "m.split('.')[0] in ('torch', 'tensorflow', 'keras', 'jax')") == []
+
+
+def test_the_registry_is_data_that_imports_nothing_of_the_grader():
+    assert loaded_after("grader.frameworks", "m.startswith('grader')") == ["grader", "grader.frameworks"]
 
 
 def test_words_default_to_the_default_frameworks_for_a_model_never_built():
