@@ -1,4 +1,5 @@
-"""One adapter per framework behind one small interface, chosen by the type of the model returned.
+"""One adapter per framework behind one small interface, chosen by the type of the model returned; which
+module holds a framework's adapter, and where its model classes live, is its entry in ``grader.frameworks``.
 
 Frameworks are imported only when a student's code has imported them (or returned one of their
 models), so a PyTorch submission never pays for TensorFlow, and a machine without TensorFlow can
