@@ -20,7 +20,7 @@ from grader.records import CellRun, FoundModel, FreeformRun, from_dict
 from grader.worker.dry_run import nothing_found, run_dry
 from grader.worker.job import DryRun
 
-CELL_SECONDS = 1.5  # and the whole run 0.1 s less: the time the cells before the endless one may take
+CELL_SECONDS = 2.0  # and the whole run 0.1 s less: the time the cells before the endless one may take
 NOTEBOOK = [  # (cell number as Jupyter counts it, markdown included; source)
     (1, "x = 1\nprint('hello')"),
     (3, "y = x + 1\nraise ValueError('bad value')"),
