@@ -54,6 +54,15 @@ def test_the_key_ignores_how_measurements_are_scored():
     assert key(rubric=rescored) == key()
 
 
+def test_the_key_follows_the_training_part_within_a_table_too():
+    """[regularization] holds points (scoring) and the bounds a what-if fixes past (training)."""
+    rubric = load_rubric()
+    rule = rubric.regularization
+    more_points = dataclasses.replace(rubric, regularization=dataclasses.replace(rule, used_points=9.0))
+    tighter_bound = dataclasses.replace(rubric, regularization=dataclasses.replace(rule, dropout_rate=[0.05, 0.5]))
+    assert key(rubric=more_points) == key() != key(rubric=tighter_bound)
+
+
 def test_the_code_digest_ignores_a_comment_edited_in_place_but_not_code_or_moved_lines():
     code = b"import torch  # the framework\nN = 16\n"
     assert code_digest({"s.py": code}) == code_digest({"s.py": b"import torch  # PyTorch, of course\nN = 16\n"})
