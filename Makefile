@@ -36,8 +36,11 @@ endif
 grade: $(VENV)/.installed
 	$(BIN)/grade examples/submission.py $(ARGS)
 
+# The suite mostly waits on sandboxed workers, so it runs on every core (pytest-xdist), at most 4 at once: each
+# test's worker may hold a framework in memory. JOBS=0 runs it in one process.
+JOBS ?= auto
 test: $(VENV)/.installed
-	$(BIN)/pytest $(ARGS)
+	$(BIN)/pytest -n $(JOBS) --maxprocesses 4 --dist worksteal $(ARGS)
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

@@ -18,8 +18,8 @@ from click.testing import CliRunner
 from grader.batch.gradebook import Row
 from grader.batch.similarity import DEFAULT_THRESHOLD, Comparison, compare_folder
 from grader.batch.submissions import Student
-from grader.cli import main
 from grader.batch.summary import class_pairs, pairs_view
+from grader.cli import main
 from grader.render.similar_pairs import pairs_section, render_pairs_page
 
 FIXTURES = Path(__file__).parent / "fixtures" / "similarity"

@@ -55,7 +55,8 @@ def find_entries(folder: Path, roster: dict[str, Student] | None = None) -> tupl
         raise SubmissionError(f"{folder}: not a folder", "pass the folder that holds one entry per student")
     roster = roster or {}
     inside = folder.resolve()
-    entries, refused = [], []
+    entries: list[Entry] = []
+    refused: list[Refused] = []
     for path in sorted(folder.iterdir()):
         if path.name.startswith(".") or path.name in SKIPPED_NAMES:
             continue
@@ -71,7 +72,7 @@ def find_entries(folder: Path, roster: dict[str, Student] | None = None) -> tupl
             entries.append(Entry(student, path, content_hash(path)))
         except (OSError, TooLarge) as error:
             refused.append(Refused(student, path, _why_not_hashed(error)))
-    ids = [entry.student.id for entry in [*entries, *refused]]
+    ids = [entry.student.id for entry in entries] + [entry.student.id for entry in refused]
     clashes = sorted({i for i in ids if ids.count(i) > 1})
     if clashes:
         raise SubmissionError(
@@ -275,7 +276,7 @@ def _match(found: Found, roster: Roster | None, overrides: dict[str, str], map_f
         return Mapping(found, student, "map file", bool(roster))
     if roster:
         for column, value in found.keys:
-            student_id = roster.find(column, value)
-            if student_id is not None:
-                return Mapping(found, roster[student_id], column, True)
+            matched = roster.find(column, value)
+            if matched is not None:
+                return Mapping(found, roster[matched], column, True)
     return Mapping(found, Student(found.fallback_id), "", False)

@@ -18,7 +18,7 @@ from types import ModuleType, TracebackType
 from typing import Any
 
 from grader.errors import UngradableError
-from grader.records import Failure, SourceLocation
+from grader.records import Failure, ModelOutput, SourceLocation
 
 TRACEBACK_LINES = 40
 
@@ -28,10 +28,10 @@ class StudentCode:
     build_model: Callable[[str, str], Any]
     hyperparams: Any
     callbacks: Callable[[str, str], Any] | None
-    train: Callable[[Any, Any, dict], Any] | None
+    train: Callable[[Any, Any, dict[str, Any]], Any] | None
     notes: list[str] = field(default_factory=list)  # warnings for the report, about the submission as a whole
     # A free-form run: the loss each chosen model was trained with, by model key ("logits" for cross_entropy).
-    observed_loss: dict[str, str] = field(default_factory=dict)
+    observed_loss: dict[str, ModelOutput] = field(default_factory=dict)
     hyperparams_source: str = "HYPERPARAMS"  # what warnings call the hyperparameters' origin
 
 
@@ -122,7 +122,7 @@ def _is_training_hook(train: Any) -> bool:
     return len(names) == 3 and names[2].lower() in HPARAMS_NAMES
 
 
-def _check_signature(function: Any, name: str, arguments: tuple, expected: str, entry: str) -> None:
+def _check_signature(function: Any, name: str, arguments: tuple[Any, ...], expected: str, entry: str) -> None:
     if not callable(function):
         raise UngradableError(
             Failure(
@@ -262,13 +262,13 @@ def _drop_frames_before_student(error: BaseException, root: Path, seen: set[int]
             _drop_frames_before_student(linked, root, seen)
 
 
-LOSS_NAMES = (
+LOSS_NAMES: tuple[tuple[tuple[str, ...], ModelOutput], ...] = (
     (("CrossEntropyLoss", "cross_entropy", "SparseCategoricalCrossentropy(from_logits=True"), "logits"),
     (("NLLLoss", "nll_loss"), "log_probabilities"),
 )
 
 
-def loss_in_source(function: Any) -> str | None:
+def loss_in_source(function: Any) -> ModelOutput | None:
     """What the loss in a student's own train() expects, read from its source where it names one."""
     try:
         source = inspect.getsource(function)

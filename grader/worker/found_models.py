@@ -23,7 +23,7 @@ import numpy as np
 
 from grader.hparams import OPTIMIZERS
 from grader.notebook import parse_cell
-from grader.records import N_CLASSES, Finding, FoundModel, Problem, SourceLocation, Variant, model_key
+from grader.records import N_CLASSES, Finding, FoundModel, ModelOutput, Problem, SourceLocation, Variant, model_key
 
 HARD_CUT = 5  # training past this many times the budget stops the cell (when it cannot be run dry)
 PIXELS_ABOVE = 20.0  # an MNIST input past this was fed at 0-255 (standardised pixels reach about 2.8)
@@ -48,7 +48,7 @@ class Made:
     hyperparams: dict[str, Any] = field(default_factory=dict)
     pixel_max: float = 0.0  # the largest input value it was trained on
     inputs_seen: int = 0
-    loss_expects: str | None = None  # what the loss it was trained with takes ("logits", "probabilities")
+    loss_expects: ModelOutput | None = None  # what the loss it was trained with takes ("logits", "probabilities")
 
 
 class TrainingCut(Exception):
@@ -183,7 +183,8 @@ class TorchRecorder:
 
         batches.__next__ = next_batch
         functional = nn.functional
-        for name, expects in (("cross_entropy", "logits"), ("nll_loss", "log_probabilities")):
+        losses: tuple[tuple[str, ModelOutput], ...] = (("cross_entropy", "logits"), ("nll_loss", "log_probabilities"))
+        for name, expects in losses:
             setattr(functional, name, self._watched_loss(getattr(functional, name), expects))
 
     def stop(self) -> None:
@@ -243,7 +244,7 @@ class TorchRecorder:
         owners = [m for m in self.roots() if any(id(p) == first for p in m.model.parameters())]
         return owners[-1] if owners else None
 
-    def _watched_loss(self, loss: Callable[..., Any], expects: str) -> Callable[..., Any]:
+    def _watched_loss(self, loss: Callable[..., Any], expects: ModelOutput) -> Callable[..., Any]:
         recorder = self
 
         def watched(input: Any, *args: Any, **kwargs: Any) -> Any:
