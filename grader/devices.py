@@ -20,7 +20,8 @@ def visible_gpus() -> list[str]:
         found = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10, check=True)
     except (OSError, subprocess.SubprocessError):
         return []
-    return [str(n) for n, line in enumerate(found.stdout.splitlines()) if line.startswith("GPU ")]
+    # "GPU 0: NVIDIA H100 (UUID: ...)", each GPU's MIG slices indented under it: a slice is no GPU of its own.
+    return [line.split(":", 1)[0].removeprefix("GPU ") for line in found.stdout.splitlines() if line.startswith("GPU ")]
 
 
 def device_kind(requested: str) -> str:

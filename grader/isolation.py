@@ -86,9 +86,6 @@ class Isolation:
         for folder in {path.parent for path in [*writable, *readable]}:  # traversable, not listable
             folder.chmod(folder.stat().st_mode | stat.S_IXOTH)
 
-    def missing(self) -> list[str]:
-        return [feature for feature in (NETWORK, PROCESSES, FILES, GRADER_FILES) if feature not in self.features]
-
     @property
     def separates_students(self) -> bool:
         """Whether one student's code cannot write the grader's files (another's gradebook row, submission or

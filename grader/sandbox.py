@@ -407,8 +407,11 @@ class _Watcher:
                 open_pipe = False
             if process.poll() is not None:
                 return False
-            if not open_pipe:
-                time.sleep(wait)
+            if not open_pipe:  # wait on the worker itself: one that exits just before its deadline did not time out
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=wait)
+                if process.returncode is not None:
+                    return False
 
     def _feed(self, chunk: bytes) -> None:
         """Split the stream into lines in one pass over each chunk; a line past EVENT_LINE_MAX is dropped,

@@ -43,7 +43,6 @@ def test_auto_picks_cuda_when_nvidia_smi_lists_a_gpu(machine):
     assert devices.device_kind("auto") == "cuda"
 
 
-@pytest.mark.xfail(strict=True, reason="visible_gpus numbers every line of nvidia-smi -L, MIG lines included")
 def test_gpus_are_numbered_as_nvidia_smi_numbers_them_when_mig_slices_are_listed(machine):
     """A batch hands each worker one GPU by this number (CUDA_VISIBLE_DEVICES): a MIG slice, listed under its
     GPU, is not one more GPU."""

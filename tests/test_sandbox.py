@@ -261,3 +261,14 @@ def test_a_worker_that_exits_before_finishing_is_reported_with_its_exit_code(tmp
     ended, _, _ = run(tmp_path, "event(event='phase', phase='build', task='iris/single'); sys.exit(3)\n", seconds=10)
     assert (ended.finished, ended.timed_out, ended.returncode, ended.phase) == (False, False, 3, "build")
     assert ended.reason() == "exited with code 3 (does the code call sys.exit() or os._exit()?)"
+
+
+def test_a_worker_that_exits_just_before_its_deadline_is_reported_by_its_exit_not_as_a_timeout(tmp_path):
+    """Once the worker has closed its events, the sandbox waits on the worker itself, not on a clock: an exit
+    0.4 s before the phase runs out is that exit."""
+    ended, _, _ = run(
+        tmp_path,
+        "event(event='phase', phase='build', task='iris/single'); EVENTS.close(); time.sleep(1.6); sys.exit(3)\n",
+        seconds=2.0,
+    )
+    assert (ended.timed_out, ended.returncode) == (False, 3)
