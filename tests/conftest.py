@@ -118,6 +118,24 @@ def processes_with(marker: str) -> list[int]:
     return found
 
 
+def descendants_of(pid: int) -> set[int]:
+    """The processes started, directly or not, by ``pid`` that still have their parent: when tests run side by
+    side (pytest-xdist), another test's workers are not this one's."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
 class _RecordingHandler(http.server.BaseHTTPRequestHandler):
     """Answers every GET, and remembers it."""
 

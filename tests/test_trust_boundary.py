@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FAST_RUBRIC, FIXTURES, REPOSITORY, processes_with, write_submission
+from conftest import FAST_RUBRIC, FIXTURES, REPOSITORY, descendants_of, processes_with, write_submission
 
 from grader.baselines import load_baselines
 from grader.isolation import LEVELS, _isolation
@@ -229,14 +229,15 @@ def test_kill_9_of_the_grader_leaves_no_process_behind(level, fake_mnist, fast_r
     while not processes_with(marker) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert processes_with(marker), "the submission's daemon never started"
-    workers = processes_with("grader.worker")
+    workers = set(processes_with("grader.worker")) & descendants_of(grade.pid)
+    assert workers, "the grader's worker was not found"
     grade.send_signal(signal.SIGKILL)
     grade.wait()
     assert _wait_until_gone(marker) == []
     deadline = time.monotonic() + 10
-    while set(workers) & set(processes_with("grader.worker")) and time.monotonic() < deadline:
+    while workers & set(processes_with("grader.worker")) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert set(workers) & set(processes_with("grader.worker")) == set()
+    assert workers & set(processes_with("grader.worker")) == set()
 
 
 def _wait_until_gone(marker: str, seconds: float = 10) -> list[int]:
