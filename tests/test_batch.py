@@ -23,7 +23,7 @@ from click.testing import CliRunner
 from conftest import SUBMISSIONS
 
 from grader.batch.gradebook import Gradebook, GradebookError, GradingKey
-from grader.batch.jobs import Job
+from grader.batch.jobs import GradingJob
 from grader.batch.run_one import Outcome
 from grader.batch.runner import NOT_STORED, plan_batch, run_batch
 from grader.batch.submissions import OUTSIDE, content_hash, find_entries, read_roster
@@ -508,7 +508,7 @@ def test_a_batch_goes_on_past_a_result_it_could_not_store(tmp_path):
             gradebook,
             LockingBackend(gradebook.path, locked_for="bob"),
             KEY,
-            lambda entry: Job(entry, (), None, None, 10.0, False),
+            lambda entry: GradingJob(entry, (), None, None, 10.0, False),
             on_not_stored=lambda entry, error: not_stored.append((entry.student.id, error.message)),
         )
         assert sorted(row.student.id for row in gradebook.rows()) == ["ada", "cyd"]

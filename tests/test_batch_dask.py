@@ -19,7 +19,7 @@ from conftest import SUBMISSIONS
 from idx_fixtures import closed_port_url
 
 from grader.baselines import Baselines, ReferenceStats, Stat
-from grader.batch.jobs import Job, OnResult
+from grader.batch.jobs import GradingJob, OnResult
 from grader.batch.local import LocalBackend
 from grader.batch.run_one import Outcome
 from grader.batch.submissions import Entry, Student, content_hash
@@ -79,10 +79,12 @@ def rubric_and_baselines(tmp_path_factory: pytest.TempPathFactory, fast_rubric_f
     return fast_rubric_file, path
 
 
-def make_job(path: Path, rubric_and_baselines: tuple[Path, Path], timeout: float = 120.0, gpu: bool = False) -> Job:
+def make_job(
+    path: Path, rubric_and_baselines: tuple[Path, Path], timeout: float = 120.0, gpu: bool = False
+) -> GradingJob:
     rubric, baselines = rubric_and_baselines
     entry = Entry(Student(path.stem), path, content_hash(path))
-    return Job(entry, OPTIONS, rubric, baselines, timeout, gpu)
+    return GradingJob(entry, OPTIONS, rubric, baselines, timeout, gpu)
 
 
 def write(directory: Path, name: str, source: str) -> Path:
@@ -101,7 +103,7 @@ def marker() -> str:
     return f"m{uuid.uuid4().hex[:12]}"
 
 
-def collect(results: list[tuple[Job, Outcome]]) -> OnResult:
+def collect(results: list[tuple[GradingJob, Outcome]]) -> OnResult:
     return lambda job, outcome: results.append((job, outcome))
 
 
@@ -208,8 +210,8 @@ def test_jobs_graded_on_the_cluster_score_as_they_do_locally(client, tmp_path, r
         make_job(write(tmp_path, "torch_small.py", TORCH_SMALL), rubric_and_baselines),
         make_job(write(tmp_path, "exits.py", (SUBMISSIONS / "exits_at_import.py").read_text()), rubric_and_baselines),
     ]
-    local: list[tuple[Job, Outcome]] = []
-    on_cluster: list[tuple[Job, Outcome]] = []
+    local: list[tuple[GradingJob, Outcome]] = []
+    on_cluster: list[tuple[GradingJob, Outcome]] = []
 
     LocalBackend(jobs=2).run(jobs, collect(local))
     DaskBackend(client=client).run(jobs, collect(on_cluster))
@@ -235,7 +237,7 @@ def test_a_folder_is_shipped_as_bytes_and_graded_where_the_worker_put_it(cluster
     write(folder, "submission.py", "from model import build_model  # noqa: F401\n")
     write(folder, "model.py", TORCH_SMALL)
     write(folder, "__pycache__/model.cpython-311.pyc", "not shipped")
-    results: list[tuple[Job, Outcome]] = []
+    results: list[tuple[GradingJob, Outcome]] = []
 
     made: list[Client] = []
 
@@ -261,7 +263,7 @@ def test_a_folder_is_shipped_as_bytes_and_graded_where_the_worker_put_it(cluster
 def test_a_job_past_its_timeout_is_stopped_with_everything_it_started(client, tmp_path, rubric_and_baselines):
     name = marker()
     path = write(tmp_path, f"{name}.py", sleeper(3600))
-    results: list[tuple[Job, Outcome]] = []
+    results: list[tuple[GradingJob, Outcome]] = []
     scheduler_file = tmp_path / "scheduler.json"
     # What `dask scheduler --scheduler-file` writes, as far as a client reads it. (Client.write_scheduler_file
     # dumps the scheduler's live metrics, which fails once they hold tuple keys.)
@@ -286,7 +288,7 @@ def test_a_worker_killed_mid_task_the_task_runs_again_and_nothing_of_it_is_left(
     name = marker()
     path = write(tmp_path, f"{name}.py", sleeper(8))
     workers = client.run(os.getpid)
-    results: list[tuple[Job, Outcome]] = []
+    results: list[tuple[GradingJob, Outcome]] = []
     backend = DaskBackend(client=client)
 
     with ProcessWatch(name) as watch:
@@ -313,7 +315,7 @@ def test_a_worker_killed_mid_task_the_task_runs_again_and_nothing_of_it_is_left(
 def test_a_task_whose_workers_keep_dying_comes_back_as_an_error(tmp_path, rubric_and_baselines):
     name = marker()
     path = write(tmp_path, f"{name}.py", sleeper(3600))
-    results: list[tuple[Job, Outcome]] = []
+    results: list[tuple[GradingJob, Outcome]] = []
     with (
         dask.config.set({"distributed.scheduler.allowed-failures": 0}),
         LocalCluster(n_workers=1, threads_per_worker=1, host="127.0.0.1", dashboard_address=":0") as cluster,
@@ -391,7 +393,7 @@ def test_cancelled_tasks_stop_grading_even_if_the_stop_event_was_never_set(
         make_job(write(tmp_path, f"{name}.py", sleeper(3600)), rubric_and_baselines, timeout=60),
     ]
 
-    def stop_after_the_first(job: Job, outcome: Outcome) -> None:
+    def stop_after_the_first(job: GradingJob, outcome: Outcome) -> None:
         raise RuntimeError("stop")
 
     with ProcessWatch(name) as watch:

@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 
 from grader.batch import local
-from grader.batch.jobs import Job
+from grader.batch.jobs import GradingJob
 from grader.batch.local import LocalBackend, threads_per_job
 from grader.batch.run_one import Outcome
 from grader.batch.submissions import Entry, Student
 
 
-def job(name: str, gpu: bool = False, rubric: Path | None = None) -> Job:
+def job(name: str, gpu: bool = False, rubric: Path | None = None) -> GradingJob:
     entry = Entry(Student(name), Path(f"/course/{name}.py"), content_hash="h")
-    return Job(entry, ("--threads", "2"), rubric, None, timeout=60.0, gpu=gpu)
+    return GradingJob(entry, ("--threads", "2"), rubric, None, timeout=60.0, gpu=gpu)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from rich.markup import escape
 from grader import __version__
 from grader.baselines import Baselines
 from grader.batch.gradebook import Gradebook, GradebookError, GradingKey, Row
-from grader.batch.jobs import Backend, Job
+from grader.batch.jobs import Backend, GradingJob
 from grader.batch.layouts import LAYOUTS
 from grader.batch.local import LocalBackend, threads_per_job
 from grader.batch.run_one import Outcome
@@ -233,8 +233,8 @@ def _grade(
     backend, args, on_gpu = _backend(choices, jobs), choices.grade_args(jobs), choices.on_gpu()
     started = time.monotonic()
 
-    def make_job(entry: Entry) -> Job:
-        return Job(entry, args, choices.rubric_path, choices.baselines_path, choices.timeout, on_gpu)
+    def make_job(entry: Entry) -> GradingJob:
+        return GradingJob(entry, args, choices.rubric_path, choices.baselines_path, choices.timeout, on_gpu)
 
     with BatchProgress(stderr, plan.total, enabled=not choices.no_progress) as progress:
 

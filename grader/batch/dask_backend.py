@@ -37,7 +37,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from grader.batch.jobs import Job, OnResult
+from grader.batch.jobs import GradingJob, OnResult
 from grader.batch.run_one import Outcome, grade_entry
 from grader.batch.submissions import Entry, Student
 from grader.content_hash import files_under
@@ -75,7 +75,7 @@ class DaskBackend:
         self.client = client
         self.retries = retries
 
-    def run(self, jobs: Sequence[Job], on_result: OnResult) -> None:
+    def run(self, jobs: Sequence[GradingJob], on_result: OnResult) -> None:
         """Grade ``jobs`` on the cluster, handing each outcome to ``on_result`` here as it comes."""
         if not jobs:
             return
@@ -104,10 +104,10 @@ class DaskBackend:
                 "start it (dask scheduler) and check the address, or the scheduler file it wrote",
             ) from error
 
-    def _grade(self, client: Client, jobs: Sequence[Job], on_result: OnResult) -> None:
+    def _grade(self, client: Client, jobs: Sequence[GradingJob], on_result: OnResult) -> None:
         batch = uuid.uuid4().hex
         stop = Event(f"nn-grader-stop-{batch}", client=client)
-        futures: dict[Future[dict[str, Any]], Job] = {}
+        futures: dict[Future[dict[str, Any]], GradingJob] = {}
         try:
             for number, job in enumerate(jobs):
                 key = f"grade-{job.entry.student.id}-{number}-{batch}"
@@ -129,7 +129,7 @@ class DaskBackend:
             raise
 
 
-def _check_cluster(client: Client, jobs: Sequence[Job]) -> None:
+def _check_cluster(client: Client, jobs: Sequence[GradingJob]) -> None:
     """Fail now, rather than leave tasks waiting forever for a worker that is not there."""
     assert client.scheduler is not None  # a connected client's
     address = client.scheduler.address
@@ -152,7 +152,7 @@ def entry_files(path: Path) -> dict[str, bytes]:
     return {name: (path / name).read_bytes() for name in files_under(path)}
 
 
-def _ship(job: Job) -> Shipped:
+def _ship(job: GradingJob) -> Shipped:
     """The job as plain data, with the contents of every file it names."""
     return {
         "student": job.entry.student.id,
@@ -187,7 +187,7 @@ def _grade_shipped(shipped: Shipped, stop_event: str, key: str) -> dict[str, Any
         _write(entry if shipped["folder"] else entry.parent, shipped["files"])
         rubric, baselines = (_write_named(root / name, shipped[name]) for name in ("rubric", "baselines"))
         # The job as it is here: it names none of the client's files, grade_args gets their places here.
-        job = Job(
+        job = GradingJob(
             Entry(Student(shipped["student"]), entry, shipped["content_hash"]),
             tuple(shipped["options"]),
             None,

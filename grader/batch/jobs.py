@@ -12,7 +12,7 @@ from grader.batch.submissions import Entry
 
 
 @dataclass(frozen=True)
-class Job:
+class GradingJob:
     """One entry to grade, and how. A backend that grades elsewhere ships the entry's files, the rubric
     and the baselines there, and passes their new places to ``grade_args``."""
 
@@ -31,10 +31,10 @@ class Job:
         return args
 
 
-OnResult = Callable[[Job, Outcome], None]
+OnResult = Callable[[GradingJob, Outcome], None]
 
 
 class Backend(Protocol):
     """Grades jobs somewhere and hands each outcome to ``on_result`` in the calling thread, as it comes."""
 
-    def run(self, jobs: Sequence[Job], on_result: OnResult) -> None: ...
+    def run(self, jobs: Sequence[GradingJob], on_result: OnResult) -> None: ...

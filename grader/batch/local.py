@@ -12,7 +12,7 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
-from grader.batch.jobs import Job, OnResult
+from grader.batch.jobs import GradingJob, OnResult
 from grader.batch.run_one import Outcome, grade_entry
 
 
@@ -23,7 +23,7 @@ class LocalBackend:
         self._lock = threading.Lock()
         self._stop = threading.Event()
 
-    def run(self, jobs: Sequence[Job], on_result: OnResult) -> None:
+    def run(self, jobs: Sequence[GradingJob], on_result: OnResult) -> None:
         with ThreadPoolExecutor(self.jobs, thread_name_prefix="grade") as pool:
             futures = {pool.submit(self._grade, job): job for job in jobs}
             try:
@@ -35,7 +35,7 @@ class LocalBackend:
                     future.cancel()
                 raise
 
-    def _grade(self, job: Job) -> Outcome:
+    def _grade(self, job: GradingJob) -> Outcome:
         env = dict(os.environ)
         if job.gpu and self._gpus is not None:
             with self._lock:

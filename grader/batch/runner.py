@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from grader.batch.gradebook import Gradebook, GradebookError, GradingKey
-from grader.batch.jobs import Backend, Job
+from grader.batch.jobs import Backend, GradingJob
 from grader.batch.run_one import STATUSES, Outcome
 from grader.batch.submissions import Entry
 
@@ -63,7 +63,7 @@ def run_batch(
     gradebook: Gradebook,
     backend: Backend,
     key: GradingKey,
-    make_job: Callable[[Entry], Job],
+    make_job: Callable[[Entry], GradingJob],
     on_recorded: Callable[[Entry, Outcome], None] = lambda entry, outcome: None,
     on_not_stored: Callable[[Entry, GradebookError], None] = lambda entry, error: None,
 ) -> BatchResult:
@@ -72,7 +72,7 @@ def run_batch(
     on: the next batch grades that entry again."""
     result = BatchResult(Counter({status: 0 for status in STATUSES}), len(plan.skipped))
 
-    def record(job: Job, outcome: Outcome) -> None:
+    def record(job: GradingJob, outcome: Outcome) -> None:
         for entry in [job.entry, *plan.copies.get(job.entry.content_hash, [])]:
             try:
                 gradebook.record(entry, outcome, key)

@@ -27,8 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from grader.records import Failure, SourceLocation
-from grader.render.checks import failed_models, failure_text, findings, student_file
 from grader.render.markdown import md_list, md_table
+from grader.render.parts import failed_models, failure_text, findings, student_file
 from grader.render.text import md_text, prose, workflow_data, workflow_property
 from grader.render.view import ReportView, report_view
 from grader.report import Report

@@ -20,7 +20,7 @@ import json
 from typing import Any
 
 from grader.records import Failure
-from grader.render.checks import check_rows, failure_text
+from grader.render.parts import check_rows, failure_text
 from grader.render.text import prose
 from grader.render.view import ReportView, report_view
 from grader.report import Report

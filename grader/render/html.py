@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from grader.render.checks import DiagnosisView
+from grader.render.parts import DiagnosisView
 from grader.render.plots import learning_curves, png_data_uri
 from grader.render.text import html_text
 from grader.render.view import CheckLine, FailureView, ModelView, Table, UnreportedView, report_view

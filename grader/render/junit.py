@@ -21,7 +21,7 @@ import itertools
 import xml.etree.ElementTree as ET
 
 from grader.records import Failure
-from grader.render.checks import CheckRow, check_rows, failed_models, failure_text, student_file
+from grader.render.parts import CheckRow, check_rows, failed_models, failure_text, student_file
 from grader.render.text import clean
 from grader.render.view import report_view
 from grader.report import Report

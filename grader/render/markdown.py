@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from grader.render.checks import DiagnosisView
+from grader.render.parts import DiagnosisView
 from grader.render.plots import learning_curves, png_data_uri
 from grader.render.text import clean, md_text
 from grader.render.view import CheckLine, FailureView, ModelView, UnreportedView, report_view

@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from grader.records import Measurements, ModelMeasurement
-from grader.render.checks import failed_models, findings
+from grader.render.parts import failed_models, findings
 from grader.render.text import percent, pp, prose, terminal_text, workflow_commands_stopped
 from grader.render.view import ReportView, freeform_view, measurement, model_figures, report_view
 from grader.report import Check, ModelScore, Report

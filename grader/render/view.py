@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from grader.records import Failure, FreeformRun, ModelMeasurement, TrainingRun
-from grader.render.checks import DiagnosisView, diagnoses, diagnosis_view
+from grader.render.parts import DiagnosisView, diagnoses, diagnosis_view
 from grader.render.text import percent, pp
 from grader.report import ModelScore, Report, RunSummary
 
