@@ -10,7 +10,6 @@ shows it and exits with the code the error's class carries, the same from every 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import sys
@@ -343,7 +342,7 @@ def rubric_command(rubric_path: Path | None) -> None:
         click.echo(DEFAULT_RUBRIC.read_text(), nl=False)
         return
     rubric = load_rubric(rubric_path)
-    click.echo(json.dumps(dataclasses.asdict(rubric), indent=2))
+    click.echo(json.dumps(rubric.to_dict(), indent=2))
 
 
 @main.command("models")

@@ -26,6 +26,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 DEFAULT_RUBRIC = Path(__file__).with_name("default_rubric.toml")
+POINTS = "_points"  # [structure]'s keys: <check>_points
 
 
 @dataclass(frozen=True)
@@ -91,9 +92,26 @@ class GapRule:
 
 @dataclass(frozen=True)
 class StructureRule:
-    layers_points: float
-    fully_connected_points: float
-    loss_points: float
+    """The points of each structure check, by its name: [structure]'s ``layers_points = 2.0`` is the check
+    "layers" (grader.score.structure), worth 2. The checks are the scorer's, which the rubric does not import:
+    the scorer refuses a name it has no check for, and a check with no points, when it scores."""
+
+    points: dict[str, float]
+
+    @classmethod
+    def of(cls, table: dict[str, Any], path: Path) -> StructureRule:
+        """From [structure] as the TOML writes it."""
+        for key in table:
+            if not key.endswith(POINTS):
+                raise RubricError(
+                    f"{path}: [structure] {key} is not a check's points",
+                    f"each key of [structure] is <check>{POINTS}, the points of the structure check <check>",
+                )
+        return cls({key.removesuffix(POINTS): worth for key, worth in table.items()})
+
+    def table(self) -> dict[str, float]:
+        """As [structure] writes it."""
+        return {f"{name}{POINTS}": worth for name, worth in self.points.items()}
 
 
 @dataclass(frozen=True)
@@ -217,10 +235,15 @@ class Rubric:
             freeform={name: getattr(freeform, name) for name in ("dry_run_seconds", "cell_seconds", "train_seconds")},
         )
 
+    def to_dict(self) -> dict[str, Any]:
+        """As the TOML names it: what ``grade rubric`` shows, and what the digest is over (so the same file
+        keeps its digest whatever shape the records take)."""
+        return asdict(self) | {"structure": self.structure.table()}
+
     @property
     def digest(self) -> str:
         """Identifies the rubric's content: a changed rubric is a different digest."""
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
 
 
 def load_rubric(path: Path | None = None) -> Rubric:
@@ -232,8 +255,9 @@ def load_rubric(path: Path | None = None) -> Rubric:
         settings = _merge(settings, override)
     _check_values(settings, defaults, path or DEFAULT_RUBRIC, section="")
     _check_what_if(settings, defaults, path or DEFAULT_RUBRIC)
+    structure = StructureRule.of(settings["structure"], DEFAULT_RUBRIC)  # its keys are the default rubric's
     try:
-        return from_dict(Rubric, settings)
+        return from_dict(Rubric, settings | {"structure": asdict(structure)})
     except dacite.DaciteError as error:  # the schema check above should catch this first
         raise RubricError(f"{path or DEFAULT_RUBRIC}: {error}") from None
 

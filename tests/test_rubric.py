@@ -7,7 +7,8 @@ from click.testing import CliRunner
 
 from grader.cli import main
 from grader.errors import RubricError
-from grader.rubric import load_rubric
+from grader.rubric import DEFAULT_RUBRIC, StructureRule, load_rubric
+from grader.score.structure import structure_check
 
 
 def write(tmp_path, text):
@@ -18,7 +19,7 @@ def write(tmp_path, text):
 
 def test_the_default_rubric_totals_100_points_over_the_four_models():
     rubric = load_rubric()
-    structure = rubric.structure.layers_points + rubric.structure.fully_connected_points + rubric.structure.loss_points
+    structure = sum(rubric.structure.points.values())
     per_model = rubric.accuracy.points + structure + 5 * rubric.regularization.rule_points
     multi_extra = rubric.gap.points
     required = rubric.regularization.used_points + rubric.regularization.effective_points
@@ -68,6 +69,36 @@ def test_the_rubric_command_shows_the_what_if_section(tmp_path):
     assert "[what_if]\nfixes = [" in CliRunner().invoke(main, ["rubric"]).output
     merged = CliRunner().invoke(main, ["rubric", "--rubric", str(write(tmp_path, "[what_if]\nseconds_per_run = 30\n"))])
     assert '"seconds_per_run": 30' in merged.output and '"quick_problems": [' in merged.output
+
+
+def test_the_structure_points_are_by_check_each_registered_check_with_its_entry_in_the_running_order():
+    structure = load_rubric().structure
+    assert structure == StructureRule({"layers": 2.0, "fully_connected": 0.5, "loss": 0.5})
+    assert list(structure.points) == [name for name, _ in structure_check.items()]
+
+
+def test_the_rubric_command_and_the_digest_name_the_structure_points_by_their_keys(tmp_path):
+    """The digest is over the rubric as its TOML names it: the records' shape may change, a file's digest not."""
+    rubric = load_rubric(write(tmp_path, "[structure]\nlayers_points = 3\n"))
+    assert rubric.to_dict()["structure"] == {"layers_points": 3.0, "fully_connected_points": 0.5, "loss_points": 0.5}
+    shown = CliRunner().invoke(main, ["rubric", "--rubric", str(tmp_path / "rubric.toml")])
+    assert '"layers_points": 3.0' in shown.output
+    assert load_rubric().digest == "6a0ffa121a15c44f"  # what the reports made before the points were by check say
+
+
+def test_an_unknown_check_points_key_in_structure_is_refused_by_name(tmp_path):
+    with pytest.raises(RubricError) as raised:
+        load_rubric(write(tmp_path, "[structure]\nlayers_points = 1.0\nhidden_units_points = 1.0\n"))
+    assert raised.value.message == f"{tmp_path / 'rubric.toml'}: unknown key 'structure.hidden_units_points'"
+
+
+def test_a_structure_key_that_is_no_check_points_is_refused_in_the_default_rubric(tmp_path, monkeypatch):
+    default = DEFAULT_RUBRIC.read_text().replace("loss_points = 0.5\n", "loss_points = 0.5\nlayers = 2.0\n")
+    monkeypatch.setattr("grader.rubric.DEFAULT_RUBRIC", write(tmp_path, default))
+    with pytest.raises(RubricError) as raised:
+        load_rubric()
+    assert raised.value.message == f"{tmp_path / 'rubric.toml'}: [structure] layers is not a check's points"
+    assert raised.value.hint == "each key of [structure] is <check>_points, the points of the structure check <check>"
 
 
 def test_an_override_changes_only_the_keys_it_names(tmp_path):

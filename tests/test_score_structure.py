@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 from measurements_factory import RELU, dense, model
 
+from grader.errors import RubricError
 from grader.records import LayerInfo, ModelProbes
-from grader.rubric import load_rubric
-from grader.score.structure import structure_checks
+from grader.rubric import DEFAULT_RUBRIC, StructureRule, load_rubric
+from grader.score import score_model
+from grader.score.checks import passed
+from grader.score.structure import structure_check, structure_checks
 
 RULE = load_rubric().structure
 
@@ -87,4 +91,61 @@ def test_a_loss_the_grader_picked_always_matches_and_an_unseen_one_is_not_held_a
     )
     unseen = checks(model("iris/single", probes=probes(loss_expects=None, loss_chosen_by="train()")))
     assert unseen["loss_matches_output"].status == "n/a"
-    assert unseen["loss_matches_output"].points == RULE.loss_points
+    assert unseen["loss_matches_output"].points == RULE.points["loss"]
+
+
+def hidden_units_check(measurement, worth):
+    """A check as a contributor would add one: wide enough hidden layers."""
+    return passed("hidden_units", "Hidden layers wide enough", worth, "128 units")
+
+
+def test_a_check_registered_with_its_points_in_the_rubric_is_scored_after_the_others(tmp_path, monkeypatch):
+    default = DEFAULT_RUBRIC.read_text().replace(
+        "loss_points = 0.5\n", "loss_points = 0.5\nhidden_units_points = 1.5\n"
+    )
+    (tmp_path / "default.toml").write_text(default)
+    monkeypatch.setattr("grader.rubric.DEFAULT_RUBRIC", tmp_path / "default.toml")
+    rubric = load_rubric()
+    with structure_check.added("hidden_units", hidden_units_check):
+        scored = score_model(model("mnist/multi"), None, rubric, "full")
+    ids = [check.id for check in scored.checks]
+    assert ids[ids.index("layers") : ids.index("layers") + 4] == [
+        "layers",
+        "fully_connected",
+        "loss_matches_output",
+        "hidden_units",
+    ]
+    added = next(check for check in scored.checks if check.id == "hidden_units")
+    assert (added.points, added.max_points, added.status) == (1.5, 1.5, "pass")
+
+
+def test_a_check_added_in_a_test_is_gone_after_it_even_when_the_test_fails():
+    with pytest.raises(AssertionError), structure_check.added("hidden_units", hidden_units_check):
+        raise AssertionError
+    assert [name for name, _ in structure_check.items()] == ["layers", "fully_connected", "loss"]
+
+
+def test_two_checks_of_one_name_are_refused():
+    with pytest.raises(ValueError, match="two structure checks are named 'layers'"):
+        structure_check("layers")(hidden_units_check)
+
+
+def test_rubric_points_for_no_registered_check_are_refused_when_scoring_naming_the_key():
+    rule = StructureRule({**RULE.points, "hidden_units": 1.5})
+    with pytest.raises(RubricError) as raised:
+        structure_checks(model("mnist/multi"), rule)
+    assert raised.value.message == (
+        "the rubric's [structure] hidden_units_points scores no structure check (the checks: layers, "
+        "fully_connected, loss)"
+    )
+    assert "@structure_check('hidden_units')" in raised.value.hint
+
+
+def test_a_registered_check_without_points_in_the_rubric_is_refused_naming_the_key_to_add():
+    with structure_check.added("hidden_units", hidden_units_check), pytest.raises(RubricError) as raised:
+        structure_checks(model("mnist/multi"), RULE)
+    assert (
+        raised.value.message
+        == "the rubric's [structure] has no hidden_units_points for the structure check 'hidden_units'"
+    )
+    assert raised.value.hint == "add hidden_units_points = <its points> to [structure] in grader/default_rubric.toml"

@@ -2,9 +2,47 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Generic, TypeVar
+
 from grader.frameworks import Terms, terms
 from grader.records import ModelMeasurement
 from grader.report import Check, CheckStatus
+
+CheckFunction = TypeVar("CheckFunction", bound=Callable[..., Check])
+
+
+class Registry(Generic[CheckFunction]):
+    """The checks of one kind, run in the order they were registered: a new check is one function decorated
+    with the registry (``@structure_check("layers")``), and nothing that runs them changes."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind  # as an error says it: "structure check"
+        self._checks: dict[str, CheckFunction] = {}
+
+    def __call__(self, name: str) -> Callable[[CheckFunction], CheckFunction]:
+        """The decorator registering a check as ``name``."""
+
+        def register(check: CheckFunction) -> CheckFunction:
+            if name in self._checks:
+                raise ValueError(f"two {self.kind}s are named {name!r}")
+            self._checks[name] = check
+            return check
+
+        return register
+
+    def items(self) -> list[tuple[str, CheckFunction]]:
+        return list(self._checks.items())
+
+    @contextmanager
+    def added(self, name: str, check: CheckFunction) -> Iterator[CheckFunction]:
+        """``check`` registered as ``name`` for the ``with`` block only: a test's check leaves none behind."""
+        self(name)(check)
+        try:
+            yield check
+        finally:
+            del self._checks[name]
 
 
 def graded(check_id: str, title: str, points: float, fraction: float, message: str, hint: str = "") -> Check:

@@ -1,26 +1,53 @@
-"""Structure: is each model the kind of network its variant asks for, trained with a loss that fits it."""
+"""Structure: is each model the kind of network its variant asks for, trained with a loss that fits it.
+
+A structure check is a function ``(model, worth) -> Check`` decorated with ``@structure_check(name)``: it
+runs for every model, in the order of this file, worth the rubric's ``<name>_points`` in [structure].
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from grader.errors import RubricError
 from grader.records import LayerInfo, ModelMeasurement
 from grader.report import Check
 from grader.rubric import StructureRule
-from grader.score.checks import failed, not_applicable, passed, terms_of
+from grader.score.checks import Registry, failed, not_applicable, passed, terms_of
 
 LAYERS = "Layers fit the variant"
 FULLY_CONNECTED = "Fully connected"
 LOSS = "Loss matches the output"
 NOT_FULLY_CONNECTED = ("conv", "recurrent")
 
+structure_check: Registry[Callable[[ModelMeasurement, float], Check]] = Registry("structure check")
+
 
 def structure_checks(model: ModelMeasurement, rule: StructureRule) -> list[Check]:
-    return [
-        layers_check(model, rule.layers_points),
-        fully_connected_check(model, rule.fully_connected_points),
-        loss_check(model, rule.loss_points),
-    ]
+    """Every registered structure check, each worth its points in the rubric."""
+    worths = _points_by_check(rule)
+    return [check(model, worths[name]) for name, check in structure_check.items()]
 
 
+def _points_by_check(rule: StructureRule) -> dict[str, float]:
+    """The rubric's points for each registered check. The rubric does not import the scorer, so the two are
+    matched here, when a rubric scores: a key no check reads and a check with no points are both mistakes."""
+    names = [name for name, _ in structure_check.items()]
+    for name in rule.points:
+        if name not in names:
+            raise RubricError(
+                f"the rubric's [structure] {name}_points scores no structure check (the checks: {', '.join(names)})",
+                f"remove {name}_points, or write its check in grader/score/structure.py: @structure_check({name!r})",
+            )
+    for name in names:
+        if name not in rule.points:
+            raise RubricError(
+                f"the rubric's [structure] has no {name}_points for the structure check {name!r}",
+                f"add {name}_points = <its points> to [structure] in grader/default_rubric.toml",
+            )
+    return rule.points
+
+
+@structure_check("layers")
 def layers_check(model: ModelMeasurement, worth: float) -> Check:
     """single: exactly one dense layer; multi: a hidden dense layer and a non-linearity that works."""
     description, probes = model.description, model.probes
@@ -71,6 +98,7 @@ def layers_check(model: ModelMeasurement, worth: float) -> Check:
     return passed("layers", LAYERS, worth, f"hidden layers of {_units(dense[:-1])} units with a non-linearity")
 
 
+@structure_check("fully_connected")
 def fully_connected_check(model: ModelMeasurement, worth: float) -> Check:
     if model.description is None:
         return failed("fully_connected", FULLY_CONNECTED, worth, "the model was never built", "")
@@ -87,6 +115,7 @@ def fully_connected_check(model: ModelMeasurement, worth: float) -> Check:
     )
 
 
+@structure_check("loss")
 def loss_check(model: ModelMeasurement, worth: float) -> Check:
     """The loss must take what the model outputs: a softmax output into a loss that applies softmax
     itself is the classic double softmax, which trains slowly and badly."""
