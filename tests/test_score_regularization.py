@@ -8,7 +8,8 @@ from measurements_factory import BASELINES, RELU, ablated, dense, dropout, histo
 from grader.records import EarlyStoppingSpec, LayerInfo, ModelProbes
 from grader.rubric import load_rubric
 from grader.score.accuracy import gap_check, rising_validation_loss
-from grader.score.regularization import detect, regularization_checks
+from grader.score.checks import failed, not_applicable
+from grader.score.regularization import detect, regularization_checks, rule_check
 
 RUBRIC = load_rubric()
 REFERENCE = BASELINES.modes["full"]["torch"]["mnist/multi"]
@@ -41,6 +42,31 @@ def test_detection_reads_layers_plan_and_training_loop():
         "BatchNorm1d",
         "early stopping on val_loss",
     ]
+
+
+RULES = ["dropout_at_inference", "dropout_rate", "dropout_on_output", "early_stopping", "weight_decay"]
+
+
+def no_batchnorm_rule(measurement, found, rule):
+    """A rule as a contributor would add one: it reads the model, what was found, and its points from the rule."""
+    if found.normalisation:
+        return failed("no_batchnorm", "No normalisation", rule.rule_points, "normalised", "drop it")
+    return not_applicable("no_batchnorm", "No normalisation", rule.rule_points, "no normalisation")
+
+
+def test_every_rule_holds_every_model_in_the_order_registered_before_the_required_checks():
+    assert list(checks(model("iris/single"))) == RULES
+    assert list(checks(model("mnist/multi"))) == [*RULES, "regularization_used", "regularization_effective"]
+
+
+def test_a_rule_registered_in_a_test_holds_every_model_worth_the_rule_points_and_is_gone_after_it():
+    normalised = model("iris/multi", layers=[dense(16), LayerInfo("batchnorm", "BatchNorm1d"), RELU, dense(3)])
+    with rule_check.added("no_batchnorm", no_batchnorm_rule):
+        scored = checks(normalised)
+    assert list(scored) == [*RULES, "no_batchnorm"]
+    added = scored["no_batchnorm"]
+    assert (added.status, added.points, added.max_points) == ("fail", 0.0, RUBRIC.regularization.rule_points)
+    assert list(checks(normalised)) == RULES
 
 
 def test_a_model_without_regularization_is_told_what_to_add_and_has_nothing_to_ablate():

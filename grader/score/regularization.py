@@ -1,18 +1,21 @@
 """Regularization: detected, used correctly, and effective (shown by the ablation run).
 
 Detection reads the model's layers, the training plan (hyperparameters, a compiled optimizer, Keras
-callbacks) and what the grader saw a student's own training loop do.
+callbacks) and what the grader saw a student's own training loop do. A rule every model is held to is a
+function ``(model, found, rule) -> Check`` decorated with ``@rule_check(name)``: it runs for every model, in
+the order of this file, worth [regularization] rule_points (its bounds, if any, read from the same table).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from grader.baselines import ReferenceStats
 from grader.records import EarlyStoppingSpec, ModelMeasurement
 from grader.report import AblationSummary, Check, RunSummary
 from grader.rubric import AblationRule, RegularizationRule
-from grader.score.checks import failed, not_applicable, not_measured, passed, pct, points, terms_of
+from grader.score.checks import Registry, failed, not_applicable, not_measured, passed, pct, points, terms_of
 
 USED = "Regularization used"
 EFFECTIVE = "Regularization effective (ablation)"
@@ -45,6 +48,11 @@ class Regularization:
         return words
 
 
+rule_check: Registry[Callable[[ModelMeasurement, Regularization, RegularizationRule], Check]] = Registry(
+    "regularization rule check"
+)
+
+
 def detect(model: ModelMeasurement) -> Regularization:
     found = Regularization()
     if model.description is not None:
@@ -75,13 +83,7 @@ def regularization_checks(
     ``ablation_due``: this mode runs the ablation for the model's problem, so its check counts even when
     nothing came back."""
     found = detect(model)
-    checks = [
-        dropout_at_inference_check(model, found, rule.rule_points),
-        dropout_rate_check(found, rule),
-        dropout_on_output_check(model, found, rule.rule_points),
-        early_stopping_check(model, found, rule),
-        weight_decay_check(found, rule),
-    ]
+    checks = [check(model, found, rule) for _, check in rule_check.items()]
     if model.key in rule.required:
         effective = effective_check(model, found, rule, ablation, stats, ablation_due)
         checks += [used_check(model, found, rule.used_points), effective]
@@ -166,8 +168,9 @@ def _no_comparison(model: ModelMeasurement, found: Regularization, worth: float,
     return None
 
 
-def dropout_at_inference_check(model: ModelMeasurement, found: Regularization, worth: float) -> Check:
-    probes = model.probes
+@rule_check("dropout_at_inference")
+def dropout_at_inference_check(model: ModelMeasurement, found: Regularization, rule: RegularizationRule) -> Check:
+    probes, worth = model.probes, rule.rule_points
     random_at_inference = probes is not None and probes.inference_deterministic is False
     if not found.dropout and not random_at_inference:
         return not_applicable("dropout_at_inference", DROPOUT_AT_INFERENCE, worth, "no dropout")
@@ -202,7 +205,8 @@ def dropout_at_inference_check(model: ModelMeasurement, found: Regularization, w
     return passed("dropout_at_inference", DROPOUT_AT_INFERENCE, worth, "predictions are repeatable")
 
 
-def dropout_rate_check(found: Regularization, rule: RegularizationRule) -> Check:
+@rule_check("dropout_rate")
+def dropout_rate_check(model: ModelMeasurement, found: Regularization, rule: RegularizationRule) -> Check:
     if not found.dropout:
         return not_applicable("dropout_rate", DROPOUT_RATE, rule.rule_points, "no dropout")
     low, high = rule.dropout_rate
@@ -220,7 +224,9 @@ def dropout_rate_check(found: Regularization, rule: RegularizationRule) -> Check
     )
 
 
-def dropout_on_output_check(model: ModelMeasurement, found: Regularization, worth: float) -> Check:
+@rule_check("dropout_on_output")
+def dropout_on_output_check(model: ModelMeasurement, found: Regularization, rule: RegularizationRule) -> Check:
+    worth = rule.rule_points
     if not found.dropout or model.description is None:
         return not_applicable("dropout_on_output", DROPOUT_ON_OUTPUT, worth, "no dropout")
     kinds = [layer.kind for layer in model.description.layers]
@@ -236,6 +242,7 @@ def dropout_on_output_check(model: ModelMeasurement, found: Regularization, wort
     return passed("dropout_on_output", DROPOUT_ON_OUTPUT, worth, "dropout only between hidden layers")
 
 
+@rule_check("early_stopping")
 def early_stopping_check(model: ModelMeasurement, found: Regularization, rule: RegularizationRule) -> Check:
     spec = found.early_stopping
     if spec is None:
@@ -265,7 +272,8 @@ def early_stopping_check(model: ModelMeasurement, found: Regularization, rule: R
     )
 
 
-def weight_decay_check(found: Regularization, rule: RegularizationRule) -> Check:
+@rule_check("weight_decay")
+def weight_decay_check(model: ModelMeasurement, found: Regularization, rule: RegularizationRule) -> Check:
     values = ([("weight decay", found.weight_decay)] if found.weight_decay else []) + [
         (name.replace("_", " "), value) for name, value in found.kernel.items()
     ]
