@@ -136,7 +136,8 @@ def _parse(content: bytes, where: str) -> Baselines:
     arrive here, and scores must never be computed from NaN or from half a file."""
 
     def refuse(problem: str) -> BaselineError:
-        return BaselineError(f"{where}: not a valid baselines file ({problem})", "regenerate it with: grade baselines")
+        one_line = problem.replace("\r", "\\r").replace("\n", "\\n")  # a key in the file may hold a line break
+        return BaselineError(f"{where}: not a valid baselines file ({one_line})", "regenerate it with: grade baselines")
 
     try:
         data = json.loads(content.decode("utf-8"), parse_constant=_no_constant)

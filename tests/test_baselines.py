@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from grader.baselines import REPOSITORY_BASELINES, Baselines, ReferenceStats, Stat, load_baselines
@@ -134,6 +134,7 @@ FIELDS = ["schema_version", "grader_version", "created", "seeds", "modes", "data
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=JSON | st.dictionaries(st.sampled_from(FIELDS), JSON))
+@example(data={"\n": None})  # a key with a line break, named in the error
 def test_any_json_gives_baselines_or_a_clean_error(tmp_path, data):
     path = tmp_path / "fuzz.json"
     path.write_text(json.dumps(data))
