@@ -18,9 +18,9 @@ from grader.batch.gradebook import MISSING, Row
 from grader.batch.run_one import STATUSES
 from grader.batch.similarity import DEFAULT_BOILERPLATE, Comparison, Document, boilerplate_code, compare
 from grader.batch.similarity import read_documents as read_entries
+from grader.figures import percent
 from grader.records import Accuracy
 from grader.render.class_view import ClassView, ModelSpread, PairsView, PairView
-from grader.render.text import percent
 from grader.report import Report
 
 CHECKS_SHOWN = 15

@@ -8,8 +8,8 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass
 
+from grader.figures import percent
 from grader.records import Failure, SourceLocation
-from grader.render.text import percent
 from grader.report import Check, ModelScore, Report, WhatIf
 
 _SOURCE_SUFFIXES = (".py", ".ipynb")

@@ -23,7 +23,8 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from grader.render.text import percent, terminal_text, workflow_inert
+from grader.figures import percent
+from grader.render.text import terminal_text, workflow_inert
 
 STARTING = "grader"  # the line shown from the first second, until the worker's first event about a model
 PHASE_WORDS = {"build": "building the model and loading data", "train": "training", "predict": "predicting"}

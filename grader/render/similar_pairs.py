@@ -11,9 +11,10 @@ from __future__ import annotations
 import bisect
 import itertools
 
+from grader.figures import percent
 from grader.render.class_view import PairsView, PairView
 from grader.render.html import document
-from grader.render.text import html_text, percent
+from grader.render.text import html_text
 
 CONTEXT_LINES = 2  # lines shown around each similar region
 PAIRS_STYLE = """

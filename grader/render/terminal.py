@@ -18,9 +18,10 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from grader.figures import percent, pp
 from grader.records import Measurements, ModelMeasurement
 from grader.render.parts import failed_models, findings
-from grader.render.text import percent, pp, prose, terminal_text, workflow_commands_stopped
+from grader.render.text import prose, terminal_text, workflow_commands_stopped
 from grader.render.view import ReportView, freeform_view, measurement, model_figures, report_view
 from grader.report import Check, ModelScore, Report
 

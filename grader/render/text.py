@@ -119,14 +119,3 @@ def prose(text: str) -> str:
     """A message as running text: the two spaces that set code apart in a message
     (``run  build_model(...)  yourself``) read as one where the code is not formatted."""
     return _SPACES.sub(" ", text)
-
-
-def pp(fraction: float, *, unit: bool = True) -> str:
-    """An accuracy difference in percentage points, never "points", which are the rubric's: 0.029 -> "2.9 pp"
-    (or "2.9" without the unit, in a column whose header says it)."""
-    return f"{100 * fraction:.1f}" + (" pp" if unit else "")
-
-
-def percent(fraction: float) -> str:
-    """An accuracy the way every format shows it: 0.9731 -> "97.3%"."""
-    return f"{100 * fraction:.1f}%"

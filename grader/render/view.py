@@ -12,9 +12,9 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from grader.figures import percent, pp
 from grader.records import Failure, FreeformRun, ModelMeasurement, TrainingRun
 from grader.render.parts import DiagnosisView, diagnoses, diagnosis_view
-from grader.render.text import percent, pp
 from grader.report import ModelScore, Report, RunSummary
 
 LOG_LINES_SHOWN = 15  # of what the submission printed, when something failed: often the best clue

@@ -4,10 +4,11 @@ of that it only memorised."""
 from __future__ import annotations
 
 from grader.baselines import ReferenceStats
+from grader.figures import percent, pp
 from grader.records import N_CLASSES, EpochRecord, ModelMeasurement
 from grader.report import Check
 from grader.rubric import AccuracyBand, GapBand, GapRule
-from grader.score.checks import failed, fraction_above, graded, not_trained, passed, pct, points, terms_of
+from grader.score.checks import failed, fraction_above, graded, not_trained, passed, terms_of
 
 ACCURACY = "Test accuracy vs reference"
 GAP = "Train/validation gap (overfitting)"
@@ -31,22 +32,22 @@ def accuracy_check(
             "accuracy",
             ACCURACY,
             worth,
-            f"test accuracy {pct(measured)} earns no points, because {learns.message}",
+            f"test accuracy {percent(measured)} earns no points, because {learns.message}",
             NOT_LEARNED_HINT,
         )
     fraction = fraction_above(measured, full_from, full_from - band.zero_below)
-    reference = f"reference {pct(stats.test_accuracy.mean)} ± {pct(stats.test_accuracy.std)}"
+    reference = f"reference {percent(stats.test_accuracy.mean)} ± {percent(stats.test_accuracy.std)}"
     if fraction == 1.0:
         return graded(
             "accuracy",
             ACCURACY,
             worth,
             1.0,
-            f"test accuracy {pct(measured)} ({reference}; full marks from {pct(full_from)})",
+            f"test accuracy {percent(measured)} ({reference}; full marks from {percent(full_from)})",
         )
     message = (
-        f"test accuracy {pct(measured)} is {points(stats.test_accuracy.mean - measured)} below the {reference} "
-        f"(full marks from {pct(full_from)}, none below {pct(full_from - band.zero_below)})"
+        f"test accuracy {percent(measured)} is {pp(stats.test_accuracy.mean - measured)} below the {reference} "
+        f"(full marks from {percent(full_from)}, none below {percent(full_from - band.zero_below)})"
     )
     return graded("accuracy", ACCURACY, worth, fraction, message, accuracy_hint(model))
 
@@ -61,14 +62,15 @@ def learning_check(model: ModelMeasurement, band: AccuracyBand) -> Check | None:
     # Rounded: 28 of 30 flowers is 1e-16 above a limit of 0.6 above chance, and must not fail it.
     if round(untrained - limit, 6) > 0:
         message = (
-            f"before any training this model already scores {pct(untrained)} on data it never trained on (chance: "
-            f"{pct(chance)}): its predictions do not come from what it learned"
+            f"before any training this model already scores {percent(untrained)} on data it never trained on (chance: "
+            f"{percent(chance)}): its predictions do not come from what it learned"
         )
         return failed("learns", LEARNS, 0.0, message, NOT_LEARNED_HINT)
     message = (
-        f"before any training this model scores {pct(untrained)} on data it never trained on (chance: {pct(chance)})"
+        f"before any training this model scores {percent(untrained)} on data it never trained on "
+        f"(chance: {percent(chance)})"
     )
-    return passed("learns", LEARNS, 0.0, f"{message}, no more than untrained weights may ({pct(limit)})")
+    return passed("learns", LEARNS, 0.0, f"{message}, no more than untrained weights may ({percent(limit)})")
 
 
 def gap_check(model: ModelMeasurement, stats: ReferenceStats, rule: GapRule, band: GapBand) -> Check:
@@ -78,8 +80,8 @@ def gap_check(model: ModelMeasurement, stats: ReferenceStats, rule: GapRule, ban
     allowed = stats.gap.mean + max(rule.tolerance_sigmas * stats.gap.std, band.min_tolerance)
     fraction = fraction_above(-gap, -allowed, -(allowed + band.zero_above))
     message = (
-        f"validation accuracy {pct(model.accuracy.val)} vs training {pct(model.accuracy.train)}: a gap of "
-        f"{points(gap)} (the reference's gap is {points(stats.gap.mean)}; full marks up to {points(allowed)})"
+        f"validation accuracy {percent(model.accuracy.val)} vs training {percent(model.accuracy.train)}: a gap of "
+        f"{pp(gap)} (the reference's gap is {pp(stats.gap.mean)}; full marks up to {pp(allowed)})"
     )
     onset = overfitting_onset(model, rule)
     if onset is not None:
@@ -144,7 +146,7 @@ def underfitting_hint(model: ModelMeasurement) -> str:
             return f"a hidden layer of {min(hidden)} units is too narrow for {n_classes} classes: try 64 to 256 units"
     if run is not None and run.stop_reason == "time_budget":
         return f"training hit the time budget after {run.epochs_run} epochs: use a larger batch size or a smaller model"
-    low = f"training accuracy is low too ({pct(accuracy.train)}): " if accuracy is not None else ""
+    low = f"training accuracy is low too ({percent(accuracy.train)}): " if accuracy is not None else ""
     return (
         f"{low}the model underfits; train for more epochs, raise the learning rate, or (multi) use a wider hidden layer"
     )

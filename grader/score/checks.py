@@ -89,12 +89,3 @@ def fraction_above(value: float, full_at: float, zero_at: float) -> float:
 def terms_of(model: ModelMeasurement) -> Terms:
     """The words of the framework the student used, for advice: the same advice in each framework's API."""
     return terms(model.description.framework if model.description is not None else None)
-
-
-def pct(value: float) -> str:
-    return f"{100 * value:.1f}%"
-
-
-def points(value: float) -> str:
-    """An accuracy difference in percentage points: "points" alone are the rubric's."""
-    return f"{100 * value:.1f} pp"

@@ -12,11 +12,11 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from grader.figures import percent, pp
 from grader.records import N_CLASSES, ModelMeasurement
 from grader.report import Check, Diagnosis, DiagnosisState, WhatIf
 from grader.rubric import RegularizationRule
 from grader.score.accuracy import overfitting_hint, underfitting_hint
-from grader.score.checks import pct, points
 from grader.score.regularization import Regularization, detect
 
 NOT_LEARNING_ABOVE_CHANCE = 0.1  # training accuracy within this of chance: the model learned nothing
@@ -125,7 +125,7 @@ def _not_learning(model: ModelMeasurement) -> State | None:
     curve = f"; training loss {losses[0]:.3g} -> {losses[-1]:.3g}" if losses else ""
     return (
         "not learning",
-        f"training accuracy {pct(model.accuracy.train)}, chance is {pct(chance)}{curve}",
+        f"training accuracy {percent(model.accuracy.train)}, chance is {percent(chance)}{curve}",
         Cause(
             "the loss is not going down",
             "check that the optimizer updates this model's parameters and that the learning rate is not tiny "
@@ -150,7 +150,7 @@ def _over_regularized(model: ModelMeasurement, found: Regularization, cause: Cau
             ),
         )
     if cause is not None and cause.claims[-1] in ("dropout_rate", "weight_decay"):
-        return "over-regularized", f"training accuracy only {pct(model.accuracy.train)}", None
+        return "over-regularized", f"training accuracy only {percent(model.accuracy.train)}", None
     return None
 
 
@@ -162,17 +162,17 @@ def _fit(model: ModelMeasurement, lost: dict[str, float], allowed_gap: float, on
         rising = f"; validation loss rising from epoch {onset} of {model.run.epochs_run}" if onset is not None else ""
         return (
             "overfitting",
-            f"training {pct(accuracy.train)} vs validation {pct(accuracy.val)}: a gap of {points(accuracy.gap)} "
-            f"(up to {points(allowed_gap)} is expected){rising}",
+            f"training {percent(accuracy.train)} vs validation {percent(accuracy.val)}: a gap of {pp(accuracy.gap)} "
+            f"(up to {pp(allowed_gap)} is expected){rising}",
             Cause("the model memorises its training data", overfitting_hint(model), ("gap", "regularization_used")),
         )
     if "accuracy" in lost:
         return (
             "underfitting",
-            f"training accuracy {pct(accuracy.train)}, validation {pct(accuracy.val)}: no gap to close",
+            f"training accuracy {percent(accuracy.train)}, validation {percent(accuracy.val)}: no gap to close",
             Cause("", underfitting_hint(model), ("accuracy",)),
         )
-    return "fine", f"validation {pct(accuracy.val)}, gap {points(accuracy.gap)}", None
+    return "fine", f"validation {percent(accuracy.val)}, gap {pp(accuracy.gap)}", None
 
 
 def what_if_results(model: ModelMeasurement) -> list[WhatIf]:
@@ -196,8 +196,8 @@ def _ablation_ahead(model: ModelMeasurement) -> str | None:
     if without.accuracy.val - run.val <= AHEAD or without.accuracy.train - run.train <= AHEAD:
         return None
     return (
-        f"without its regularization this model reaches {pct(without.accuracy.train)} train / "
-        f"{pct(without.accuracy.val)} validation; with it, {pct(run.train)} / {pct(run.val)}"
+        f"without its regularization this model reaches {percent(without.accuracy.train)} train / "
+        f"{percent(without.accuracy.val)} validation; with it, {percent(run.train)} / {percent(run.val)}"
     )
 
 
@@ -228,8 +228,8 @@ def _cause(
             measured = next((w for w in what_ifs if fix in w.fix.split("+") and w.test is not None), None)
             if measured is not None and model.accuracy is not None:
                 cause.evidence = (
-                    f"with {'; '.join(measured.changed)}: {pct(measured.test or 0.0)} test accuracy instead of "
-                    f"{pct(model.accuracy.test)}"
+                    f"with {'; '.join(measured.changed)}: {percent(measured.test or 0.0)} test accuracy instead of "
+                    f"{percent(model.accuracy.test)}"
                 )
             return cause
     return None
@@ -243,7 +243,7 @@ def _answers_not_learned(model: ModelMeasurement, failing: dict[str, Check], fou
         "its predictions do not come from what it learned",
         failing["learns"].hint,
         ("learns",),
-        f"before any training it already scores {pct(untrained or 0.0)} on data it never trained on",
+        f"before any training it already scores {percent(untrained or 0.0)} on data it never trained on",
         state="not learning",
     )
 

@@ -12,10 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from grader.baselines import ReferenceStats
+from grader.figures import percent, pp
 from grader.records import EarlyStoppingSpec, ModelMeasurement
 from grader.report import AblationSummary, Check, RunSummary
 from grader.rubric import AblationRule, RegularizationRule
-from grader.score.checks import Registry, failed, not_applicable, not_measured, passed, pct, points, terms_of
+from grader.score.checks import Registry, failed, not_applicable, not_measured, passed, terms_of
 
 USED = "Regularization used"
 EFFECTIVE = "Regularization effective (ablation)"
@@ -125,8 +126,8 @@ def effective_check(
     gap_cut = without.accuracy.gap - run.gap
     val_gain = run.val - without.accuracy.val
     compared = (
-        f"with it: gap {points(run.gap)}, validation {pct(run.val)}; without ({'; '.join(without.switched_off)}): "
-        f"gap {points(without.accuracy.gap)}, validation {pct(without.accuracy.val)}"
+        f"with it: gap {pp(run.gap)}, validation {percent(run.val)}; without ({'; '.join(without.switched_off)}): "
+        f"gap {pp(without.accuracy.gap)}, validation {percent(without.accuracy.val)}"
     )
     if gap_cut > gap_noise or val_gain > val_noise:
         return passed("regularization_effective", EFFECTIVE, worth, f"{compared}: it helped beyond seed noise")
@@ -134,7 +135,7 @@ def effective_check(
         "regularization_effective",
         EFFECTIVE,
         worth,
-        f"{compared}: no difference beyond seed noise (gap {points(gap_noise)}, validation {points(val_noise)})",
+        f"{compared}: no difference beyond seed noise (gap {pp(gap_noise)}, validation {pp(val_noise)})",
         "the regularization is too weak to matter: raise the dropout rate (0.2 to 0.5) or add weight decay, "
         "and compare the learning curves",
     )
