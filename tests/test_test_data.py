@@ -14,7 +14,7 @@ from conftest import SUBMISSIONS
 from idx_fixtures import make_fake_mnist, write_idx
 
 from grader.baselines import load_baselines
-from grader.batch.commands import _grade_options
+from grader.batch.commands import BatchChoices
 from grader.cli import main
 from grader.data import load_problem, read_private_test
 from grader.data.iris import load_iris_arrays
@@ -219,7 +219,11 @@ def test_one_test_set_per_problem(tmp_path):
 
 
 def test_a_batch_hands_each_grading_process_the_test_sets():
-    options = _grade_options(False, "cpu", None, {"iris": Path("/exams/iris.npz")}, ("iris",), None, 1)
+    defaults = dict(quick=False, device="cpu", data_dir=None, problems=("iris",), threads=1, rubric_path=None)
+    defaults |= dict(seed=None, baselines_path=None, jobs=1, timeout=60.0, retry_failed=False, force=False)
+    defaults |= dict(no_cache=False, backend="local", scheduler=None, scheduler_file=None, no_progress=True)
+    choices = BatchChoices(test_data={"iris": Path("/exams/iris.npz")}, allow_partial_isolation=False, **defaults)
+    options = choices.grade_args(jobs=1)
     assert options[options.index("--test-data") + 1] == "iris=/exams/iris.npz"
 
 
