@@ -44,7 +44,7 @@ from grader.render import FORMATS
 from grader.render.progress import ProgressPrinter
 from grader.render.terminal import render_found, render_terminal
 from grader.report import Report, created_now
-from grader.rubric import DEFAULT_RUBRIC, load_rubric
+from grader.rubric import DEFAULT_RUBRIC, Rubric, load_rubric
 from grader.score import score
 
 DEFAULT_COMMAND = "submission"
@@ -165,7 +165,21 @@ def rescore_command(
         stored = Report.from_dict(data)
     except (OSError, ValueError, dacite.DaciteError) as error:
         raise click.BadParameter(f"{report_path} is not a report written by grade --format json ({error})") from None
+    _check_training(stored, rubric, report_path, rubric_path)
     _emit(score(stored.measurements, baselines, rubric, created=created_now()), formats, out, fail_under)
+
+
+def _check_training(stored: Report, rubric: Rubric, report_path: Path, rubric_path: Path | None) -> None:
+    """Refuse a rubric that trains differently from the one the report was measured under: re-scoring cannot show
+    what another epoch budget or seed would have trained (a report from before the training digest passes)."""
+    trained_under = stored.rubric.get("training")
+    if trained_under is not None and trained_under != rubric.training.digest:
+        given = rubric_path or "the default rubric"
+        raise GraderError(
+            f"{given} changes what training measures (epochs, budgets, seed, ablation or what-ifs) from the rubric "
+            f"{report_path} was measured under: rescore cannot score those measurements under it",
+            f"grade the submission again under it: grade SUBMISSION --rubric {given}",
+        )
 
 
 def _trained_as_asked(

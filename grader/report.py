@@ -143,7 +143,7 @@ class Report:
     max_points: float
     pass_mark: float
     passed: bool
-    rubric: dict[str, str]  # name, digest
+    rubric: dict[str, str]  # name, digest, training (the training part's digest: what rescore may not change)
     # Ranked by the points each would win back, a step for several models said once: the diagnoses' advice
     # first where it explains the lost points, then the hints of the checks nothing explained.
     next_steps: list[str] = field(default_factory=list)

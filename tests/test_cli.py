@@ -6,10 +6,12 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from conftest import SUBMISSIONS
+from conftest import FAST_RUBRIC, SUBMISSIONS
+from report_factory import sample_report
 
 from grader.baselines import Baselines, ReferenceStats, Stat
 from grader.cli import main
+from grader.render import FORMATS
 
 pytest.importorskip("torch")
 
@@ -263,7 +265,7 @@ def test_rescore_scores_stored_measurements_under_another_rubric_without_trainin
     assert graded.exit_code == 0
     stored = json.loads((out / "report.json").read_text())
     stricter = tmp_path / "stricter.toml"
-    stricter.write_text("pass_mark = 100.5\n[accuracy]\npoints = 30.0\n")
+    stricter.write_text(f"pass_mark = 100.5\n{FAST_RUBRIC}\n[accuracy]\npoints = 30.0\n")  # training as graded
     result = CliRunner().invoke(
         main,
         ["rescore", str(out / "report.json"), "--rubric", str(stricter), "--baselines", baselines, "--format", "json"],
@@ -277,6 +279,20 @@ def test_rescore_scores_stored_measurements_under_another_rubric_without_trainin
     assert accuracy_points(rescored) == [2 * points for points in accuracy_points(stored)]  # the new rubric's worth
     assert rescored["max_points"] == stored["max_points"] + 2 * 15
     assert rescored["rubric"]["digest"] != stored["rubric"]["digest"]
+
+
+def test_rescore_refuses_a_rubric_that_trains_differently_from_the_one_the_report_was_measured_under(tmp_path):
+    """Re-scoring cannot show what another epoch budget would have trained (regrade refuses it alike)."""
+    path = tmp_path / "report.json"
+    path.write_text(FORMATS["json"].render(sample_report()))
+    longer = tmp_path / "longer.toml"
+    longer.write_text("[problems.mnist]\nmax_epochs = 50\n")
+    output = exited_cleanly(CliRunner().invoke(main, ["rescore", str(path), "--rubric", str(longer)]), 2)
+    assert f"{longer} changes what training measures" in output
+    assert f"grade SUBMISSION --rubric {longer}" in output
+    points_only = tmp_path / "points.toml"
+    points_only.write_text("[accuracy]\npoints = 30.0\n")
+    assert CliRunner().invoke(main, ["rescore", str(path), "--rubric", str(points_only)]).exit_code in (0, 1)
 
 
 @pytest.mark.parametrize("content", ['{"hello": 1}', "[]", "null", "\u00e9"])

@@ -59,7 +59,7 @@ def score(measurements: Measurements, baselines: Baselines | None, rubric: Rubri
         max_points=max_points,
         pass_mark=pass_mark,
         passed=graded and max_points > 0 and points >= pass_mark,
-        rubric={"name": rubric.name, "digest": rubric.digest},
+        rubric={"name": rubric.name, "digest": rubric.digest, "training": rubric.training.digest},
         next_steps=steps[:NEXT_STEPS],
         warnings=warnings,
     )
