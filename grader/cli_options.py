@@ -132,8 +132,9 @@ def _decorated(command: Callable[..., Any], options: list[Callable[[Any], Any]])
 
 
 def show_error(error: GraderError) -> None:
-    """Say what went wrong and what to do, as written (a message's ``[limits]`` is no markup)."""
-    stderr = Console(stderr=True, highlight=False)
+    """Say what went wrong and what to do, as written (a message's ``[limits]`` is no markup), with no line
+    break of ours: the terminal wraps it, and a path copied from it is whole."""
+    stderr = Console(stderr=True, highlight=False, soft_wrap=True)
     stderr.print(f"[bold red]error:[/] {escape(error.message)}")
     if error.hint:
         stderr.print(f"  hint: {escape(error.hint)}")
