@@ -20,7 +20,7 @@ import click
 import dacite
 from rich.console import Console
 
-from grader import __version__
+from grader import __version__, frameworks
 from grader.baselines import REPOSITORY_BASELINES
 from grader.batch.commands import batch_command, export_command, regrade_command
 from grader.batch.similarity import copies_command
@@ -307,9 +307,9 @@ def _seeds_and_modes(seeds: str, modes: str) -> tuple[list[int], list[str]]:
 def framework_command(path: Path) -> None:
     """Print the framework(s) the submission at PATH imports ("torch", "keras"), then the extras it needs
     ("lightning", "torchvision"), one per line, without running it: a CI job installs only what it prints.
-    Nothing found prints "torch"."""
+    Nothing found prints the default framework, "torch"."""
     found = frameworks_imported(load_submission(path))
-    click.echo("\n".join(found or ["torch"]))
+    click.echo("\n".join(found or [frameworks.DEFAULT]))
 
 
 @main.command("data")
@@ -334,7 +334,7 @@ def data_command(data_dir: Path | None) -> None:
 @click.option(
     "--framework",
     type=click.Choice(choices()),
-    default="both",
+    default=frameworks.BOTH,
     show_default=True,
     help="The framework(s) the autograder image installs.",
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 from grader.baselines import Baselines, ReferenceStats
+from grader.frameworks import DEFAULT
 from grader.records import MODEL_KEYS, Measurements, ModelMeasurement, model_key
 from grader.report import SCHEMA_VERSION, Check, ModelScore, Reference, Report
 from grader.rubric import Rubric
@@ -140,7 +141,7 @@ def _not_graded(scored: ModelScore) -> ModelScore:
 def _reference(model: ModelMeasurement, mode: str, baselines: Baselines | None) -> tuple[ReferenceStats, str] | None:
     if baselines is None:
         return None
-    framework = model.description.framework if model.description else "torch"
+    framework = model.description.framework if model.description else DEFAULT
     return baselines.reference(mode, framework, model.key)
 
 
