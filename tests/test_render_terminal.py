@@ -188,3 +188,15 @@ def test_elsewhere_the_terminal_report_prints_no_stop_commands(monkeypatch):
     output = io.StringIO()
     render_terminal(sample_report(), Console(file=output, width=80, no_color=True, force_terminal=False))
     assert "::" not in output.getvalue()
+
+
+@pytest.mark.parametrize("width", [80, 64])
+def test_the_models_table_never_cuts_the_points_where_the_line_is_short(width):
+    """A student reads their points first: where 80 columns (or fewer) are too few, the regularization column
+    gives way, never the points."""
+    report = sample_report()
+    output = io.StringIO()
+    render_terminal(report, Console(file=output, width=width, no_color=True, force_terminal=False))
+    table = output.getvalue().split("Diagnosis")[0]
+    for score in report.scores:
+        assert f"{score.points:g}/{score.max_points:g}" in table

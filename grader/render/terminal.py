@@ -121,10 +121,11 @@ def _freeform_lines(measurements: Measurements) -> list[Text]:
 def _models_table(report: Report) -> Table:
     """One row per model, within 80 columns: how good it is against the reference, how much it overfits,
     what regularization it uses, and what it earned."""
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False, collapse_padding=True)
     for header, justify in COLUMNS:
-        wide = 16 if header == "Regularization" else None
-        table.add_column(header, justify=justify, no_wrap=True, max_width=wide, overflow="ellipsis")
+        # Where 80 columns are too few (100.0%, "10 early"), the regularization wraps: points are never cut.
+        wraps = header == "Regularization"
+        table.add_column(header, justify=justify, no_wrap=not wraps, max_width=16 if wraps else None)
     for score in report.scores:
         model = measurement(report, score)
         table.add_row(*(_cell(text) for text in _model_row(model, score)))
