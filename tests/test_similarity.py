@@ -9,7 +9,10 @@ filled in from the starter, tests/fixtures/similarity/starter).
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -115,3 +118,21 @@ def test_the_class_summary_section_lists_similar_pairs_from_where_the_class_was_
 def test_the_class_summary_section_says_when_the_files_are_gone():
     section = "\n".join(pairs_section(class_pairs([row("alice", Path("no/such/alice.py"))])))
     assert "Not compared: the submissions&#x27; files are not where they were graded from" in section
+
+
+def test_the_same_class_gets_the_same_similarities_in_every_run():
+    """copydetect's own k-gram hash is salted per process; the grader's is not, so a class compared again is
+    compared the same."""
+    script = (
+        "from pathlib import Path; from grader.batch.similarity import compare_folder; "
+        f"found = compare_folder(Path({str(CLASS)!r}), public=Path({str(PUBLIC)!r}), "
+        f"boilerplate=[Path({str(STARTER)!r})], threshold=0.0); "
+        "print([(p.first.name, p.second.name, p.similarity) for p in found.pairs])"
+    )
+    runs = {
+        subprocess.run(
+            [sys.executable, "-c", script], env={**os.environ, "PYTHONHASHSEED": seed}, capture_output=True, text=True
+        ).stdout
+        for seed in ("1", "2")
+    }
+    assert len(runs) == 1 and "alice" in runs.pop()

@@ -15,10 +15,12 @@ it is a copy is the instructor's call (students of one course write alike, and s
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -144,6 +146,7 @@ def compare(
     import numpy as np
     from copydetect.detector import CodeFingerprint, compare_files
 
+    _hash_kgrams_stably()
     excluded = [
         CodeFingerprint("starter.py", NOISE, 1, language="python", fp=io.StringIO(code)) for code in boilerplate
     ]
@@ -175,6 +178,26 @@ def compare(
                 result.pairs.append(SimilarPair(first, second, share_first, share_second, *regions))
     result.pairs.sort(key=lambda pair: (-pair.similarity, pair.first.name, pair.second.name))
     return result
+
+
+def _hash_kgrams_stably() -> None:
+    """copydetect hashes each k-gram with Python's ``hash()``, which is salted per process: the same class
+    compared twice got other similarities (a few hundredths apart), and a pair could cross the threshold.
+    Its fingerprints are built from one function, so it gets one that hashes the same in every run."""
+    import copydetect.utils
+
+    copydetect.utils.hashed_kgrams = _stable_kgrams
+
+
+def _stable_kgrams(text: str, k: int) -> Any:
+    """The 64-bit blake2b of every k characters of ``text``, as copydetect's numpy array of signed ints."""
+    import numpy as np
+
+    hashes = [
+        int.from_bytes(hashlib.blake2b(text[at : at + k].encode(), digest_size=8).digest(), "big", signed=True)
+        for at in range(len(text) - k + 1)
+    ]
+    return np.array(hashes, dtype=np.int64)
 
 
 def compare_folder(
