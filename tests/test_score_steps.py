@@ -88,3 +88,12 @@ def test_each_training_warning_is_said_once_with_the_models_it_concerns():
         "iris/single, iris/multi: HYPERPARAMS has no 'iris' entry",
         "iris/single: epochs capped at 40",
     ]
+
+
+def test_a_warning_about_the_submission_as_a_whole_is_said_once_and_names_no_model():
+    """The worker carries it on the first model it trains; it is the submission's, not that model's."""
+    note = "train(net, loader) does not take (model, data, hparams), so the grader trained the models itself"
+    first, second = with_warnings("iris/single", "epochs capped at 40"), with_warnings("mnist/single")
+    assert first.run is not None and second.run is not None
+    first.run.notes, second.run.notes = [note], [note]  # two workers, one note each
+    assert model_warnings([first, second]) == [note, "iris/single: epochs capped at 40"]

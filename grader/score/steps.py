@@ -55,9 +55,11 @@ def _words(step: _Step) -> str:
 
 
 def model_warnings(models: list[ModelMeasurement]) -> list[str]:
-    """The models' training warnings, each once, with the models it was raised for."""
+    """The submission's warnings, each once, then the models' training warnings, each once with the models it
+    was raised for."""
+    notes = list(dict.fromkeys(note for model in models for note in (model.run.notes if model.run else [])))
     seen: dict[str, list[str]] = {}
     for model in models:
         for warning in model.run.warnings if model.run else []:
             seen.setdefault(warning, []).append(model.key)
-    return [f"{', '.join(keys)}: {warning}" for warning, keys in seen.items()]
+    return notes + [f"{', '.join(keys)}: {warning}" for warning, keys in seen.items()]

@@ -264,10 +264,10 @@ class ModelRun:
             self._record_what_if()  # before training too: a what-if that fails or is stopped says what it changed
             if not self.changed and not self._loop_fixes(built, task.what_if).names:
                 return None  # nothing to undo: the what-if would retrain the same model
-        warnings[:0] = self.notes
         self._write_partial(built, plan, warnings)
         run = self._train(built, plan, callbacks)
         run.warnings[:0] = warnings
+        run.notes = list(self.notes)
         if task.what_if is not None and not self._record_what_if():
             self.report.run = None
             return None  # a loop that showed none of the mistakes this time: nothing was changed
@@ -318,6 +318,7 @@ class ModelRun:
         final report replaces it."""
         factor = self.task.machine_factor
         run = TrainingRun(built.device, plan, [], 0, "killed", 0.0, warnings=list(warnings), machine_factor=factor)
+        run.notes = list(self.notes)
         partial = dataclasses.replace(self.report, run=run, partial=True)
         write_result(Path(self.job.out_dir), self.task.key, partial, None)
 
