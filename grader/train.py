@@ -98,6 +98,7 @@ def train_submission(
     _write_worker_data(data, data_dir)
     speed = machine_speed(threads)  # threads 0: as many as train fastest now
     tasks = stretched(tasks, speed.factor) if tasks else []
+    dry_run = stretched_dry_run(dry_run, speed.factor)
     job = Job(
         "",
         submission.entry,
@@ -230,6 +231,15 @@ def _left_after(
 def stretched(tasks: list[Task], factor: float) -> list[Task]:
     """The tasks with their time budgets stretched by the machine's slowness factor."""
     return [dataclasses.replace(task, max_seconds=task.max_seconds * factor, machine_factor=factor) for task in tasks]
+
+
+def stretched_dry_run(dry_run: DryRun | None, factor: float) -> DryRun | None:
+    """A free-form notebook's dry run with its budgets stretched like training's: on a busy machine its cells
+    take longer too, and a cell interrupted for the machine's slowness would cost the student points."""
+    if dry_run is None:
+        return None
+    seconds, cell, train = (factor * s for s in (dry_run.seconds, dry_run.cell_seconds, dry_run.train_seconds))
+    return dataclasses.replace(dry_run, seconds=seconds, cell_seconds=cell, train_seconds=train)
 
 
 def _same_model(a: Task, b: Task) -> bool:

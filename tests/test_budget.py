@@ -13,8 +13,8 @@ from conftest import FAST_RUBRIC, SUBMISSIONS, write_submission
 from grader.machine_speed import FACTOR_ENV
 from grader.pipeline import measure_submission
 from grader.rubric import Rubric, load_rubric
-from grader.train import HARD_CAP, stretched
-from grader.worker.job import Task
+from grader.train import HARD_CAP, stretched, stretched_dry_run
+from grader.worker.job import DryRun, Task
 
 pytest.importorskip("torch")
 
@@ -31,6 +31,16 @@ def by_key(measurements):
 def test_budgets_are_stretched_by_the_factor():
     task = Task("iris", "multi", {}, 20, 60.0)
     assert [(t.max_seconds, t.machine_factor) for t in stretched([task], 1.5)] == [(90.0, 1.5)]
+
+
+def test_a_free_form_notebooks_dry_run_is_stretched_like_training():
+    """Its cells run slower on a busy machine too: a cell interrupted for that would cost the student points."""
+    dry_run = DryRun(seconds=120.0, cell_seconds=30.0, train_seconds=10.0, cells=[{"cell": 1, "source": "x = 1"}])
+    stretched_run = stretched_dry_run(dry_run, 2.0)
+    assert stretched_run is not None
+    assert (stretched_run.seconds, stretched_run.cell_seconds, stretched_run.train_seconds) == (240.0, 60.0, 20.0)
+    assert stretched_run.cells == dry_run.cells
+    assert stretched_dry_run(None, 2.0) is None  # a notebook written to the contract has no dry run
 
 
 def test_a_slow_own_loop_that_makes_progress_is_graded_on_the_epochs_it_finished(tmp_path, iris_only, monkeypatch):
