@@ -43,11 +43,22 @@ def test_a_free_form_notebooks_dry_run_is_stretched_like_training():
     assert stretched_dry_run(None, 2.0) is None  # a notebook written to the contract has no dry run
 
 
-def test_a_slow_own_loop_that_makes_progress_is_graded_on_the_epochs_it_finished(tmp_path, iris_only, monkeypatch):
+@pytest.mark.parametrize(
+    "submission",
+    [
+        "slow_own_loop.py",  # PyTorch: counted by the model's forward passes with gradients on
+        pytest.param("slow_keras_tape_loop.py", marks=pytest.mark.keras),  # Keras: by GradientTape's steps
+    ],
+)
+def test_a_slow_own_loop_that_makes_progress_is_graded_on_the_epochs_it_finished(
+    tmp_path, iris_only, monkeypatch, submission
+):
+    if submission.startswith("slow_keras"):
+        pytest.importorskip("keras")
     monkeypatch.setenv(FACTOR_ENV, "1.5")
     events: list[dict] = []
     options = dataclasses.replace(iris_only, on_event=events.append)
-    measured = measure_submission(SUBMISSIONS / "slow_own_loop.py", options, rubric_with_budget(tmp_path, 1.0))
+    measured = measure_submission(SUBMISSIONS / submission, options, rubric_with_budget(tmp_path, 1.0))
     trains = [e for e in events if e.get("event") == "phase" and e.get("phase") == "train"]
     assert trains and all(e["budget_s"] == 1.5 for e in trains)  # the display shows the stretched budget
     for model in measured.models:

@@ -246,9 +246,11 @@ class KerasAdapter:
         self, model: keras.Model, ablation: bool, clock: LoopClock, fixes: Fixes | None = None
     ) -> Iterator[LoopWatch]:
         """Count the samples a student's own loop trains on through ``fit`` (per epoch, as the grader's
-        own budget does: a batch-level callback slows every batch) and ``train_on_batch``, and stop the loop
-        there at the budget. A loop of its own over ``GradientTape`` is left to the parent's deadline."""
+        own budget does: a batch-level callback slows every batch), ``train_on_batch`` and an eager
+        ``GradientTape`` loop's ``apply_gradients``, and stop the loop there at the budget. A loop compiled
+        with ``tf.function`` runs past these hooks and is left to the parent's deadline."""
         original_fit, original_train_on_batch = keras.Model.fit, keras.Model.train_on_batch
+        in_keras = _Inside()  # fit's own steps are counted by fit's hooks, not again as a GradientTape loop's
 
         def watched_fit(self: keras.Model, x: Any = None, *args: Any, **kwargs: Any) -> Any:
             clock.check()
@@ -257,19 +259,22 @@ class KerasAdapter:
                 args = (*args[:4], [*(args[4] or []), counter], *args[5:])
             else:
                 kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), counter]
-            return original_fit(self, x, *args, **kwargs)
+            with in_keras:
+                return original_fit(self, x, *args, **kwargs)
 
         def watched_train_on_batch(self: keras.Model, x: Any = None, *args: Any, **kwargs: Any) -> Any:
             clock.check()
-            result = original_train_on_batch(self, x, *args, **kwargs)
+            with in_keras:
+                result = original_train_on_batch(self, x, *args, **kwargs)
             clock.trained(_samples(x))
             return result
 
-        keras.Model.fit, keras.Model.train_on_batch = watched_fit, watched_train_on_batch  # type: ignore[method-assign,unused-ignore]
-        try:
+        with (
+            _replaced(keras.Model, "fit", watched_fit),
+            _replaced(keras.Model, "train_on_batch", watched_train_on_batch),
+            _tape_steps_counted(clock, in_keras),
+        ):
             yield LoopWatch()
-        finally:
-            keras.Model.fit, keras.Model.train_on_batch = original_fit, original_train_on_batch  # type: ignore[method-assign,unused-ignore]
 
 
 class _LoopCounter(keras.callbacks.Callback):  # type: ignore[misc,unused-ignore]
@@ -282,6 +287,61 @@ class _LoopCounter(keras.callbacks.Callback):  # type: ignore[misc,unused-ignore
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.clock.trained(self.samples)
         self.clock.check()
+
+
+class _Inside:
+    """Whether a call of Keras's own training (``fit``, ``train_on_batch``) is running: a re-entrant flag."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+
+    def __enter__(self) -> None:
+        self.depth += 1
+
+    def __exit__(self, *exc: object) -> None:
+        self.depth -= 1
+
+
+@contextlib.contextmanager
+def _tape_steps_counted(clock: LoopClock, in_keras: _Inside) -> Iterator[None]:
+    """A student's ``GradientTape`` loop: each ``apply_gradients`` outside Keras's own training is a step on
+    the batch the model was last called on. The clock checks the budget before the step and counts the batch
+    after it."""
+    original_call, original_apply = keras.Model.__call__, keras.optimizers.Optimizer.apply_gradients
+    last_batch = [0]
+
+    def watched_call(self: keras.Model, *args: Any, **kwargs: Any) -> Any:
+        last_batch[0] = _samples(args[0]) if args else last_batch[0]
+        return original_call(self, *args, **kwargs)
+
+    def watched_apply(self: keras.optimizers.Optimizer, *args: Any, **kwargs: Any) -> Any:
+        if in_keras.depth:
+            return original_apply(self, *args, **kwargs)
+        clock.check()
+        result = original_apply(self, *args, **kwargs)
+        clock.trained(last_batch[0] or 1)
+        return result
+
+    with (
+        _replaced(keras.Model, "__call__", watched_call),
+        _replaced(keras.optimizers.Optimizer, "apply_gradients", watched_apply),
+    ):
+        yield
+
+
+@contextlib.contextmanager
+def _replaced(owner: type, name: str, replacement: Any) -> Iterator[None]:
+    """``owner.name`` is ``replacement`` inside the block; after it, what it was: its own attribute put back, or
+    the inherited one showing through again."""
+    own = owner.__dict__.get(name)
+    setattr(owner, name, replacement)
+    try:
+        yield
+    finally:
+        if own is None:
+            delattr(owner, name)
+        else:
+            setattr(owner, name, own)
 
 
 def _samples(x: Any) -> int:
