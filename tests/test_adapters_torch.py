@@ -278,3 +278,30 @@ def test_a_what_if_weakens_the_students_own_weight_decay_and_puts_each_pass_in_i
         "weight_decay": ["train()'s optimizer weight decay 1 -> 0.0001"],
         "eval_mode": ["model.eval() for train()'s evaluation passes", "model.train() for train()'s training passes"],
     }
+
+
+class SoftmaxInForward(nn.Module):
+    """A beginner's model: the softmax written in forward(), then trained with nn.CrossEntropyLoss."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.fc(x), dim=1)
+
+
+def test_a_what_if_takes_the_log_of_a_softmax_written_in_forward_so_cross_entropy_sees_logits():
+    model = SoftmaxInForward()
+    sample = blobs().x_train[:8]
+    probabilities = ADAPTER.forward_probe(model, sample)
+    assert ADAPTER.apply_fixes(model, FIXES, sample, "probabilities", "logits") == {
+        "final_softmax": ["the softmax in forward() -> its log (logits for the loss)"]
+    }
+    log_probabilities = ADAPTER.forward_probe(model, sample)
+    assert np.allclose(log_probabilities, np.log(probabilities), atol=1e-6)
+    assert (log_probabilities.argmax(1) == probabilities.argmax(1)).all()  # the same predictions
+    # Cross-entropy on them is the loss of the model without its softmax: log-softmax of log-probabilities.
+    x, y = torch.as_tensor(sample), torch.as_tensor(blobs().y_train[:8])
+    undone = nn.functional.cross_entropy(model(x), y)
+    assert torch.isclose(undone, nn.functional.cross_entropy(model.fc(x), y), atol=1e-5)

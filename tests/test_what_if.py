@@ -35,6 +35,27 @@ def train(model, data, hparams):
             model(torch.as_tensor(data.x_val))
 """
 
+FORWARD_SOFTMAX = """
+import torch
+from torch import nn
+class Net(nn.Module):
+    def __init__(self, hidden):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3)) if hidden else nn.Linear(4, 3)
+    def forward(self, x):
+        return torch.softmax(self.body(x), dim=1)  # then nn.CrossEntropyLoss: softmax twice
+def build_model(problem, variant):
+    return Net(variant == "multi")
+def train(model, data, hparams):
+    x, y = torch.as_tensor(data.x_train), torch.as_tensor(data.y_train)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    for epoch in range(hparams["epochs"]):
+        for start in range(0, len(x), 16):
+            optimizer.zero_grad()
+            nn.CrossEntropyLoss()(model(x[start : start + 16]), y[start : start + 16]).backward()
+            optimizer.step()
+"""
+
 STRONG_DROPOUT = """
 from torch import nn
 def build_model(problem, variant):
@@ -69,6 +90,13 @@ def test_a_softmax_before_cross_entropy_and_a_model_left_in_eval_mode_in_the_stu
     [in_mode] = report.measurements.model("iris/multi").what_ifs
     assert (in_mode.what_if, in_mode.switched_off) == ("eval_mode", ["model.train() for train()'s training passes"])
     assert in_mode.accuracy is not None and trained(events, "iris/multi+what-if")
+
+
+def test_a_softmax_written_in_forward_before_cross_entropy_is_undone_by_its_log(tmp_path, iris_only, fast_rubric):
+    report, _, what_if = graded(tmp_path, FORWARD_SOFTMAX, iris_only, fast_rubric, "iris/single")
+    assert what_if.switched_off == ["the softmax in forward() -> its log (logits for the loss)"]
+    assert what_if.accuracy is not None
+    assert [w.fix for w in report.score("iris/single").what_ifs] == ["final_softmax"]
 
 
 def test_a_dropout_of_0_9_is_retrained_at_0_2_and_its_accuracy_is_the_evidence_next_to_the_advice(

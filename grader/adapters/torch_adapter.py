@@ -245,9 +245,10 @@ class TorchAdapter:
     def apply_fixes(
         self, model: nn.Module, fixes: Fixes, sample: np.ndarray, output: ModelOutput, loss_expects: ModelOutput | None
     ) -> Changes:
-        """The model's own mistakes: a last ``nn.Softmax`` before a loss that takes logits becomes an identity
-        (a softmax written in ``forward()`` cannot be undone), dropout past the limit becomes 0.2. A
-        ``LogSoftmax`` before cross-entropy is left alone: log-softmax of log-probabilities changes nothing."""
+        """The model's own mistakes: a last ``nn.Softmax`` before a loss that takes logits becomes an identity,
+        and a softmax written in ``forward()`` has its log taken (cross-entropy on log(softmax(z)) trains as on
+        z: log-softmax of log-probabilities changes nothing); dropout past the limit becomes 0.2. A
+        ``LogSoftmax`` before cross-entropy is left alone, for the same reason."""
         changed: Changes = {}
         if fixes.wants("final_softmax") and output == "probabilities" and loss_expects == "logits":
             leaves = [m for m in model.modules() if not any(True for _ in m.children())]
@@ -255,6 +256,9 @@ class TorchAdapter:
             last = called[-1] if called else None
             if isinstance(last, nn.Softmax) and _replace_module(model, last, nn.Identity()):
                 changed["final_softmax"] = ["the final Softmax -> removed"]
+            elif not isinstance(last, nn.Softmax):
+                model.register_forward_hook(_log_of_output)
+                changed["final_softmax"] = ["the softmax in forward() -> its log (logits for the loss)"]
         if fixes.wants("dropout_rate"):
             for module in model.modules():
                 if isinstance(module, DROPOUT_TYPES) and module.p > fixes.dropout_rate:
@@ -311,6 +315,12 @@ class TorchAdapter:
 
     def _labels(self, y: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(np.asarray(y, dtype=np.int64), device=self.device)
+
+
+def _log_of_output(module: nn.Module, inputs: Any, output: torch.Tensor) -> torch.Tensor:
+    """A model's probabilities as log-probabilities, which a logits loss takes as they are. Clamped: a
+    probability that underflowed to 0 would be a log of -inf."""
+    return torch.log(output.clamp_min(torch.finfo(output.dtype).tiny))
 
 
 def _pass_watch(watch: LoopWatch, clock: LoopClock, fix_modes: bool) -> Callable[[nn.Module, Any], None]:
