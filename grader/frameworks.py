@@ -72,8 +72,8 @@ TORCH = Framework(
         "unless you pass training=self.training",
         train_in_training_mode="call model.train() before each training epoch (and model.eval() only to evaluate)",
         evaluate_in_eval_mode="call model.eval() before evaluating and model.train() before training again",
-        no_double_softmax="nn.CrossEntropyLoss applies log-softmax itself: drop the final nn.Softmax (or use "
-        "nn.NLLLoss on torch.log of the probabilities)",
+        no_double_softmax="nn.CrossEntropyLoss applies log-softmax itself: drop the final nn.Softmax (or the "
+        "softmax in forward()), or use nn.NLLLoss on torch.log of the probabilities",
         loss_for_output="use nn.CrossEntropyLoss on logits (no softmax at the end)",
     ),
 )
