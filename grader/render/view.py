@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from grader.figures import percent, pp
 from grader.records import Failure, FreeformRun, ModelMeasurement, TrainingRun
-from grader.render.parts import DiagnosisView, diagnoses, diagnosis_view
+from grader.render.parts import DiagnosisView, diagnosis_view
 from grader.report import ModelScore, Report, RunSummary
 
 LOG_LINES_SHOWN = 15  # of what the submission printed, when something failed: often the best clue
@@ -123,7 +123,6 @@ class ReportView:
     quick: list[str]  # [] in full mode
     submission_failure: FailureView | None
     next_steps: list[str]
-    diagnoses: list[DiagnosisView]
     figures: list[ModelFigures]  # [] when the submission did not run
     models: list[ModelView]
     warnings: list[str]  # the report's, about the data and the run
@@ -144,6 +143,12 @@ class ReportView:
             for f in self.figures
         ]
         return Table(header, rows)
+
+    @property
+    def diagnoses(self) -> list[DiagnosisView]:
+        """Each diagnosed model's diagnosis, in the report's order (``parts.diagnoses``): none for a model that
+        did not train or a submission that did not run, whose failure says it all."""
+        return [model.diagnosis for model in self.models if model.diagnosis is not None]
 
     @property
     def all_warnings(self) -> list[str]:
@@ -175,7 +180,6 @@ def report_view(report: Report) -> ReportView:
         quick=_quick_note(report),
         submission_failure=_failure_view("The submission could not be graded", m.failure) if m.failure else None,
         next_steps=list(report.next_steps),
-        diagnoses=diagnoses(report),
         figures=[model_figures(measurement(report, score), score) for score in report.scores] if ran else [],
         models=[_model_view(report, score) for score in report.scores] if ran else [],
         warnings=list(report.warnings),
