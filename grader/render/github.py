@@ -28,9 +28,9 @@ from dataclasses import dataclass
 
 from grader.records import Failure, SourceLocation
 from grader.render.markdown import md_list, md_table
-from grader.render.parts import failed_models, failure_text, findings, student_file
+from grader.render.parts import diagnoses, failed_models, failure_text, findings, student_file
 from grader.render.text import md_text, prose, workflow_data, workflow_property
-from grader.render.view import ReportView, report_view
+from grader.render.view import report_view, verdict
 from grader.report import Report
 
 MAX_PER_LEVEL = 10  # GitHub's limit per step for each of error, warning, notice
@@ -60,7 +60,6 @@ class Annotation:
 
 def annotations_for(report: Report) -> list[Annotation]:
     """Every annotation the report calls for, at most ``MAX_PER_LEVEL`` per level."""
-    content = report_view(report)
     found: list[Annotation] = []
     failure = report.measurements.failure
     if failure is not None:
@@ -73,8 +72,8 @@ def annotations_for(report: Report) -> list[Annotation]:
         message = f"{finding.points} points. {check.message}" + (f"\n→ {check.hint}" if check.hint else "")
         found.append(Annotation("warning", message, f"{TITLE}: {finding.where} · {check.title}", main_file))
     found += [Annotation("warning", warning, f"{TITLE}: warning", main_file) for warning in report.warnings]
-    found.append(Annotation("notice", content.verdict + _next_step(content), f"{TITLE}: grade"))
-    for view in content.diagnoses:
+    found.append(Annotation("notice", verdict(report) + _next_step(report), f"{TITLE}: grade"))
+    for view in diagnoses(report):
         if not view.fine:
             found.append(Annotation("notice", view.text(), f"{TITLE}: {view.model} {view.state or 'what-ifs'}"))
     return _capped(found)
@@ -131,8 +130,8 @@ def _main_file(report: Report) -> str:
     return student_file(report, SourceLocation(report.measurements.submission.entry))
 
 
-def _next_step(content: ReportView) -> str:
-    return f"\nNext: {content.next_steps[0]}" if content.next_steps else ""
+def _next_step(report: Report) -> str:
+    return f"\nNext: {report.next_steps[0]}" if report.next_steps else ""
 
 
 def _capped(found: list[Annotation]) -> list[Annotation]:

@@ -21,9 +21,8 @@ import itertools
 import xml.etree.ElementTree as ET
 
 from grader.records import Failure
-from grader.render.parts import CheckRow, check_rows, failed_models, failure_text, student_file
+from grader.render.parts import CheckRow, check_rows, diagnoses, failed_models, failure_text, student_file
 from grader.render.text import clean
-from grader.render.view import report_view
 from grader.report import Report
 
 SUITE_PREFIX = "nn-grader"
@@ -49,7 +48,7 @@ def classname(key: str) -> str:
 
 def _model_suites(report: Report) -> list[ET.Element]:
     failed = failed_models(report)
-    views = {view.model: view for view in report_view(report).diagnoses}
+    views = {view.model: view for view in diagnoses(report)}
     keys = [score.key for score in report.scores]
     unnamed = [w for w in report.warnings if not any(key in w for key in keys)]
     suites = []
