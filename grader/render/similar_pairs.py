@@ -13,7 +13,7 @@ import itertools
 
 from grader.figures import percent
 from grader.render.class_view import PairsView, PairView
-from grader.render.html import document
+from grader.render.html import document, table
 from grader.render.text import html_text
 
 CONTEXT_LINES = 2  # lines shown around each similar region
@@ -53,15 +53,14 @@ def _pairs(view: PairsView) -> list[str]:
     else:
         count = f"{len(view.pairs)} similar pair{'s' if len(view.pairs) > 1 else ''}"
         parts.append(f"<p>{html_text(f'{count} ({compared}), most similar first.')}</p>")
-        rows = "".join(
-            f"<tr><td>{html_text(pair.first)}</td><td>{html_text(pair.second)}</td>"
-            f"<td class=number>{percent(pair.share_first)}</td><td class=number>{percent(pair.share_second)}</td></tr>"
-            for pair in view.pairs
-        )
-        parts.append(
-            "<table><tr><th>First</th><th>Second</th><th>Of the first's code, found in the second</th>"
-            f"<th>Of the second's code, found in the first</th></tr>{rows}</table>"
-        )
+        header = [
+            "First",
+            "Second",
+            "Of the first's code, found in the second",
+            "Of the second's code, found in the first",
+        ]
+        rows = [[pair.first, pair.second, percent(pair.share_first), percent(pair.share_second)] for pair in view.pairs]
+        parts.append(table(header, rows, numbers=(2, 3)))
         parts += [_side_by_side(pair) for pair in view.pairs]
     if view.not_compared:
         items = "".join(
