@@ -99,6 +99,39 @@ def test_a_softmax_written_in_forward_before_cross_entropy_is_undone_by_its_log(
     assert [w.fix for w in report.score("iris/single").what_ifs] == ["final_softmax"]
 
 
+FREEFORM_SOFTMAX = """
+import torch
+from sklearn.datasets import load_iris
+from torch import nn
+iris = load_iris()
+x, y = torch.tensor(iris.data, dtype=torch.float32), torch.tensor(iris.target)
+iris_single = nn.Sequential(nn.Linear(4, 3), nn.Softmax(dim=1))
+iris_multi = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3))
+for net in (iris_single, iris_multi):
+    optimizer = torch.optim.Adam(net.parameters(), lr=0.01)
+    for epoch in range(20):
+        optimizer.zero_grad()
+        nn.CrossEntropyLoss()(net(x), y).backward()
+        optimizer.step()
+"""
+
+
+def test_a_notebooks_final_softmax_is_retrained_by_the_graders_loop_with_the_loss_its_new_output_takes(
+    tmp_path, iris_only, fast_rubric
+):
+    """A free-form run trains in the grader's loop, which picks its loss by the model's output: once the softmax
+    is gone the model outputs logits, and the retrain must learn from them."""
+    path = write_submission(tmp_path, FREEFORM_SOFTMAX, "lab.py")
+    measured = measure_submission(path, iris_only, fast_rubric)
+    own = measured.model("iris/single")
+    [what_if] = own.what_ifs
+    assert what_if.switched_off == ["the final Softmax -> removed"]
+    assert what_if.run is not None and own.run is not None
+    # The grader's own run already took the softmax's log for its loss: cross-entropy on the logits trains the
+    # same (the log of logits taken as probabilities started near 10.7 and reached 57% instead).
+    assert [e.loss for e in what_if.run.history] == pytest.approx([e.loss for e in own.run.history], rel=1e-4)
+
+
 def test_a_dropout_of_0_9_is_retrained_at_0_2_and_its_accuracy_is_the_evidence_next_to_the_advice(
     tmp_path, iris_only, fast_rubric
 ):

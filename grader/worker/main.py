@@ -34,6 +34,7 @@ from grader.adapters import (
     TrainingData,
     adapter_for,
     is_affine,
+    output_kind,
     probe_input_shape,
     seed_everything,
 )
@@ -289,6 +290,8 @@ class ModelRun:
             built.model, fixes, sample, built.output, probes.loss_expects
         ).items():
             self.changed.setdefault(fix, []).extend(changes)
+        if "final_softmax" in self.changed:  # the model outputs logits now: the grader's loop picks its loss by it
+            built.output = output_kind(np.asarray(built.adapter.forward_probe(built.model, sample)))
         return plan
 
     def _loop_fixes(self, built: Built, fixes: Fixes) -> Fixes:
