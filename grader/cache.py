@@ -43,8 +43,9 @@ MODEL_SUFFIX = ".model.json"
 def code_digest(files: dict[str, bytes]) -> str:
     """The submission's code, blind to what cannot change a run: a Python file counts by its syntax tree
     with line and column numbers (so a comment edited in place keeps the digest, and a failure's line
-    stays right), any other file by its bytes."""
-    return digest({name: _normalized(name, content) for name, content in files.items()})
+    stays right), any other file by its bytes. Names count, a lone file's too: cached measurements name it
+    (a failure's location), and a renamed file must not be reported under its old name."""
+    return digest({name: _normalized(name, content) for name, content in files.items()}, named=True)
 
 
 def cache_key(

@@ -61,12 +61,13 @@ def content_hash(path: Path) -> str:
     return digest(counted)
 
 
-def digest(files: Mapping[str, bytes]) -> str:
+def digest(files: Mapping[str, bytes], *, named: bool = False) -> str:
     """sha256 over the files' names and contents, in name order. A lone file counts by its content alone,
-    so ``ada.py`` and ``bob/submission.py`` holding the same code are the same submission."""
+    so ``ada.py`` and ``bob/submission.py`` holding the same code are the same submission; ``named`` counts
+    its name too (the cache: a failure's location names the file)."""
     hashed = hashlib.sha256()
     for name, content in sorted(files.items()):
-        label = "" if len(files) == 1 else name
+        label = name if named or len(files) > 1 else ""
         hashed.update(label.encode() + b"\0" + len(content).to_bytes(8, "big") + content)
     return hashed.hexdigest()
 

@@ -60,4 +60,10 @@ def test_a_submission_past_the_limit_is_refused_by_the_report_and_the_gradebook_
 
 
 def test_the_cache_digest_is_the_same_rule_over_the_code_it_normalises():
-    assert code_digest({"notes.txt": b"hello"}) == digest({"notes.txt": b"hello"})
+    assert code_digest({"notes.txt": b"hello"}) == digest({"notes.txt": b"hello"}, named=True)
+
+
+def test_a_renamed_lone_module_is_one_submission_to_the_gradebook_but_another_cache_entry():
+    """Its report would otherwise say the other file's name where a failure points."""
+    assert digest({"ada.py": b"X = 1\n"}) == digest({"bob.py": b"X = 1\n"})
+    assert code_digest({"ada.py": b"X = 1\n"}) != code_digest({"bob.py": b"X = 1\n"})
