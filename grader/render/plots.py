@@ -9,15 +9,15 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Callable
-
-import matplotlib.style
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.ticker import MaxNLocator, PercentFormatter
+from typing import TYPE_CHECKING
 
 from grader.records import EpochRecord
 from grader.report import ModelScore, Report
+
+if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn: a page without figures never loads it
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
 
 SIZE_INCHES, DPI = (7.0, 2.8), 100
 TRAIN, VAL, ONSET = "#1f77b4", "#ff7f0e", "#b2182b"  # matplotlib's blue and orange, and a dark red
@@ -49,6 +49,10 @@ def png_data_uri(png: bytes) -> str:
 
 
 def _png(history: list[EpochRecord], ablation: list[EpochRecord], onset: int | None) -> bytes:
+    import matplotlib.style
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import PercentFormatter
+
     with matplotlib.style.context("default"):
         figure = Figure(figsize=SIZE_INCHES, dpi=DPI, layout="constrained")
         loss_axes, accuracy_axes = figure.subplots(1, 2)
@@ -72,6 +76,8 @@ def _panel(
     axes: Axes, name: str, history: list[EpochRecord], ablation: list[EpochRecord], train: Series, val: Series
 ) -> None:
     """Training and validation lines, the run without regularization faded behind them."""
+    from matplotlib.ticker import MaxNLocator
+
     for records, style in ((ablation, ABLATION_STYLE), (history, {"linewidth": 1.8})):
         axes.plot(*_points(records, train), color=TRAIN, **style)
         axes.plot(*_points(records, val), color=VAL, **style)
@@ -105,6 +111,8 @@ def _mark_onset(panels: tuple[Axes, ...], onset: int | None) -> list[Line2D]:
 
 
 def _legend(with_ablation: bool) -> list[Line2D]:
+    from matplotlib.lines import Line2D
+
     lines = [Line2D([], [], color=TRAIN, label="training"), Line2D([], [], color=VAL, label="validation")]
     if with_ablation:
         lines.append(Line2D([], [], color="grey", label=ABLATION_LABEL, **ABLATION_STYLE))  # type: ignore[arg-type]
