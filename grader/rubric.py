@@ -7,6 +7,7 @@ of the same type, so a typo is an error that names the key rather than a silent 
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import json
 import math
@@ -180,10 +181,10 @@ class Training:
         """As JSON has it (lists, not tuples): what a gradebook stores, and what ``changed_from`` compares."""
         return dict(json.loads(json.dumps(asdict(self))))
 
-    @property
+    @functools.cached_property
     def digest(self) -> str:
         """Identifies the training part: another epoch budget is another digest, other points are not."""
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+        return _short_digest(asdict(self))
 
     def changed_from(self, before: dict[str, Any]) -> list[str]:
         """The keys (``problems.mnist.max_epochs``) whose values differ from ``before`` (a ``to_dict``)."""
@@ -221,7 +222,7 @@ class Rubric:
         """The points needed to pass a run that could earn ``max_points``."""
         return round(self.pass_mark * max_points / 100, 2)
 
-    @property
+    @functools.cached_property
     def training(self) -> Training:
         """The part of the rubric that changes what training measures (the rest only scores)."""
         rule, freeform = self.regularization, self.freeform
@@ -240,10 +241,15 @@ class Rubric:
         keeps its digest whatever shape the records take)."""
         return asdict(self) | {"structure": self.structure.table()}
 
-    @property
+    @functools.cached_property
     def digest(self) -> str:
         """Identifies the rubric's content: a changed rubric is a different digest."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+        return _short_digest(self.to_dict())
+
+
+def _short_digest(value: Any) -> str:
+    """16 hex digits of the sha256 of ``value`` as canonical JSON: a rubric's (or its training part's) name."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def load_rubric(path: Path | None = None) -> Rubric:

@@ -16,7 +16,6 @@ from grader.locations import cache_dir
 
 SKLEARN_VERSION = metadata.version("scikit-learn")
 IRIS_SOURCE = f"scikit-learn {SKLEARN_VERSION} load_iris()"
-N_CLASSES = 3
 
 
 def load_iris_arrays() -> tuple[np.ndarray, np.ndarray]:

@@ -17,6 +17,7 @@ from grader.data.idx import REPAIR_HINT, decode_idx, read_file
 from grader.data.store import save_atomically
 from grader.errors import DataError
 from grader.locations import cache_dir
+from grader.records import N_CLASSES
 
 MNIST_FILES: dict[str, str] = {
     "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
@@ -33,7 +34,6 @@ DEFAULT_MIRRORS: list[str] = [
 ]
 
 IMAGE_SHAPE = (28, 28)
-N_CLASSES = 10
 
 
 @dataclass(frozen=True)
@@ -176,5 +176,5 @@ def _check_split(images_path: Path, images: np.ndarray, labels_path: Path, label
             f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} labels",
             "delete both so they are downloaded again, or replace them with a matching pair",
         )
-    if labels.size and labels.max() >= N_CLASSES:
+    if labels.size and labels.max() >= N_CLASSES["mnist"]:
         raise DataError(f"{labels_path} holds label {labels.max()}; MNIST labels are 0 to 9", REPAIR_HINT)

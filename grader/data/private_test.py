@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.data import iris, mnist
+from grader.data import mnist
 from grader.data.idx import read_idx
 from grader.errors import DataError
-from grader.records import PrivateTestSet
+from grader.records import N_CLASSES, PrivateTestSet
 
 FORMS = {
     "iris": "a .npz file with arrays x (N x 4 measurements in cm, as load_iris() gives them) and y (labels 0-2)",
@@ -120,7 +120,7 @@ def _checked_inputs(problem: str, where: str, x: np.ndarray) -> np.ndarray:
 
 
 def _checked_labels(problem: str, where_x: str, where: str, y: np.ndarray, count: int) -> np.ndarray:
-    n_classes = iris.N_CLASSES if problem == "iris" else mnist.N_CLASSES
+    n_classes = N_CLASSES[problem]
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
         raise _error(problem, f"{where} holds {y.dtype} labels of shape {y.shape}; labels are one whole number each")
     if len(y) != count:

@@ -10,12 +10,11 @@ from __future__ import annotations
 import dataclasses
 
 from grader.baselines import Baselines, ReferenceStats
-from grader.frameworks import DEFAULT
 from grader.records import MODEL_KEYS, Measurements, ModelMeasurement, model_key
 from grader.report import SCHEMA_VERSION, Check, ModelScore, Reference, Report
 from grader.rubric import Rubric
 from grader.score.accuracy import accuracy_check, gap_check, learning_check, overfitting_onset
-from grader.score.checks import not_trained
+from grader.score.checks import framework_of, not_trained
 from grader.score.diagnosis import diagnose, what_if_results
 from grader.score.freeform import deduct
 from grader.score.regularization import ablation_summary, detect, regularization_checks
@@ -141,7 +140,7 @@ def _not_graded(scored: ModelScore) -> ModelScore:
 def _reference(model: ModelMeasurement, mode: str, baselines: Baselines | None) -> tuple[ReferenceStats, str] | None:
     if baselines is None:
         return None
-    framework = model.description.framework if model.description else DEFAULT
+    framework = framework_of(model)
     return baselines.reference(mode, framework, model.key)
 
 

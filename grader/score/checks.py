@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Generic, TypeVar
 
-from grader.frameworks import Terms, terms
+from grader.frameworks import DEFAULT, Terms, terms
 from grader.records import ModelMeasurement
 from grader.report import Check, CheckStatus
 
@@ -86,6 +86,11 @@ def fraction_above(value: float, full_at: float, zero_at: float) -> float:
     return round((value - zero_at) / (full_at - zero_at), 4)
 
 
+def framework_of(model: ModelMeasurement) -> str:
+    """The framework the model was built in; the default one for a model never built."""
+    return model.description.framework if model.description is not None else DEFAULT
+
+
 def terms_of(model: ModelMeasurement) -> Terms:
     """The words of the framework the student used, for advice: the same advice in each framework's API."""
-    return terms(model.description.framework if model.description is not None else None)
+    return terms(framework_of(model))
