@@ -8,7 +8,6 @@ import json
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +41,7 @@ from grader.isolation import isolation
 from grader.records import Measurements, from_dict
 from grader.render.progress import BatchProgress
 from grader.render.text import clean
+from grader.report import created_now
 from grader.rubric import Rubric
 from grader.score import score
 
@@ -271,7 +271,7 @@ def regrade_command(db: Path, rubric_path: Path | None, baselines_path: Path | N
     RUBRIC that changes training (epochs, budgets, seed...) is refused: grade the class again under it."""
     rubric, baselines = rubric_and_baselines(rubric_path, baselines_path)
     started, changes = time.monotonic(), []
-    at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    at = created_now()
     # one transaction: an error anywhere (a refused rubric, a GradebookError) changes nothing
     with Gradebook.open_existing(db) as gradebook, gradebook.transaction():
         measured = [row for row in gradebook.rows() if row.report_json]

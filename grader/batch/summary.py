@@ -46,10 +46,11 @@ def class_view(rows: Iterable[Row], *, similar: bool = True) -> ClassView:
     marks = Counter(round(100 * report.pass_mark / report.max_points, 1) for report in scored)
     hashed = [row for row in ordered if row.content_hash not in NOT_HASHED]
     spreads = _spreads(graded)
+    outside, full = not_on_roster(ordered), full_points(ordered)
     return ClassView(
         students=len(ordered),
         about=_about(ordered) if ordered else "",
-        overview=_overview(ordered, graded),
+        overview=_overview(ordered, graded, outside),
         statuses=_statuses(ordered),
         scored_percents=[100 * report.points / report.max_points for report in scored],
         pass_mark_percent=marks.most_common(1)[0][0] if marks else 0.0,
@@ -57,11 +58,11 @@ def class_view(rows: Iterable[Row], *, similar: bool = True) -> ClassView:
         spreads=spreads,
         graded=len(graded),
         costly_checks=_costly_checks(graded),
-        not_graded=_not_graded(results),
-        not_on_roster=[[row.student.id, row.entry, _grade(row)] for row in not_on_roster(ordered)],
+        not_graded=_not_graded(results, full),
+        not_on_roster=[[row.student.id, row.entry, _grade(row)] for row in outside],
         identical=_identical(ordered),
         similar=class_pairs(hashed) if similar and ordered else None,
-        every_student=_every_student(ordered),
+        every_student=_every_student(ordered, full),
     )
 
 
@@ -73,7 +74,7 @@ def _about(rows: list[Row]) -> str:
     return f"{len(rows)} students · rubric {rubrics} · nn-grader {versions} · graded {times[0]} to {times[-1]}"
 
 
-def _overview(rows: list[Row], graded: list[Graded]) -> list[tuple[str, str]]:
+def _overview(rows: list[Row], graded: list[Graded], outside: list[Row]) -> list[tuple[str, str]]:
     """The numbers first: how many were graded, how many passed, the points' centre."""
     if not rows:
         return []
@@ -86,7 +87,6 @@ def _overview(rows: list[Row], graded: list[Graded]) -> list[tuple[str, str]]:
         facts.append(("Points", _centre([report for _, report in graded])))
     late = sum(1 for row in rows if row.late)
     facts += [("Late", f"{late} handed in late")] if late else []
-    outside = not_on_roster(rows)
     facts += [("Not on the roster", f"{len(outside)} entries")] if outside else []
     return facts
 
@@ -147,9 +147,8 @@ def _costly_checks(graded: list[Graded]) -> list[list[str]]:
     ]
 
 
-def _not_graded(results: list[tuple[Row, Report | None]]) -> list[list[str]]:
+def _not_graded(results: list[tuple[Row, Report | None]], full: float | None) -> list[list[str]]:
     """Every student without a graded result, and why: an ungradable one with its 0 out of the total."""
-    full = full_points([row for row, _ in results])
     return [
         [row.student.id, row.student.name, _status(row), _score(row, full), _reason(row, report)]
         for row, report in results
@@ -157,9 +156,8 @@ def _not_graded(results: list[tuple[Row, Report | None]]) -> list[list[str]]:
     ]
 
 
-def _every_student(rows: list[Row]) -> list[list[str]]:
+def _every_student(rows: list[Row], full: float | None) -> list[list[str]]:
     """The class, one line each: every roster student (missing ones too) and every entry on no roster."""
-    full = full_points(rows)
     roster = {None: "", True: "", False: "not on the roster"}
     return [
         [
