@@ -206,7 +206,7 @@ class TrainingRun:
     # How much slower than the reference machine this one was: the rubric's seconds were stretched by it.
     machine_factor: float = 1.0
     # Warnings about the submission as a whole (a train() the grader could not use, an unknown HYPERPARAMS
-    # key), carried by the first model a worker trained and reported without any model's name.
+    # key), carried by every run and said once, without any model's name.
     notes: list[str] = field(default_factory=list)
 
 

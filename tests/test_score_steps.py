@@ -91,7 +91,7 @@ def test_each_training_warning_is_said_once_with_the_models_it_concerns():
 
 
 def test_a_warning_about_the_submission_as_a_whole_is_said_once_and_names_no_model():
-    """The worker carries it on the first model it trains; it is the submission's, not that model's."""
+    """Every run carries it; it is the submission's, not that model's."""
     note = "train(net, loader) does not take (model, data, hparams), so the grader trained the models itself"
     first, second = with_warnings("iris/single", "epochs capped at 40"), with_warnings("mnist/single")
     assert first.run is not None and second.run is not None

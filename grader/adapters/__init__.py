@@ -14,7 +14,7 @@ import math
 import random
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -234,6 +234,21 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed)
     for adapter in loaded_adapters():
         adapter.seed(seed)
+
+
+@contextlib.contextmanager
+def replaced(owner: type, name: str, replacement: Any) -> Iterator[None]:
+    """``owner.name`` is ``replacement`` inside the block (a framework's class, watched while a student's loop
+    runs); after it, what it was: its own attribute put back, or the inherited one showing through again."""
+    own = owner.__dict__.get(name)
+    setattr(owner, name, replacement)
+    try:
+        yield
+    finally:
+        if own is None:
+            delattr(owner, name)
+        else:
+            setattr(owner, name, own)
 
 
 def output_kind(outputs: np.ndarray) -> ModelOutput:

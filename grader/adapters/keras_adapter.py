@@ -29,6 +29,7 @@ from grader.adapters import (
     ModelError,
     TrainingData,
     check_finite,
+    replaced,
 )
 from grader.records import (
     EarlyStoppingSpec,
@@ -270,8 +271,8 @@ class KerasAdapter:
             return result
 
         with (
-            _replaced(keras.Model, "fit", watched_fit),
-            _replaced(keras.Model, "train_on_batch", watched_train_on_batch),
+            replaced(keras.Model, "fit", watched_fit),
+            replaced(keras.Model, "train_on_batch", watched_train_on_batch),
             _tape_steps_counted(clock, in_keras),
         ):
             yield LoopWatch()
@@ -311,7 +312,8 @@ def _tape_steps_counted(clock: LoopClock, in_keras: _Inside) -> Iterator[None]:
     last_batch = [0]
 
     def watched_call(self: keras.Model, *args: Any, **kwargs: Any) -> Any:
-        last_batch[0] = _samples(args[0]) if args else last_batch[0]
+        if args and not in_keras.depth:  # fit's own calls are counted by fit
+            last_batch[0] = _samples(args[0])
         return original_call(self, *args, **kwargs)
 
     def watched_apply(self: keras.optimizers.Optimizer, *args: Any, **kwargs: Any) -> Any:
@@ -323,25 +325,10 @@ def _tape_steps_counted(clock: LoopClock, in_keras: _Inside) -> Iterator[None]:
         return result
 
     with (
-        _replaced(keras.Model, "__call__", watched_call),
-        _replaced(keras.optimizers.Optimizer, "apply_gradients", watched_apply),
+        replaced(keras.Model, "__call__", watched_call),
+        replaced(keras.optimizers.Optimizer, "apply_gradients", watched_apply),
     ):
         yield
-
-
-@contextlib.contextmanager
-def _replaced(owner: type, name: str, replacement: Any) -> Iterator[None]:
-    """``owner.name`` is ``replacement`` inside the block; after it, what it was: its own attribute put back, or
-    the inherited one showing through again."""
-    own = owner.__dict__.get(name)
-    setattr(owner, name, replacement)
-    try:
-        yield
-    finally:
-        if own is None:
-            delattr(owner, name)
-        else:
-            setattr(owner, name, own)
 
 
 def _samples(x: Any) -> int:

@@ -32,6 +32,7 @@ from grader.adapters import (
     ModelError,
     TrainingData,
     check_finite,
+    replaced,
 )
 from grader.records import (
     EarlyStoppingSpec,
@@ -285,15 +286,14 @@ class TorchAdapter:
         decay_limit, decay_to = (0.0, 0.0) if ablation else (math.inf, 0.0)  # an ablation: every decay to 0
         if fixes is not None and fixes.wants("weight_decay"):  # a what-if: only past the limit, to 1e-4
             decay_limit, decay_to = fixes.weight_decay, FIXED_DECAY
-        original_init = torch.optim.Optimizer.__init__
-        handle = model.register_forward_pre_hook(_pass_watch(watch, clock, fix_modes))
-        torch.optim.Optimizer.__init__ = _optimizer_watch(  # type: ignore[method-assign]
-            watch, original_init, decay_limit, decay_to, said=fixes is not None
+        observed_init = _optimizer_watch(
+            watch, torch.optim.Optimizer.__init__, decay_limit, decay_to, said=fixes is not None
         )
+        handle = model.register_forward_pre_hook(_pass_watch(watch, clock, fix_modes))
         try:
-            yield watch
+            with replaced(torch.optim.Optimizer, "__init__", observed_init):
+                yield watch
         finally:
-            torch.optim.Optimizer.__init__ = original_init  # type: ignore[method-assign]
             handle.remove()
             if fix_modes and _mode_changes(watch):
                 watch.changed["eval_mode"] = _mode_changes(watch)
@@ -318,9 +318,13 @@ class TorchAdapter:
 
 
 def _log_of_output(module: nn.Module, inputs: Any, output: torch.Tensor) -> torch.Tensor:
-    """A model's probabilities as log-probabilities, which a logits loss takes as they are. Clamped: a
-    probability that underflowed to 0 would be a log of -inf."""
-    return torch.log(output.clamp_min(torch.finfo(output.dtype).tiny))
+    """A what-if's hook: the model's probabilities as log-probabilities, which a logits loss takes as they are."""
+    return _log_probabilities(output)
+
+
+def _log_probabilities(probabilities: torch.Tensor) -> torch.Tensor:
+    """Clamped first: a probability that underflowed to 0 is no log of -inf."""
+    return torch.log(probabilities.clamp_min(1e-7))
 
 
 def _pass_watch(watch: LoopWatch, clock: LoopClock, fix_modes: bool) -> Callable[[nn.Module, Any], None]:
@@ -368,7 +372,7 @@ def _optimizer_watch(
 def _loss_for(output: str) -> Any:
     """Cross-entropy that matches what the model ends in, so a softmax output is not softmaxed twice."""
     if output == "probabilities":
-        return lambda out, y: F.nll_loss(torch.log(out.clamp_min(1e-7)), y)
+        return lambda out, y: F.nll_loss(_log_probabilities(out), y)
     if output == "log_probabilities":
         return F.nll_loss
     return F.cross_entropy

@@ -117,8 +117,6 @@ def main() -> int:
         else:
             own = seen.get(main_key)
             report, predictions = ModelRun(task, student, job, events, notes, own.probes if own else None).run()
-        if report.run is not None:
-            notes = []
         if report.failure is not None and task.main:
             failed.add(main_key)
         if task.main and report.probes is not None:
@@ -212,7 +210,7 @@ class ModelRun:
         seen: ModelProbes | None = None,
     ) -> None:
         self.task, self.student, self.job, self.events = task, student, job, events
-        self.notes = notes  # warnings about the submission as a whole, carried by the first model trained
+        self.notes = notes  # about the submission as a whole: every run carries them, the scorer says them once
         self.seen = seen  # a what-if: what the model's own run in this worker showed (None: not known)
         self.changed: Changes = {}  # a what-if: what each fix changed
         self.report = ModelReport()
