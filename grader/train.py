@@ -57,6 +57,13 @@ EventHandler = Callable[[dict[str, Any]], None]
 # However much progress a student's own loop reports (the worker's word, forgeable), its training is
 # stopped from outside at this many times its budget, plus grace.
 HARD_CAP = 3.0
+# What to look for when a phase other than training ran out of time (training's own wording says how far it got).
+TIMEOUT_HINTS = {
+    "build": "build_model should only construct the model; look for a loop that never ends",
+    "predict": "after training, the grader runs the model on every split in batches; look in the model's forward "
+    "pass (forward or call) for a loop that never ends, or for work that grows with the data",
+    "": "look for a loop that never ends, or code that waits for something, in what the grader was running",
+}
 
 
 @dataclass
@@ -99,6 +106,7 @@ def train_submission(
     speed = machine_speed(threads)  # threads 0: as many as train fastest now
     tasks = stretched(tasks, speed.factor) if tasks else []
     dry_run = stretched_dry_run(dry_run, speed.factor)
+    limits = stretched_limits(limits, speed.factor)
     job = Job(
         "",
         submission.entry,
@@ -240,6 +248,15 @@ def stretched_dry_run(dry_run: DryRun | None, factor: float) -> DryRun | None:
         return None
     seconds, cell, train = (factor * s for s in (dry_run.seconds, dry_run.cell_seconds, dry_run.train_seconds))
     return dataclasses.replace(dry_run, seconds=seconds, cell_seconds=cell, train_seconds=train)
+
+
+def stretched_limits(limits: Limits, factor: float) -> Limits:
+    """The rubric's time limits on importing, building and predicting, stretched like training's budgets: on a
+    busy machine a model's prediction is slower too, and one stopped for the machine's slowness would lose the
+    accuracy of a model that trained well."""
+    return dataclasses.replace(
+        limits, import_seconds=factor * limits.import_seconds, build_seconds=factor * limits.build_seconds
+    )
 
 
 def _same_model(a: Task, b: Task) -> bool:
@@ -407,8 +424,8 @@ def _worker_failure(exit_: WorkerExit, task: Task, limits: Limits) -> Failure:
             return _training_timeout(exit_, task, what)
         return Failure(
             "timeout",
-            f"{what} ran past its time limit ({limits.build_seconds:g} s) and was stopped",
-            "build_model should only construct the model; look for a loop that never ends",
+            f"{what} ran past its time limit of {_seconds(limits.build_seconds, task.machine_factor)} and was stopped",
+            TIMEOUT_HINTS.get(exit_.phase or "", TIMEOUT_HINTS[""]),
         )
     return Failure(
         "crash",
@@ -421,11 +438,9 @@ def _training_timeout(exit_: WorkerExit, task: Task, what: str) -> Failure:
     """Training stopped from outside: whether it had been making progress, and how far it got. A loop
     that makes progress is stopped by the worker itself at the budget and graded, so one here either never
     trained, stopped making progress, or would not stop (it caught the grader's stop)."""
-    factor = task.machine_factor
-    budget = f"{task.max_seconds:.3g} s"
-    if factor > 1:
-        budget += f" ({task.max_seconds / factor:g} s, x{factor:g} for this machine's speed)"
-    stopped = f"{what} ran past its budget of {budget} plus grace and was stopped"
+    stopped = (
+        f"{what} ran past its budget of {_seconds(task.max_seconds, task.machine_factor)} plus grace and was stopped"
+    )
     if exit_.progress_age is None:
         return Failure(
             "timeout",
@@ -446,6 +461,12 @@ def _training_timeout(exit_: WorkerExit, task: Task, what: str) -> Failure:
         "train for fewer epochs or a smaller model, and do not catch BaseException in train(): the grader stops "
         "training at the budget by raising one, and grades the epochs that finished",
     )
+
+
+def _seconds(stretched: float, factor: float) -> str:
+    """A time limit as it was enforced, and the rubric's figure where the machine's speed stretched it."""
+    text = f"{stretched:.3g} s"
+    return f"{text} ({stretched / factor:g} s, x{factor:g} for this machine's speed)" if factor > 1 else text
 
 
 def _limit_failure(limit: str, what: str, limits: Limits) -> Failure:

@@ -268,7 +268,7 @@ def test_regrade_refuses_a_rubric_that_changes_training_naming_what_and_leaves_t
         assert {row.rubric_digest for row in gradebook.rows()} == {load_rubric(fast_rubric_file).digest}
         assert set(gradebook.trainings()) == {load_rubric(fast_rubric_file).digest}  # the refused one not kept
     default = exited_cleanly(CliRunner().invoke(main, ["regrade", "--db", str(copy)]), 2)
-    assert "error: the default rubric changes what training measures (limits.build_seconds, " in default
+    assert "error: the default rubric changes what training measures (limits.grace_seconds, " in default
 
 
 def test_regrade_of_a_gradebook_that_kept_no_training_part_says_it_cannot_check_it(graded_class, tmp_path):

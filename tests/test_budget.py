@@ -43,6 +43,22 @@ def test_a_free_form_notebooks_dry_run_is_stretched_like_training():
     assert stretched_dry_run(None, 2.0) is None  # a notebook written to the contract has no dry run
 
 
+def test_a_prediction_that_never_returns_is_stopped_at_the_stretched_limit_and_says_where_to_look(
+    iris_only, monkeypatch, short_build_rubric
+):
+    """Building and predicting slow down on a busy machine like training: their limit is stretched the same way."""
+    monkeypatch.setenv(FACTOR_ENV, "1.5")
+    measured = measure_submission(SUBMISSIONS / "hangs_in_prediction.py", iris_only, short_build_rubric)
+    single, multi = by_key(measured)["iris/single"], by_key(measured)["iris/multi"]
+    assert single.failure is not None and single.failure.kind == "timeout"
+    assert single.failure.message == (
+        "prediction ran past its time limit of 15 s (10 s, x1.5 for this machine's speed) and was stopped"
+    )
+    assert "forward pass" in single.failure.hint and "build_model" not in single.failure.hint
+    assert single.description is not None  # what the worker wrote before training survives
+    assert multi.failure is None and multi.accuracy is not None
+
+
 @pytest.mark.parametrize(
     "submission",
     [

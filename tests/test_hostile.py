@@ -104,9 +104,12 @@ def test_a_nan_loss_fails_that_model_and_the_other_trains(grade_iris):
     assert graded(measured) == ["iris/multi"]
 
 
-def test_endless_loops_in_build_model_and_in_train_are_stopped(grade_iris, tmp_path, monkeypatch):
+def test_endless_loops_in_build_model_and_in_train_are_stopped(grade_iris, tmp_path, monkeypatch, short_build_rubric):
     monkeypatch.setenv(FACTOR_ENV, "1")  # the rubric's seconds as they are, not stretched for a busy machine
-    assert failures(grade_iris(SUBMISSIONS / "hangs_in_build.py"))["iris/single"][0] == "timeout"
+    assert failures(grade_iris(SUBMISSIONS / "hangs_in_build.py", short_build_rubric))["iris/single"] == (
+        "timeout",
+        "build_model('iris', 'single') ran past its time limit of 10 s and was stopped",
+    )
     text = FAST_RUBRIC.replace("[problems.iris]\n", "[problems.iris]\nseconds_per_model = 2.0\n")
     rubric = load_rubric(write_submission(tmp_path, text, "rubric.toml"))
     assert failures(grade_iris(SUBMISSIONS / "slow_training_loop.py", rubric))["iris/single"] == (

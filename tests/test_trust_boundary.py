@@ -182,8 +182,8 @@ def test_disk_use_is_bounded_in_files_too(grade_iris):
     assert accuracies(measured)["iris/multi"] is not None
 
 
-def test_the_process_count_is_bounded(grade_iris, level):
-    measured = grade_iris("many_processes.py")
+def test_the_process_count_is_bounded(grade_iris, level, short_build_rubric):
+    measured = grade_iris("many_processes.py", short_build_rubric)
     if _isolation(level).uid is not None:  # a private user's own limit: the kernel refuses the 257th fork
         assert failures(measured)["iris/single"][0] == "timeout"
         assert "Cannot fork" in measured.log.text
