@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ class ProcessInfo:
     uid: int  # the effective user id (the owner of /proc/PID)
     started: int  # clock ticks after boot: with the pid, names one process even after the pid is reused
     state: str  # "R", "S", ..., "Z" for a zombie: dead, waiting for its parent to collect it
+    group: int  # the process group: a session's leader and what it started share it
 
 
 def snapshot() -> list[ProcessInfo]:
@@ -36,7 +38,8 @@ def snapshot() -> list[ProcessInfo]:
                 with contextlib.suppress(OSError, ValueError, IndexError):
                     pid = int(entry.name)
                     fields = _stat_fields(pid)
-                    found.append(ProcessInfo(pid, int(fields[1]), entry.stat().st_uid, int(fields[19]), fields[0]))
+                    state, ppid, group, started = fields[0], int(fields[1]), int(fields[2]), int(fields[19])
+                    found.append(ProcessInfo(pid, ppid, entry.stat().st_uid, started, state, group))
     return found
 
 
@@ -91,17 +94,35 @@ def kill_all(seen: dict[int, int]) -> None:
 def kill_user(uid: int, rounds: int = 50) -> bool:
     """Kill every process of the private user ``uid``: ``kill -KILL -1`` run as that user reaches exactly
     its processes, including ones that forked while the previous round ran. True when none is left."""
-    for _ in range(rounds):
-        if not _running_as(uid):
-            return True
+
+    def kill() -> None:
         with contextlib.suppress(OSError, subprocess.SubprocessError):
             subprocess.run(["kill", "-KILL", "-1"], user=uid, group=uid, extra_groups=[], timeout=10, check=False)
+
+    return _kill_until_gone(kill, lambda process: process.uid == uid, rounds)
+
+
+def kill_group(leader: int, rounds: int = 250) -> bool:
+    """Kill the process group of ``leader`` and return once none of it is alive. ``killpg`` only queues
+    the signal: each process dies when it next runs, which on a loaded machine can be a while after, and
+    whoever goes on (the next entry of a batch) must not share the machine with the last one's leftovers.
+    True when none is left."""
+
+    def kill() -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(leader, signal.SIGKILL)
+
+    return _kill_until_gone(kill, lambda process: process.group == leader, rounds)
+
+
+def _kill_until_gone(kill: Callable[[], None], member: Callable[[ProcessInfo], bool], rounds: int) -> bool:
+    """``kill()`` until no ``member`` is alive (a zombie is dead: it only waits for its parent)."""
+    for _ in range(rounds):
+        if not any(member(process) and process.state != "Z" for process in snapshot()):
+            return True
+        kill()
         time.sleep(0.02)
-    return not _running_as(uid)
-
-
-def _running_as(uid: int) -> bool:
-    return any(process.uid == uid and process.state != "Z" for process in snapshot())
+    return not any(member(process) and process.state != "Z" for process in snapshot())
 
 
 def disk_usage(folders: list[Path], max_entries: int) -> tuple[int, int]:

@@ -78,3 +78,15 @@ def test_disk_usage_counts_bytes_and_entries_without_following_links(tmp_path):
     used, entries = processes.disk_usage([tmp_path], max_entries=1000)
     assert entries == 4
     assert 100_000 <= used < 1_000_000
+
+
+def test_a_killed_group_is_gone_when_the_kill_returns_grandchildren_too():
+    shell = subprocess.Popen(["sh", "-c", "sleep 30 & sh -c 'sleep 30 & wait' & wait"], start_new_session=True)
+    deadline = time.monotonic() + 5
+    while len(processes.family(processes.snapshot(), shell.pid)) < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    members = {member.pid for member in processes.family(processes.snapshot(), shell.pid)}
+    assert len(members) == 4
+    assert processes.kill_group(shell.pid)
+    assert not [p for p in processes.snapshot() if p.pid in members and p.state != "Z"]
+    assert shell.wait(timeout=5) == -9

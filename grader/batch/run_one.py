@@ -9,7 +9,6 @@ anything the student's code produced.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -22,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from grader import processes
 from grader.errors import EXIT_BELOW_PASS_MARK, EXIT_PASSED, EXIT_UNGRADABLE
 from grader.lifeline import LIFELINE_ENV
 
@@ -110,8 +110,7 @@ def _wait(process: subprocess.Popen[bytes], deadline: float, cancelled: Callable
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
     """The grading process and everything in its session; its sandboxed worker follows by its lifeline."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
+    processes.kill_group(process.pid)
     process.wait()
 
 
