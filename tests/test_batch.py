@@ -22,7 +22,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import SUBMISSIONS
 
-from grader.batch.gradebook import Gradebook, GradebookError, GradingKey
+from grader.batch.gradebook import Gradebook, GradebookError, GradingKey, Row
 from grader.batch.jobs import GradingJob
 from grader.batch.run_one import Outcome
 from grader.batch.runner import NOT_STORED, plan_batch, run_batch
@@ -145,6 +145,11 @@ def test_each_row_holds_the_measurements_per_epoch_and_the_models_table(graded_c
     assert sum(points for _, points in models) == pytest.approx(ada.points)
 
 
+def key_of(row: Row) -> GradingKey:
+    """The grading key ``row`` was graded under."""
+    return GradingKey(row.rubric_name, row.rubric_digest, row.settings, row.grader_version)
+
+
 def test_rerunning_skips_what_is_graded_and_retries_failures_only_when_asked(
     graded_class, fast_rubric_file, fake_mnist
 ):
@@ -152,7 +157,7 @@ def test_rerunning_skips_what_is_graded_and_retries_failures_only_when_asked(
     again = CliRunner().invoke(main, batch_args(folder, db, fast_rubric_file, fake_mnist))
     assert "0 to grade, 5 already graded" in said(again.output)
     with Gradebook(db) as gradebook:
-        key = GradingKey.of(gradebook.get("ada"))
+        key = key_of(gradebook.get("ada"))
         entries, _refused = find_entries(folder)
         retry = plan_batch(entries, gradebook, key, retry_failed=True)
         everything = plan_batch(entries, gradebook, key, force=True)
@@ -164,7 +169,7 @@ def test_a_changed_submission_or_rubric_is_graded_again(graded_class, tmp_path):
     folder, db, _output = graded_class
     with Gradebook(db) as gradebook:
         row = gradebook.get("cyd")
-        key = GradingKey.of(row)
+        key = key_of(row)
         entries, _refused = find_entries(folder)
         changed = [e if e.student.id != "cyd" else e.__class__(e.student, e.path, "edited") for e in entries]
         assert [e.student.id for e in plan_batch(changed, gradebook, key).to_grade] == ["cyd"]

@@ -113,10 +113,6 @@ class GradingKey:
     settings: str
     grader_version: str
 
-    @classmethod
-    def of(cls, row: Row) -> GradingKey:
-        return cls(row.rubric_name, row.rubric_digest, row.settings, row.grader_version)
-
     def matches(self, row: Row) -> bool:
         return (row.rubric_digest, row.settings, row.grader_version) == (
             self.rubric_digest,
