@@ -117,12 +117,16 @@ def kill_group(leader: int, rounds: int = 250) -> bool:
 
 def _kill_until_gone(kill: Callable[[], None], member: Callable[[ProcessInfo], bool], rounds: int) -> bool:
     """``kill()`` until no ``member`` is alive (a zombie is dead: it only waits for its parent)."""
+
+    def any_alive() -> bool:
+        return any(member(process) and process.state != "Z" for process in snapshot())
+
     for _ in range(rounds):
-        if not any(member(process) and process.state != "Z" for process in snapshot()):
+        if not any_alive():
             return True
         kill()
         time.sleep(0.02)
-    return not any(member(process) and process.state != "Z" for process in snapshot())
+    return not any_alive()
 
 
 def disk_usage(folders: list[Path], max_entries: int) -> tuple[int, int]:
